@@ -1,0 +1,41 @@
+// Thread count and device resolution.
+#include "qfae/util/runtime.h"
+
+#include <torch/cuda.h>
+#include <torch/utils.h>
+
+#include <regex>
+#include <thread>
+
+#include "qfae/util/error.h"
+
+namespace qfae {
+
+void init_threads(int threads) {
+  int n = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (n < 1) n = 1;
+  torch::set_num_threads(n);
+}
+
+torch::Device resolve_device(const std::string& spec, const std::string& key) {
+  if (spec == "auto" || spec.empty()) {
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  }
+  if (spec == "cpu") return torch::Device(torch::kCPU);
+  static const std::regex kCuda(R"(cuda(:(\d+))?)");
+  std::smatch m;
+  if (std::regex_match(spec, m, kCuda)) {
+    if (!torch::cuda::is_available()) {
+      throw UserError(key + ": '" + spec + "' requested but this build or machine has no CUDA");
+    }
+    const int index = m[2].matched ? std::stoi(m[2].str()) : 0;
+    if (index >= static_cast<int>(torch::cuda::device_count())) {
+      throw UserError(key + ": '" + spec + "' but only " +
+                      std::to_string(torch::cuda::device_count()) + " CUDA device(s) exist");
+    }
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  throw UserError(key + ": '" + spec + "' is not a device; expected auto, cpu, cuda or cuda:N");
+}
+
+}  // namespace qfae
