@@ -1,0 +1,42 @@
+// Options every subcommand shares (--config, --set, --device, --output-dir, --seed, -v, -q) and
+// the one place where they become a resolved, validated Config.
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "qfae/config/loader.h"
+
+namespace qfae::cli {
+
+struct CommonOptions {
+  std::vector<std::string> configs;  // later files override earlier ones
+  std::vector<std::string> sets;     // key.path=value, applied after the files
+  std::string device;                // empty: keep the config's
+  std::string output_dir;            // empty: keep the config's
+  std::optional<int64_t> seed;
+  int verbose = 0;
+  bool quiet = false;
+};
+
+void add_common_options(CLI::App& app, CommonOptions& options);
+
+// Defaults < --config files < --set < --device/--output-dir/--seed; then validate() (files too
+// when `check_files`), set the log level and the thread count, and log the resolved config.
+config::LoadedConfig resolve_config(const CommonOptions& options, bool check_files);
+
+// A subcommand: its CLI11 node and what runs when it was chosen (returns the exit code).
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+
+Command add_version_command(CLI::App& app);
+Command add_config_command(CLI::App& app);
+Command add_train_command(CLI::App& app);
+Command add_eval_command(CLI::App& app);
+Command add_infer_command(CLI::App& app);
+
+}  // namespace qfae::cli

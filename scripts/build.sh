@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Configures and builds qfae (Release, Ninja) into build/; installs the Debian packages first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build

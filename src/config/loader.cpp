@@ -1,0 +1,292 @@
+// YAML config files and --set overrides into the typed Config; the resolved config back to YAML.
+#include "qfae/config/loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "fields.h"
+#include "qfae/util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace qfae::config {
+namespace detail {
+
+std::string type_name(const FieldPtr& ptr) {
+  struct Namer {
+    std::string operator()(bool*) const { return "true or false"; }
+    std::string operator()(int64_t*) const { return "an integer"; }
+    std::string operator()(double*) const { return "a number"; }
+    std::string operator()(std::string*) const { return "a string"; }
+    std::string operator()(std::vector<int64_t>*) const { return "a list of integers"; }
+    std::string operator()(std::vector<double>*) const { return "a list of numbers"; }
+    std::string operator()(std::vector<std::string>*) const { return "a list of strings"; }
+  };
+  return std::visit(Namer{}, ptr);
+}
+
+namespace {
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1] ? 1u : 0u)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+}  // namespace
+
+std::vector<std::string> nearest_keys(const std::string& key, const std::vector<FieldRef>& fields,
+                                      size_t count) {
+  std::vector<std::pair<size_t, std::string>> scored;
+  for (const auto& f : fields) scored.emplace_back(edit_distance(key, f.key), f.key);
+  std::stable_sort(scored.begin(), scored.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> out;
+  for (size_t i = 0; i < scored.size() && i < count; ++i) out.push_back(scored[i].second);
+  return out;
+}
+
+}  // namespace detail
+
+namespace {
+using detail::FieldPtr;
+using detail::FieldRef;
+
+std::string scalar_text(const YAML::Node& node) {
+  if (node.IsScalar()) return node.Scalar();
+  std::ostringstream out;
+  out << YAML::Dump(node);
+  std::string text = out.str();
+  std::replace(text.begin(), text.end(), '\n', ' ');
+  return text;
+}
+
+template <class T>
+T parse_scalar(const YAML::Node& node) {
+  if (!node.IsScalar()) throw YAML::BadConversion(node.Mark());
+  return node.as<T>();
+}
+
+template <class T>
+std::vector<T> parse_list(const YAML::Node& node) {
+  std::vector<T> out;
+  if (node.IsNull()) return out;
+  if (node.IsScalar()) return {node.as<T>()};  // a single value is a list of one
+  if (!node.IsSequence()) throw YAML::BadConversion(node.Mark());
+  for (const auto& item : node) out.push_back(parse_scalar<T>(item));
+  return out;
+}
+
+std::string resolve_path(const std::string& value, const fs::path& base) {
+  if (value.empty()) return value;
+  fs::path p(value);
+  if (p.is_relative()) p = base / p;
+  return p.lexically_normal().string();
+}
+
+// Sets one field from a YAML node; `where` names the file or flag for errors.
+void assign(const FieldRef& field, const YAML::Node& node, const fs::path& base,
+            const std::string& where) {
+  try {
+    struct Setter {
+      const YAML::Node& node;
+      void operator()(bool* p) const { *p = parse_scalar<bool>(node); }
+      void operator()(int64_t* p) const { *p = parse_scalar<int64_t>(node); }
+      void operator()(double* p) const { *p = parse_scalar<double>(node); }
+      void operator()(std::string* p) const { *p = node.IsNull() ? "" : parse_scalar<std::string>(node); }
+      void operator()(std::vector<int64_t>* p) const { *p = parse_list<int64_t>(node); }
+      void operator()(std::vector<double>* p) const { *p = parse_list<double>(node); }
+      void operator()(std::vector<std::string>* p) const { *p = parse_list<std::string>(node); }
+    };
+    std::visit(Setter{node}, field.ptr);
+  } catch (const YAML::Exception&) {
+    throw UserError(where + ": " + field.key + ": '" + scalar_text(node) + "' is not " +
+                    detail::type_name(field.ptr));
+  }
+  if (field.is_path) {
+    if (auto* s = std::get_if<std::string*>(&field.ptr)) **s = resolve_path(**s, base);
+    if (auto* v = std::get_if<std::vector<std::string>*>(&field.ptr)) {
+      for (auto& item : **v) item = resolve_path(item, base);
+    }
+  }
+}
+
+[[noreturn]] void unknown_key(const std::string& key, const std::vector<FieldRef>& fields,
+                              const std::string& where) {
+  std::string msg = where + ": unknown key '" + key + "'; did you mean ";
+  const auto near = detail::nearest_keys(key, fields);
+  for (size_t i = 0; i < near.size(); ++i) msg += (i ? ", " : "") + near[i];
+  msg += "? (qfae config --keys lists them all)";
+  throw UserError(msg);
+}
+
+void merge_map(LoadedConfig& loaded, const YAML::Node& map, const std::string& prefix,
+               const fs::path& base, const std::string& where,
+               const std::vector<FieldRef>& fields) {
+  for (const auto& item : map) {
+    const std::string key = prefix + item.first.as<std::string>();
+    auto it = std::find_if(fields.begin(), fields.end(),
+                           [&](const FieldRef& f) { return f.key == key; });
+    if (it != fields.end()) {
+      assign(*it, item.second, base, where);
+      loaded.sources[key] = where;
+      continue;
+    }
+    const bool is_section = std::any_of(fields.begin(), fields.end(), [&](const FieldRef& f) {
+      return f.key.rfind(key + ".", 0) == 0;
+    });
+    if (!is_section) unknown_key(key, fields, where);
+    if (!item.second.IsMap()) {
+      throw UserError(where + ": '" + key + "' is a section and must hold keys, not '" +
+                      scalar_text(item.second) + "'");
+    }
+    merge_map(loaded, item.second, key + ".", base, where, fields);
+  }
+}
+
+std::string format_double(double x) {
+  char buf[40];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, x);
+    if (std::strtod(buf, nullptr) == x) break;
+  }
+  std::string s(buf);
+  // %g switches to an exponent for round integers (10 -> "1e+01"): write those out in full.
+  if (s.find('e') != std::string::npos && x == std::floor(x) && std::fabs(x) < 1e15) {
+    std::snprintf(buf, sizeof(buf), "%.1f", x);
+    s = buf;
+  }
+  // Keep the YAML type visibly a float ("25.0", not "25").
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+void emit_value(YAML::Emitter& out, const FieldPtr& ptr) {
+  struct Emit {
+    YAML::Emitter& out;
+    void operator()(bool* p) const { out << *p; }
+    void operator()(int64_t* p) const { out << std::to_string(*p); }
+    void operator()(double* p) const { out << format_double(*p); }
+    void operator()(std::string* p) const { out << YAML::DoubleQuoted << *p; }
+    void operator()(std::vector<int64_t>* p) const {
+      out << YAML::Flow << YAML::BeginSeq;
+      for (auto v : *p) out << std::to_string(v);
+      out << YAML::EndSeq;
+    }
+    void operator()(std::vector<double>* p) const {
+      out << YAML::Flow << YAML::BeginSeq;
+      for (auto v : *p) out << format_double(v);
+      out << YAML::EndSeq;
+    }
+    void operator()(std::vector<std::string>* p) const {
+      out << YAML::Flow << YAML::BeginSeq;
+      for (const auto& v : *p) out << YAML::DoubleQuoted << v;
+      out << YAML::EndSeq;
+    }
+  };
+  std::visit(Emit{out}, ptr);
+}
+
+}  // namespace
+
+void apply_file(LoadedConfig& loaded, const std::string& path) {
+  if (!fs::is_regular_file(path)) throw UserError("config file '" + path + "' does not exist");
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::Exception& e) {
+    throw UserError(path + ": not valid YAML: " + e.what());
+  }
+  if (root.IsNull()) return;  // an empty file changes nothing
+  if (!root.IsMap()) throw UserError(path + ": expected a mapping of keys at the top level");
+  const auto fields = detail::fields_of(loaded.config);
+  const fs::path base = fs::absolute(path).parent_path();
+  merge_map(loaded, root, "", base, path, fields);
+}
+
+void apply_assignment(LoadedConfig& loaded, const std::string& assignment,
+                      const std::string& source) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw UserError(source + " " + assignment + ": expected key.path=value");
+  }
+  const std::string key = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  const auto fields = detail::fields_of(loaded.config);
+  auto it = std::find_if(fields.begin(), fields.end(),
+                         [&](const FieldRef& f) { return f.key == key; });
+  const std::string where = source + " " + assignment;
+  if (it == fields.end()) unknown_key(key, fields, where);
+  YAML::Node node;
+  try {
+    node = YAML::Load(text);
+  } catch (const YAML::Exception&) {
+    node = YAML::Node(text);  // not YAML: take it as a plain string, the type check decides
+  }
+  assign(*it, node, fs::current_path(), where);
+  loaded.sources[key] = source;
+}
+
+LoadedConfig load_config(const std::vector<std::string>& files,
+                         const std::vector<std::string>& assignments) {
+  LoadedConfig loaded;
+  for (const auto& f : files) apply_file(loaded, f);
+  for (const auto& a : assignments) apply_assignment(loaded, a);
+  return loaded;
+}
+
+std::string to_yaml(const Config& config) {
+  Config copy = config;  // fields_of needs mutable pointers; we only read through them
+  const auto fields = detail::fields_of(copy);
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  std::string open_section;
+  for (const auto& f : fields) {
+    const auto dot = f.key.find('.');
+    const std::string section = dot == std::string::npos ? "" : f.key.substr(0, dot);
+    if (section != open_section) {
+      if (!open_section.empty()) out << YAML::EndMap;
+      if (!section.empty()) out << YAML::Key << section << YAML::Value << YAML::BeginMap;
+      open_section = section;
+    }
+    out << YAML::Key << (dot == std::string::npos ? f.key : f.key.substr(dot + 1)) << YAML::Value;
+    emit_value(out, f.ptr);
+  }
+  if (!open_section.empty()) out << YAML::EndMap;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+void save_yaml(const Config& config, const std::string& path) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream file(tmp);
+    if (!file) throw UserError("cannot write '" + tmp + "'");
+    file << "# resolved qfae config\n" << to_yaml(config);
+    if (!file) throw UserError("cannot write '" + tmp + "'");
+  }
+  fs::rename(tmp, path);
+}
+
+std::vector<std::string> config_keys() {
+  Config config;
+  std::vector<std::string> keys;
+  for (const auto& f : detail::fields_of(config)) keys.push_back(f.key);
+  return keys;
+}
+
+}  // namespace qfae::config

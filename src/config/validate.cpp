@@ -1,0 +1,198 @@
+// Config validation: every key checked before anything heavy loads, one clear message per problem.
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+#include <sstream>
+
+#include "qfae/config/config.h"
+#include "qfae/util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace qfae::config {
+namespace {
+
+template <class T>
+std::string show(const T& value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+template <class T>
+std::string show(const std::vector<T>& values) {
+  std::ostringstream out;
+  out << "[";
+  for (size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
+  out << "]";
+  return out.str();
+}
+std::string show(const std::string& value) { return "'" + value + "'"; }
+
+class Checker {
+ public:
+  explicit Checker(const Sources& sources) : sources_(sources) {}
+
+  template <class T>
+  void require(bool ok, const std::string& key, const T& value, const std::string& expected) const {
+    if (ok) return;
+    auto it = sources_.find(key);
+    const std::string from = it == sources_.end() ? "default" : it->second;
+    throw UserError(key + ": " + show(value) + " (from " + from + ") is not valid; expected " +
+                    expected);
+  }
+
+  template <class T>
+  void positive(const std::string& key, const T& value) const {
+    require(value > 0, key, value, "a value > 0");
+  }
+  template <class T>
+  void non_negative(const std::string& key, const T& value) const {
+    require(value >= 0, key, value, "a value >= 0");
+  }
+  void unit(const std::string& key, double value, bool include_one) const {
+    require(value >= 0 && (include_one ? value <= 1 : value < 1), key, value,
+            include_one ? "a value in [0, 1]" : "a value in [0, 1)");
+  }
+  void one_of(const std::string& key, const std::string& value,
+              const std::vector<std::string>& choices) const {
+    std::string list;
+    for (const auto& c : choices) list += (list.empty() ? "" : "|") + c;
+    require(std::find(choices.begin(), choices.end(), value) != choices.end(), key, value,
+            "one of " + list);
+  }
+  void patch_sizes(const std::string& key, const std::vector<int64_t>& sizes,
+                   int64_t image_size) const {
+    require(!sizes.empty(), key, sizes, "at least one patch size");
+    for (auto p : sizes) {
+      require(p > 0 && image_size % p == 0, key, sizes,
+              "patch sizes that divide data.image_size (" + std::to_string(image_size) + ")");
+    }
+  }
+  void layers(const std::string& key, const std::vector<int64_t>& layers) const {
+    require(!layers.empty(), key, layers, "at least one layer");
+    for (auto l : layers) require(l >= 0, key, layers, "0-based block indices (>= 0)");
+  }
+  void file(const std::string& key, const std::string& path) const {
+    require(!path.empty(), key, path, "a path to an existing file");
+    require(fs::is_regular_file(path), key, path, "an existing file (it does not exist)");
+  }
+
+ private:
+  const Sources& sources_;
+};
+
+void validate_data(const DataConfig& d, const Checker& c) {
+  c.one_of("data.layout", d.layout, {"auto", "bmad", "resc", "isic", "rsna", "brats", "folder"});
+  c.positive("data.image_size", d.image_size);
+  c.positive("data.std", d.std);
+  c.non_negative("data.workers", d.workers);
+  c.unit("data.val_ratio", d.val_ratio, /*include_one=*/false);
+  c.one_of("data.on_bad_image", d.on_bad_image, {"fail", "skip"});
+  c.unit("data.mask_threshold", d.mask_threshold, /*include_one=*/false);
+  c.require(d.crop_scale_min > 0 && d.crop_scale_min <= 1, "data.crop_scale_min", d.crop_scale_min,
+            "a value in (0, 1]");
+  c.require(d.crop_scale_max >= d.crop_scale_min && d.crop_scale_max <= 1, "data.crop_scale_max",
+            d.crop_scale_max, "a value in [data.crop_scale_min, 1]");
+  c.positive("data.crop_ratio_min", d.crop_ratio_min);
+  c.require(d.crop_ratio_max >= d.crop_ratio_min, "data.crop_ratio_max", d.crop_ratio_max,
+            "a value >= data.crop_ratio_min");
+  c.require(d.rotation_deg >= 0 && d.rotation_deg <= 180, "data.rotation_deg", d.rotation_deg,
+            "degrees in [0, 180]");
+  c.unit("data.vflip_prob", d.vflip_prob, /*include_one=*/true);
+  c.unit("data.brightness", d.brightness, /*include_one=*/true);
+  c.unit("data.contrast", d.contrast, /*include_one=*/true);
+}
+
+void validate_model(const Config& cfg, const Checker& c) {
+  const auto& m = cfg.model;
+  c.require(!cfg.backbone.taps.empty(), "backbone.taps", cfg.backbone.taps, "at least one block");
+  c.positive("backbone.encoder_dim", cfg.backbone.encoder_dim);
+  c.positive("model.dim", m.dim);
+  c.positive("model.qformer_depth", m.qformer_depth);
+  c.positive("model.qformer_heads", m.qformer_heads);
+  c.require(m.dim % m.qformer_heads == 0, "model.qformer_heads", m.qformer_heads,
+            "a divisor of model.dim (" + std::to_string(m.dim) + ")");
+  c.positive("model.cross_heads", m.cross_heads);
+  c.positive("model.cross_head_dim", m.cross_head_dim);
+  c.positive("model.mlp_ratio", m.mlp_ratio);
+  c.unit("model.dropout", m.dropout, /*include_one=*/false);
+  c.positive("model.query_init_std", m.query_init_std);
+  c.positive("model.decoder_dim", m.decoder_dim);
+  c.positive("model.decoder_depth", m.decoder_depth);
+  c.positive("model.decoder_heads", m.decoder_heads);
+  c.require(m.decoder_dim % m.decoder_heads == 0, "model.decoder_heads", m.decoder_heads,
+            "a divisor of model.decoder_dim (" + std::to_string(m.decoder_dim) + ")");
+  c.non_negative("model.decoder_registers", m.decoder_registers);
+  c.require(m.decoder_patch > 0 && cfg.data.image_size % m.decoder_patch == 0,
+            "model.decoder_patch", m.decoder_patch,
+            "a divisor of data.image_size (" + std::to_string(cfg.data.image_size) + ")");
+  const int64_t grid = cfg.decoder_grid();
+  c.require(m.queries == grid * grid, "model.queries", m.queries,
+            "(data.image_size / model.decoder_patch)^2 = " + std::to_string(grid * grid) +
+                ": the queries are the decoder's token grid");
+}
+
+void validate_train(const TrainConfig& t, const Checker& c) {
+  c.positive("train.epochs", t.epochs);
+  c.non_negative("train.max_steps", t.max_steps);
+  c.positive("train.batch_size", t.batch_size);
+  c.positive("train.lr", t.lr);
+  c.require(t.warmup > 0 && t.warmup < 1, "train.warmup", t.warmup, "a fraction in (0, 1)");
+  c.positive("train.div_factor", t.div_factor);
+  c.positive("train.final_div_factor", t.final_div_factor);
+  c.unit("train.beta1_max", t.beta1_max, /*include_one=*/false);
+  c.require(t.beta1_min >= 0 && t.beta1_min <= t.beta1_max, "train.beta1_min", t.beta1_min,
+            "a value in [0, train.beta1_max]");
+  c.unit("train.beta2", t.beta2, /*include_one=*/false);
+  c.non_negative("train.weight_decay", t.weight_decay);
+  c.one_of("train.precision", t.precision, {"fp32", "bf16"});
+  c.positive("train.log_every", t.log_every);
+  c.non_negative("train.eval_every", t.eval_every);
+  c.non_negative("train.checkpoint_every", t.checkpoint_every);
+}
+
+void validate_eval(const EvalConfig& e, int64_t image_size, const Checker& c) {
+  c.patch_sizes("eval.patch_sizes", e.patch_sizes, image_size);
+  c.layers("eval.layers", e.layers);
+  c.one_of("eval.pixel_reduction", e.pixel_reduction, {"max", "mean"});
+  c.one_of("eval.layer_reduction", e.layer_reduction, {"mean", "max"});
+  c.non_negative("eval.smoothing_sigma", e.smoothing_sigma);
+  c.positive("eval.batch_size", e.batch_size);
+  c.non_negative("eval.bootstrap", e.bootstrap);
+  c.require(e.max_fpr > 0 && e.max_fpr <= 1, "eval.max_fpr", e.max_fpr, "a value in (0, 1]");
+  c.require(e.threshold_percentile >= 0 && e.threshold_percentile <= 100,
+            "eval.threshold_percentile", e.threshold_percentile, "a percentile in [0, 100]");
+}
+
+}  // namespace
+
+void validate(const Config& config, const Sources& sources, bool check_files) {
+  const Checker c(sources);
+  static const std::regex kName(R"([A-Za-z0-9_.\-]+)");
+  c.require(std::regex_match(config.name, kName), "name", config.name,
+            "letters, digits, '.', '_' or '-' (it names the run folder)");
+  static const std::regex kDevice(R"(auto|cpu|cuda(:\d+)?)");
+  c.require(std::regex_match(config.device, kDevice), "device", config.device,
+            "auto, cpu, cuda or cuda:N");
+  c.require(!config.output_dir.empty(), "output_dir", config.output_dir, "a folder");
+  c.non_negative("threads", config.threads);
+  validate_data(config.data, c);
+  validate_model(config, c);
+  c.patch_sizes("loss.patch_sizes", config.loss.patch_sizes, config.data.image_size);
+  c.layers("loss.layers", config.loss.layers);
+  c.positive("loss.weight", config.loss.weight);
+  validate_train(config.train, c);
+  validate_eval(config.eval, config.data.image_size, c);
+  if (check_files) {
+    c.require(!config.data.root.empty() && fs::is_directory(config.data.root), "data.root",
+              config.data.root, "an existing dataset folder");
+    c.require(!config.backbone.encoders.empty(), "backbone.encoders", config.backbone.encoders,
+              "at least one TorchScript encoder file");
+    for (size_t i = 0; i < config.backbone.encoders.size(); ++i) {
+      c.file("backbone.encoders[" + std::to_string(i) + "]", config.backbone.encoders[i]);
+    }
+    c.file("backbone.perceptual", config.backbone.perceptual);
+  }
+}
+
+}  // namespace qfae::config
