@@ -8,11 +8,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "fields.h"
 #include "qfae/util/error.h"
+#include "qfae/util/files.h"
 
 namespace fs = std::filesystem;
 
@@ -272,14 +272,7 @@ std::string to_yaml(const Config& config) {
 }
 
 void save_yaml(const Config& config, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream file(tmp);
-    if (!file) throw UserError("cannot write '" + tmp + "'");
-    file << "# resolved qfae config\n" << to_yaml(config);
-    if (!file) throw UserError("cannot write '" + tmp + "'");
-  }
-  fs::rename(tmp, path);
+  write_file_atomic(path, "# resolved qfae config\n" + to_yaml(config));
 }
 
 std::vector<std::string> config_keys() {

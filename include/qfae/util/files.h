@@ -1,0 +1,11 @@
+// Small file helpers shared by every area.
+#pragma once
+#include <string>
+
+namespace qfae {
+
+// Writes `text` to `path` atomically: a temporary file beside it, then a rename, so a crash
+// never leaves half a file. UserError naming the path when it cannot be written.
+void write_file_atomic(const std::string& path, const std::string& text);
+
+}  // namespace qfae
