@@ -2,6 +2,6 @@
 # Configures and builds qfae (Release, Ninja) into build/; installs the Debian packages first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh ${QFAE_WITH_PYTHON:+--with-python}
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build
