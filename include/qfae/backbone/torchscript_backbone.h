@@ -1,0 +1,88 @@
+// A frozen ViT backbone loaded from the TorchScript file written by scripts/export_backbone.py:
+// block outputs at chosen taps, for the encoder(s) and the perceptual MAE.
+//
+// Shapes: B batch, H = W image side, g token grid side (image_size / patch size),
+// P prefix tokens (CLS + registers), D width.
+#pragma once
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qfae::backbone {
+
+// What the file says about itself (its qfae.json extra file).
+struct BackboneDescription {
+  std::string model;                 // timm name, e.g. "vit_large_patch14_reg4_dinov2.lvd142m"
+  int64_t image_size = 0;            // input side the position embeddings were built for
+  std::vector<int64_t> patch_sizes;  // the first is the default (patch_size 0)
+  std::vector<int64_t> grids;        // image_size / patch size, one per patch size
+  int64_t num_prefix = 0;            // P
+  int64_t width = 0;                 // D
+  int64_t depth = 0;                 // blocks of the full model (negative taps count from here)
+  int64_t blocks = 0;                // blocks held by the file (the first `blocks` of `depth`)
+  std::vector<double> mean, std;     // normalisation the weights were trained with (recorded only)
+};
+
+// What a config needs from a file; zero / empty fields accept anything. The *_key fields name the
+// config keys quoted in error messages.
+struct BackboneExpectation {
+  std::string model;                 // "" = any
+  int64_t image_size = 0;            // 0 = any
+  int64_t width = 0;                 // 0 = any
+  std::vector<int64_t> patch_sizes;  // each must be available
+  std::vector<int> taps;             // must be reachable within `blocks`
+  std::string model_key = "backbone.encoder_model";
+  std::string image_size_key = "data.image_size";
+  std::string width_key = "backbone.encoder_dim";
+  std::string patch_sizes_key = "loss.patch_sizes";
+  std::string taps_key = "backbone.taps";
+};
+
+class TorchScriptBackbone {
+ public:
+  // Loads the file, reads qfae.json, switches to eval mode and freezes every parameter.
+  // Throws UserError naming the file when it is missing, not TorchScript, or lacks valid qfae.json.
+  TorchScriptBackbone(const std::string& path, torch::Device device);
+
+  const BackboneDescription& description() const { return description_; }
+  const std::string& path() const { return path_; }
+
+  // Throws UserError naming `key` (the config key that gave the file), the file, the config key of
+  // the mismatching value, and both values.
+  void check(const BackboneExpectation& expectation, const std::string& key) const;
+
+  // Python-style negative taps count from `depth`; UserError when out of range or beyond `blocks`.
+  std::vector<int64_t> resolve_taps(const std::vector<int>& taps) const;
+
+  // Token grid side for a patch size (0 = the default one); UserError when not exported.
+  int64_t grid(int64_t patch_size) const;
+
+  // images (B, 3, H, W), H = W = image_size, in any dtype/device (converted to the module's).
+  // Returns one (B, P + g*g, D) tensor per tap, in the order given: raw block outputs, prefix
+  // tokens first, patch tokens row-major. Gradients reach `images` when it requires grad (never the
+  // weights); otherwise the module runs under NoGradGuard.
+  std::vector<torch::Tensor> forward(const torch::Tensor& images, const std::vector<int>& taps,
+                                     int64_t patch_size = 0);
+
+  void to(torch::Device device, torch::Dtype dtype = torch::kFloat32);
+  torch::Device device() const { return device_; }
+  torch::Dtype dtype() const { return dtype_; }
+  int64_t num_parameters() const;
+  std::vector<torch::Tensor> parameters() const;  // the frozen weights (requires_grad false)
+
+ private:
+  void freeze();
+  // "" when the tap resolves, otherwise why not; `resolved` receives the index.
+  std::string resolve_tap(int tap, int64_t* resolved) const;
+
+  std::string path_;
+  torch::jit::Module module_;
+  BackboneDescription description_;
+  torch::Device device_;
+  torch::Dtype dtype_ = torch::kFloat32;
+};
+
+}  // namespace qfae::backbone

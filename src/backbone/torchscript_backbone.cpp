@@ -1,0 +1,225 @@
+// Loading, checking and running the frozen TorchScript ViT backbones (contract in
+// scripts/qfae_vit.py): qfae.json parsing, tap resolution, frozen forward.
+#include "qfae/backbone/torchscript_backbone.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "qfae/util/error.h"
+#include "qfae/util/log.h"
+
+namespace qfae::backbone {
+namespace {
+
+constexpr int kFormatVersion = 1;
+constexpr const char* kMetadataName = "qfae.json";
+
+std::string join(const std::vector<int64_t>& values) {
+  std::ostringstream out;
+  for (size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
+  return out.str();
+}
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+// Reads qfae.json; throws UserError naming the file on anything missing or inconsistent.
+BackboneDescription parse_description(const std::string& json_text, const std::string& path) {
+  const std::string where = path + ": ";
+  if (json_text.empty()) {
+    throw UserError(where + "no qfae.json inside; is it a file from scripts/export_backbone.py?");
+  }
+  BackboneDescription d;
+  try {
+    const auto json = nlohmann::json::parse(json_text);
+    const int format = json.at("format").get<int>();
+    if (format != kFormatVersion) {
+      throw UserError(where + "qfae.json format " + std::to_string(format) + ", this qfae reads " +
+                      std::to_string(kFormatVersion) + "; re-export the backbone");
+    }
+    d.model = json.at("model").get<std::string>();
+    d.image_size = json.at("image_size").get<int64_t>();
+    d.patch_sizes = json.at("patch_sizes").get<std::vector<int64_t>>();
+    d.grids = json.at("grids").get<std::vector<int64_t>>();
+    d.num_prefix = json.at("num_prefix").get<int64_t>();
+    d.width = json.at("width").get<int64_t>();
+    d.depth = json.at("depth").get<int64_t>();
+    d.blocks = json.at("blocks").get<int64_t>();
+    d.mean = json.at("mean").get<std::vector<double>>();
+    d.std = json.at("std").get<std::vector<double>>();
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(where + "malformed qfae.json (" + first_line(e.what()) + ")");
+  }
+  const bool consistent = d.image_size > 0 && !d.patch_sizes.empty() &&
+                          d.patch_sizes.size() == d.grids.size() && d.num_prefix >= 0 &&
+                          d.width > 0 && d.depth > 0 && d.blocks > 0 && d.blocks <= d.depth &&
+                          d.mean.size() == 3 && d.std.size() == 3;
+  if (!consistent) throw UserError(where + "inconsistent qfae.json: " + json_text);
+  for (size_t i = 0; i < d.patch_sizes.size(); ++i) {
+    if (d.patch_sizes[i] <= 0 || d.grids[i] != d.image_size / d.patch_sizes[i]) {
+      throw UserError(where + "inconsistent qfae.json: grid " + std::to_string(d.grids[i]) +
+                      " for patch size " + std::to_string(d.patch_sizes[i]) + " at image size " +
+                      std::to_string(d.image_size));
+    }
+  }
+  return d;
+}
+
+}  // namespace
+
+TorchScriptBackbone::TorchScriptBackbone(const std::string& path, torch::Device device)
+    : path_(path), device_(device) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw UserError(path +
+                    ": backbone file not found (export one with scripts/export_backbone.py)");
+  }
+  torch::jit::ExtraFilesMap extra{{kMetadataName, ""}};
+  try {
+    module_ = torch::jit::load(path, device, extra);
+  } catch (const c10::Error& e) {
+    throw UserError(path + ": not a TorchScript file (" + first_line(e.what_without_backtrace()) +
+                    ")");
+  } catch (const std::exception& e) {
+    throw UserError(path + ": not a TorchScript file (" + first_line(e.what()) + ")");
+  }
+  description_ = parse_description(extra[kMetadataName], path);
+  if (!module_.find_method("forward")) throw UserError(path + ": the module has no forward()");
+  freeze();
+  const auto& d = description_;
+  log("backbone")
+      ->info("{}: {} at {} px, patch sizes [{}], {} of {} blocks, width {}", path, d.model,
+             d.image_size, join(d.patch_sizes), d.blocks, d.depth, d.width);
+}
+
+void TorchScriptBackbone::freeze() {
+  module_.eval();
+  for (auto parameter : module_.parameters()) parameter.requires_grad_(false);
+}
+
+void TorchScriptBackbone::check(const BackboneExpectation& e, const std::string& key) const {
+  const auto& d = description_;
+  const std::string where = key + ": " + path_;
+  if (!e.model.empty() && e.model != d.model) {
+    throw UserError(where + " holds model '" + d.model + "', the config expects '" + e.model +
+                    "' (key " + e.model_key + ")");
+  }
+  if (e.image_size != 0 && e.image_size != d.image_size) {
+    throw UserError(where + " was exported for image size " + std::to_string(d.image_size) +
+                    ", the config expects " + std::to_string(e.image_size) + " (key " +
+                    e.image_size_key + ")");
+  }
+  if (e.width != 0 && e.width != d.width) {
+    throw UserError(where + " has width " + std::to_string(d.width) + ", the config expects " +
+                    std::to_string(e.width) + " (key " + e.width_key + ")");
+  }
+  for (const auto p : e.patch_sizes) {
+    if (std::find(d.patch_sizes.begin(), d.patch_sizes.end(), p) == d.patch_sizes.end()) {
+      throw UserError(where + " has patch sizes [" + join(d.patch_sizes) +
+                      "], the config expects patch size " + std::to_string(p) + " (key " +
+                      e.patch_sizes_key + "; re-export with --patch-size)");
+    }
+  }
+  for (const int tap : e.taps) {
+    int64_t resolved = 0;
+    const auto why = resolve_tap(tap, &resolved);
+    if (!why.empty()) throw UserError(where + ": " + why + " (key " + e.taps_key + ")");
+  }
+}
+
+std::string TorchScriptBackbone::resolve_tap(int tap, int64_t* resolved) const {
+  const auto& d = description_;
+  const int64_t index = tap < 0 ? d.depth + tap : tap;
+  if (index < 0 || index >= d.depth) {
+    return "tap " + std::to_string(tap) + " is outside the model's " + std::to_string(d.depth) +
+           " blocks (expected " + std::to_string(-d.depth) + " to " + std::to_string(d.depth - 1) +
+           ")";
+  }
+  if (index >= d.blocks) {
+    return "tap " + std::to_string(tap) + " needs block " + std::to_string(index) +
+           " but the file holds only the first " + std::to_string(d.blocks) + " of " +
+           std::to_string(d.depth) + " blocks (re-export with --blocks " +
+           std::to_string(index + 1) + " or more)";
+  }
+  *resolved = index;
+  return "";
+}
+
+std::vector<int64_t> TorchScriptBackbone::resolve_taps(const std::vector<int>& taps) const {
+  if (taps.empty()) throw UserError(path_ + ": no taps given");
+  std::vector<int64_t> resolved(taps.size());
+  for (size_t i = 0; i < taps.size(); ++i) {
+    const auto why = resolve_tap(taps[i], &resolved[i]);
+    if (!why.empty()) throw UserError(path_ + ": " + why);
+  }
+  return resolved;
+}
+
+int64_t TorchScriptBackbone::grid(int64_t patch_size) const {
+  const auto& d = description_;
+  if (patch_size == 0) return d.grids.front();
+  const auto it = std::find(d.patch_sizes.begin(), d.patch_sizes.end(), patch_size);
+  if (it == d.patch_sizes.end()) {
+    throw UserError(path_ + ": no patch size " + std::to_string(patch_size) +
+                    " (exported: " + join(d.patch_sizes) + ")");
+  }
+  return d.grids[it - d.patch_sizes.begin()];
+}
+
+std::vector<torch::Tensor> TorchScriptBackbone::forward(const torch::Tensor& images,
+                                                        const std::vector<int>& taps,
+                                                        int64_t patch_size) {
+  const auto& d = description_;
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) == d.image_size &&
+                  images.size(3) == d.image_size,
+              "TorchScriptBackbone::forward: expected images (B, 3, ", d.image_size, ", ",
+              d.image_size, ") for ", path_, ", got ", images.sizes());
+  const int64_t g = grid(patch_size);
+  const int64_t size = patch_size == 0 ? d.patch_sizes.front() : patch_size;
+  c10::List<int64_t> resolved;
+  for (const auto index : resolve_taps(taps)) resolved.push_back(index);
+
+  std::vector<torch::jit::IValue> inputs{images.to(device_, dtype_), resolved, size};
+  torch::jit::IValue result;
+  if (images.requires_grad()) {
+    result = module_.forward(inputs);
+  } else {
+    torch::NoGradGuard no_grad;
+    result = module_.forward(inputs);
+  }
+  const auto list = result.toTensorList();
+  TORCH_CHECK(list.size() == taps.size(), path_, ": forward returned ", list.size(),
+              " tensors for ", taps.size(), " taps");
+  std::vector<torch::Tensor> outputs;
+  outputs.reserve(list.size());
+  const std::vector<int64_t> expected{images.size(0), d.num_prefix + g * g, d.width};
+  for (size_t i = 0; i < list.size(); ++i) {
+    torch::Tensor out = list.get(i);
+    TORCH_CHECK(out.sizes() == torch::IntArrayRef(expected), path_, ": block output ", i,
+                " has shape ", out.sizes(), ", qfae.json promises ", torch::IntArrayRef(expected));
+    outputs.push_back(std::move(out));  // (B, P + g*g, D)
+  }
+  return outputs;
+}
+
+void TorchScriptBackbone::to(torch::Device device, torch::Dtype dtype) {
+  module_.to(device, dtype);
+  device_ = device;
+  dtype_ = dtype;
+  freeze();
+}
+
+int64_t TorchScriptBackbone::num_parameters() const {
+  int64_t total = 0;
+  for (const auto& parameter : module_.parameters()) total += parameter.numel();
+  return total;
+}
+
+std::vector<torch::Tensor> TorchScriptBackbone::parameters() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& parameter : module_.parameters()) out.push_back(parameter);
+  return out;
+}
+
+}  // namespace qfae::backbone
