@@ -1,0 +1,37 @@
+// The Q-Former: learned queries tiled over the batch, then the blocks in order.
+#include "qfae/model/qformer.h"
+
+#include "qfae/util/error.h"
+
+namespace qfae::model {
+
+QFormerImpl::QFormerImpl(const QFormerOptions& options) : options_(options) {
+  if (options.dim <= 0 || options.queries <= 0 || options.depth <= 0) {
+    throw UserError("model: dim (" + std::to_string(options.dim) + "), queries (" +
+                    std::to_string(options.queries) + ") and qformer_depth (" +
+                    std::to_string(options.depth) + ") must be positive");
+  }
+  if (options.heads <= 0 || options.dim % options.heads != 0) {
+    throw UserError("model.qformer_heads: " + std::to_string(options.heads) +
+                    " must divide model.dim (" + std::to_string(options.dim) + ")");
+  }
+  queries_ = register_parameter(
+      "queries", torch::randn({1, options.queries, options.dim}) * options.query_init_std);
+  blocks_ = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < options.depth; ++i) {
+    const bool cross = options.cross_attn_every_block || i % 2 == 0;
+    blocks_->push_back(QFormerBlock(options, cross));
+  }
+}
+
+torch::Tensor QFormerImpl::forward(const torch::Tensor& context) {
+  TORCH_CHECK(context.dim() == 3 && context.size(2) == options_.dim,
+              "QFormer: expected encoder tokens (B, L, ", options_.dim, "), got ", context.sizes());
+  auto x = queries_.expand({context.size(0), -1, -1});  // (B, Q, D)
+  for (const auto& block : *blocks_) {
+    x = block->as<QFormerBlock>()->forward(x, context);
+  }
+  return x;
+}
+
+}  // namespace qfae::model
