@@ -1,0 +1,157 @@
+// Parity with the reference implementation: builds the model a fixture file describes, loads its
+// weights strictly and checks every output (model and perceptual maths) to 1e-5 relative error.
+// The fixture is QFAE_PARITY_FIXTURE when set, else tests/fixtures/parity_small.safetensors.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "qfae/io/safetensors.h"
+#include "qfae/io/state_dict.h"
+#include "qfae/loss/perceptual_maps.h"
+#include "qfae/model/autoencoder.h"
+#include "qfae/model/pos_embed.h"
+
+namespace {
+
+constexpr double kTolerance = 1e-5;
+
+std::string fixture_path() {
+  if (const char* env = std::getenv("QFAE_PARITY_FIXTURE"); env && *env) return env;
+  return std::string(QFAE_TEST_FIXTURES) + "/parity_small.safetensors";
+}
+
+double relative_error(const torch::Tensor& ours, const torch::Tensor& ref) {
+  EXPECT_EQ(ours.numel(), ref.numel());
+  const auto a = ours.detach().to(torch::kFloat64).reshape(ref.sizes());
+  const auto b = ref.to(torch::kFloat64);
+  return ((a - b).norm() / b.norm()).item<double>();
+}
+
+int64_t count_blocks(const std::map<std::string, torch::Tensor>& tensors,
+                     const std::string& prefix) {
+  int64_t blocks = 0;
+  for (const auto& [name, t] : tensors) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    blocks = std::max<int64_t>(blocks, std::stoll(name.substr(prefix.size())) + 1);
+  }
+  return blocks;
+}
+
+struct Fixture {
+  qfae::io::SafetensorsFile file;
+  nlohmann::json meta;
+  const torch::Tensor& at(const std::string& name) const {
+    const auto it = file.tensors.find(name);
+    if (it == file.tensors.end()) throw std::runtime_error("fixture lacks tensor " + name);
+    return it->second;
+  }
+};
+
+Fixture load_fixture() {
+  Fixture f;
+  f.file = qfae::io::load_safetensors(fixture_path());
+  f.meta = nlohmann::json::parse(f.file.metadata.at("qfae_fixture"));
+  return f;
+}
+
+qfae::model::AutoencoderOptions options_from(const Fixture& f) {
+  const auto& m = f.meta;
+  qfae::model::AutoencoderOptions o;
+  o.encoder_dims = {m.at("enc_dim").get<int64_t>()};
+  o.qformer.dim = m.at("proj_dim").get<int64_t>();
+  o.qformer.queries = m.at("qformer_queries").get<int64_t>();
+  o.qformer.depth = count_blocks(f.file.tensors, "state.junction.blocks.");
+  o.qformer.heads = m.at("qformer_heads").get<int64_t>();
+  o.qformer.cross_heads = m.at("qformer_heads").get<int64_t>();
+  o.qformer.cross_head_dim = m.at("qformer_cross_dim_head").get<int64_t>();
+  o.qformer.mlp_ratio = m.at("mlp_ratio").get<double>();
+  o.decoder.in_dim = o.qformer.dim;
+  o.decoder.dim = m.at("dec_dim").get<int64_t>();
+  o.decoder.depth = m.at("dec_depth").get<int64_t>();
+  o.decoder.heads = m.at("dec_heads").get<int64_t>();
+  o.decoder.grid = m.at("dec_grid").get<int64_t>();
+  o.decoder.patch = m.at("dec_patch").get<int64_t>();
+  o.decoder.registers = m.at("dec_reg_tokens").get<int64_t>();
+  return o;
+}
+
+// The fixture's state.* names are the reference's; its lone projection is `final_projection`,
+// which real checkpoints (and our model) call `encoders.0.final_projection`.
+std::map<std::string, torch::Tensor> model_state(const Fixture& f) {
+  std::map<std::string, torch::Tensor> state;
+  const std::string prefix = "state.";
+  for (const auto& [name, t] : f.file.tensors) {
+    if (name.rfind(prefix, 0) != 0) continue;
+    auto ours = name.substr(prefix.size());
+    if (ours.rfind("final_projection.", 0) == 0) ours = "encoders.0." + ours;
+    state[ours] = t;
+  }
+  return state;
+}
+
+}  // namespace
+
+TEST(Parity, ModelOutputsMatchTheReference) {
+  const auto f = load_fixture();
+  std::cout << "[ parity ] fixture " << fixture_path() << ": " << f.meta.dump() << "\n";
+  qfae::model::QFormerAutoencoder model(options_from(f));
+  const auto report =
+      qfae::io::load_module_state(*model, model_state(f), "", /*strict=*/true, fixture_path());
+  EXPECT_TRUE(report.missing.empty() && report.unexpected.empty());
+  model->eval();
+  torch::NoGradGuard no_grad;
+
+  const auto tokens = f.at("in.tokens");
+  const auto projected = model->project({tokens});
+  const auto queries = model->encode(projected);
+  const auto x_hat = model->decode(queries);
+  ASSERT_EQ(x_hat.sizes(), f.at("out.x_hat").sizes());
+  for (const auto& [name, ours] : std::vector<std::pair<std::string, torch::Tensor>>{
+           {"out.projected", projected}, {"out.queries", queries}, {"out.x_hat", x_hat}}) {
+    const double err = relative_error(ours, f.at(name));
+    std::cout << "[ parity ] " << name << " relative error " << err << "\n";
+    EXPECT_LE(err, kTolerance) << name;
+  }
+  // forward() is the same chain.
+  EXPECT_LE(relative_error(model->forward({tokens}), f.at("out.x_hat")), kTolerance);
+}
+
+TEST(Parity, OurSinCosFormulaReproducesTheStoredPositionEmbedding) {
+  const auto f = load_fixture();
+  const auto& stored = f.at("state.decoder.decoder_pos_embed");  // (1, G*G, D)
+  const auto ours = qfae::model::sincos_pos_embed_2d(f.meta.at("dec_dim").get<int64_t>(),
+                                                     f.meta.at("dec_grid").get<int64_t>());
+  EXPECT_LE((ours - stored[0]).abs().max().item<double>(), 1e-6);
+}
+
+TEST(Parity, PerceptualMapsMatchTheReference) {
+  const auto f = load_fixture();
+  const auto layers = f.meta.at("perc_layers").get<std::vector<int64_t>>();
+  const auto scales = f.meta.at("perc_grids").get<std::vector<int64_t>>().size();
+  const auto img = f.meta.at("img").get<int64_t>();
+  qfae::loss::HiddenStates h_x(scales), h_xhat(scales);
+  for (size_t s = 0; s < scales; ++s) {
+    for (const auto l : layers) {
+      const auto key = ".s" + std::to_string(s) + ".l" + std::to_string(l);
+      h_x[s].push_back(f.at("perc.h_x" + key));
+      h_xhat[s].push_back(f.at("perc.h_xhat" + key));
+    }
+  }
+  using qfae::loss::Reduction;
+  const auto maps = qfae::loss::layer_maps(h_x, h_xhat, img);
+  ASSERT_EQ(maps.sizes(), f.at("perc.layer_maps").sizes());
+  for (const auto& [name, ours] : std::vector<std::pair<std::string, torch::Tensor>>{
+           {"perc.layer_maps", maps},
+           {"perc.loss", qfae::loss::perceptual_loss(maps)},
+           {"perc.pixel_map", qfae::loss::pixel_map(maps)},
+           {"perc.image_score.max_mean",
+            qfae::loss::image_scores(maps, Reduction::kMax, Reduction::kMean)},
+           {"perc.image_score.mean_max",
+            qfae::loss::image_scores(maps, Reduction::kMean, Reduction::kMax)}}) {
+    const double err = relative_error(ours, f.at(name));
+    std::cout << "[ parity ] " << name << " relative error " << err << "\n";
+    EXPECT_LE(err, kTolerance) << name;
+  }
+}
