@@ -1,0 +1,27 @@
+// One sample from file to model input: decode, resize, optional seeded augmentation, 3 channels,
+// normalisation; its mask binarised and resized alongside (MODEL.md §6).
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+
+#include "qfae/config/config.h"
+#include "qfae/data/dataset.h"
+
+namespace qfae::data {
+
+struct LoadedSample {
+  torch::Tensor image;  // (3, S, S) float32, normalised with cfg.mean / cfg.std
+  torch::Tensor mask;   // (1, S, S) float32 0/1, zeros when the sample has no mask
+};
+
+// S = cfg.image_size. The image is resized to S x S with resize_bilinear (torchvision Resize with
+// antialias, like PIL), then, when `augment`, transformed with draw_augment(cfg, S, S, seed) and
+// apply_augment; grey images are replicated to 3 channels; finally (x - mean) / std. The mask is
+// read with cfg.mask_threshold, resized with resize_nearest and given the same geometry.
+// UserError naming the file for unreadable images, and naming both files when the mask's size
+// differs from its image's.
+LoadedSample load_sample(const Sample& sample, const config::DataConfig& cfg, bool augment,
+                         uint64_t seed);
+
+}  // namespace qfae::data

@@ -1,0 +1,53 @@
+// Resampling and the training augmentations (MODEL.md §6) on float (C, H, W) CPU tensors, written
+// as plain loops so that results are bit-identical whatever thread runs them. Semantics follow
+// torchvision; where tensor and PIL paths differ, the comment says which one is followed.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+
+#include "qfae/config/config.h"
+
+namespace qfae::data {
+
+// Random parameters of one sample's augmentation, drawn from its own seed.
+struct AugmentParams {
+  int64_t top = 0, left = 0, height = 0, width = 0;  // RandomResizedCrop box
+  double angle_deg = 0.0;                            // counter-clockwise rotation
+  bool vflip = false;
+  double brightness = 1.0, contrast = 1.0;  // ColorJitter factors
+  bool brightness_first = true;             // ColorJitter applies them in a random order
+};
+
+// Draws the parameters for an image of height x width (torchvision's algorithms):
+// RandomResizedCrop.get_params (10 tries of area ~ U(scale) * H * W, log-ratio ~ U(log ratio),
+// then the centre-crop fallback), angle ~ U(-deg, deg), flip when u < vflip_prob, brightness and
+// contrast factors ~ U(max(0, 1 - b), 1 + b), and their order. Uses std::mt19937_64(seed) with our
+// own uniform mapping, so the draws are the same on every standard library.
+AugmentParams draw_augment(const config::DataConfig& cfg, int64_t height, int64_t width,
+                           uint64_t seed);
+
+// Bilinear resize with antialiasing when shrinking (align_corners = false): the triangle filter
+// stretched by the scale factor, as PIL's BILINEAR and torch interpolate(antialias=True), which
+// torchvision's Resize uses. Enlarging is plain bilinear with edge clamping. (C, H, W) float.
+torch::Tensor resize_bilinear(const torch::Tensor& image, int64_t out_h, int64_t out_w);
+
+// Nearest-neighbour resize sampling at pixel centres, src = floor((dst + 0.5) * in / out), as PIL's
+// NEAREST (torch's "nearest-exact"). For masks.
+torch::Tensor resize_nearest(const torch::Tensor& image, int64_t out_h, int64_t out_w);
+
+// Rotation by angle_deg counter-clockwise about the image centre, same size, zeros outside.
+// Bilinear (grid_sample, align_corners = false, zero padding) or nearest for masks.
+torch::Tensor rotate(const torch::Tensor& image, double angle_deg, bool bilinear);
+
+// ColorJitter's brightness (x * factor) and contrast (factor * x + (1 - factor) * mean of the grey
+// image, grey = 0.299 R + 0.587 G + 0.114 B as PIL's "L"), both clamped to [0, 1].
+torch::Tensor adjust_brightness(const torch::Tensor& image, double factor);
+torch::Tensor adjust_contrast(const torch::Tensor& image, double factor);
+
+// The whole training augmentation of MODEL.md §6 on an image already resized to its final size:
+// crop box resized back to the same size, rotation, vertical flip, then colour jitter. `mask`
+// (1, H, W), when defined, gets the same geometry with nearest sampling and no colour change.
+void apply_augment(const AugmentParams& p, torch::Tensor& image, torch::Tensor* mask);
+
+}  // namespace qfae::data

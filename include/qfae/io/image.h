@@ -1,0 +1,28 @@
+// Image files <-> tensors. Decoding and encoding use OpenCV inside src/io/image.cpp only; this
+// header exposes torch tensors and std types, so the rest of the code never includes OpenCV.
+#pragma once
+#include <torch/types.h>
+
+#include <string>
+
+namespace qfae::io {
+
+// True when the file name ends in .png, .jpg, .jpeg, .bmp, .tif or .tiff (any case).
+bool is_image_file(const std::string& path);
+
+// Decodes PNG (8/16-bit), JPEG, BMP or TIFF to float32 (C, H, W) in [0, 1], contiguous, on CPU.
+// C = 1 for grey files and 3 (RGB order) for colour ones; an alpha channel is dropped. 8-bit values
+// are divided by 255, 16-bit by 65535; float TIFFs are kept as stored. Throws UserError naming the
+// file when it is missing, empty (zero bytes), truncated or not a decodable image.
+torch::Tensor read_image(const std::string& path);
+
+// Decodes a mask as grey (colour masks: OpenCV's BGR->grey weights), scales it to [0, 1] like
+// read_image, and returns float32 (1, H, W) holding 1 where the value is > threshold, else 0.
+torch::Tensor read_mask(const std::string& path, double threshold);
+
+// Writes a (C, H, W) or (H, W) float tensor with values in [0, 1] (clamped) as an 8- or 16-bit PNG
+// (C = 1 grey, C = 3 RGB), rounding to the nearest level. Creates missing parent folders.
+// UserError naming the file when it cannot be written.
+void write_png(const std::string& path, const torch::Tensor& image, int bit_depth = 8);
+
+}  // namespace qfae::io
