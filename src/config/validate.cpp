@@ -101,6 +101,9 @@ void validate_data(const DataConfig& d, const Checker& c) {
   c.unit("data.vflip_prob", d.vflip_prob, /*include_one=*/true);
   c.unit("data.brightness", d.brightness, /*include_one=*/true);
   c.unit("data.contrast", d.contrast, /*include_one=*/true);
+  c.unit("data.normal_test_ratio", d.normal_test_ratio, /*include_one=*/false);
+  c.require(d.layout != "folder" || !d.normal_dir.empty(), "data.normal_dir", d.normal_dir,
+            "a folder of normal images (required by data.layout: folder)");
 }
 
 void validate_model(const Config& cfg, const Checker& c) {

@@ -27,6 +27,10 @@ struct DataConfig {
   double rotation_deg = 10.0;
   double vflip_prob = 0.5;
   double brightness = 0.1, contrast = 0.1;
+  // layout "folder": sub-folders of root (or absolute paths). Normal images train; when
+  // normal_test_dir is empty, a seeded normal_test_ratio of them is held out for the test set.
+  std::string normal_dir, abnormal_dir, normal_test_dir, mask_dir;
+  double normal_test_ratio = 0.2;
 
   template <class V>
   void visit(V& v) {
@@ -48,6 +52,11 @@ struct DataConfig {
     v("vflip_prob", vflip_prob);
     v("brightness", brightness);
     v("contrast", contrast);
+    v("normal_dir", normal_dir);
+    v("abnormal_dir", abnormal_dir);
+    v("normal_test_dir", normal_test_dir);
+    v("mask_dir", mask_dir);
+    v("normal_test_ratio", normal_test_ratio);
   }
 };
 

@@ -1,0 +1,38 @@
+// Dataset indexing: finds the images of a dataset folder in one of the layouts of MODEL.md §7 and
+// splits them into train / val / test lists of samples. No pixels are read here.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "qfae/config/config.h"
+
+namespace qfae::data {
+
+struct Sample {
+  std::string image;    // path of the image file
+  int label = 0;        // 0 normal, 1 anomalous
+  std::string mask;     // path of the pixel mask, "" = no mask
+  std::string subject;  // patient/volume id when the layout tells it ("" otherwise)
+};
+
+struct DatasetIndex {
+  std::string layout;  // the layout read: bmad|resc|isic|rsna|brats|folder
+  std::vector<Sample> train, val, test;
+  std::vector<std::string> notes;  // what was found and decided, one line each (also logged)
+};
+
+// Reads cfg.root in layout cfg.layout ("auto" detects it and says why). Train holds normal images
+// only. When the layout has no validation split, val is taken from the training normals:
+// round(val_ratio * groups) groups chosen with `seed` (a group is a subject when known, otherwise
+// one image), so the split is deterministic and disjoint from train. `test_for_val` makes val a
+// copy of the test set instead (model selection on test: only when the user asks for it).
+// Samples are in sorted order (normals before anomalies within a split).
+// UserError when the root is missing, no layout matches (listing what was looked for), or the
+// layout's files are inconsistent (naming them).
+DatasetIndex index_dataset(const config::DataConfig& cfg, uint64_t seed, bool test_for_val = false);
+
+// The image files (is_image_file) directly inside `dir`, sorted by name; [] when `dir` is absent.
+std::vector<std::string> list_images(const std::string& dir);
+
+}  // namespace qfae::data
