@@ -1,8 +1,17 @@
 // `qfae train`: trains the Q-Former autoencoder on a dataset's normal images.
+#include <filesystem>
 #include <memory>
 
 #include "qfae/cli/common.h"
+#include "qfae/config/loader.h"
+#include "qfae/engine/checkpoint.h"
+#include "qfae/engine/run_dir.h"
+#include "qfae/engine/trainer.h"
 #include "qfae/util/error.h"
+#include "qfae/util/log.h"
+#include "qfae/util/runtime.h"
+
+namespace fs = std::filesystem;
 
 namespace qfae::cli {
 
@@ -11,6 +20,29 @@ struct TrainOptions {
   CommonOptions common;
   std::string resume;
 };
+
+int run_train(const TrainOptions& o) {
+  std::string run_dir;
+  std::optional<std::string> resume_from;
+  CommonOptions common = o.common;
+  if (!o.resume.empty()) {
+    // The run's own resolved config comes first; files and flags given now still override it.
+    const auto saved = fs::path(o.resume) / "config.yaml";
+    if (!fs::is_regular_file(saved)) {
+      throw UserError("--resume " + o.resume + ": not a run folder (no config.yaml in it)");
+    }
+    common.configs.insert(common.configs.begin(), saved.string());
+    run_dir = o.resume;
+    resume_from = engine::find_checkpoint(o.resume, "last");
+  }
+  const auto loaded = resolve_config(common, /*check_files=*/true);
+  const auto& cfg = loaded.config;
+  const auto device = resolve_device(cfg.device);
+  if (run_dir.empty()) run_dir = engine::create_run_dir(cfg.output_dir, cfg.name);
+  log("train")->info("device {}, {} threads", device.str(), torch::get_num_threads());
+  engine::Trainer trainer(cfg, run_dir, device, resume_from);
+  return trainer.fit();
+}
 }  // namespace
 
 Command add_train_command(CLI::App& app) {
@@ -18,13 +50,11 @@ Command add_train_command(CLI::App& app) {
                                           "configs/brats.yaml");
   auto o = std::make_shared<TrainOptions>();
   add_common_options(*sub, o->common);
-  sub->add_option("--resume", o->resume, "Continue the run in this run folder")
+  sub->add_option("--resume", o->resume,
+                  "Continue the run in this run folder from its last checkpoint "
+                  "(exit codes 130/143 mean a run was stopped by SIGINT/SIGTERM and saved)")
       ->check(CLI::ExistingDirectory);
-  return {sub, [o] {
-            resolve_config(o->common, /*check_files=*/true);
-            throw NotImplementedError("qfae train (the training issue has not landed yet)");
-            return 0;
-          }};
+  return {sub, [o] { return run_train(*o); }};
 }
 
 }  // namespace qfae::cli

@@ -1,0 +1,41 @@
+// Checkpoint folders: model weights in safetensors under the reference's names (readable with
+// safetensors.torch.load_file), optimizer state, progress, and the resolved config. A folder is
+// written beside its final name and swapped in by renames, so a crash never leaves half of one.
+#pragma once
+#include <torch/torch.h>
+
+#include <limits>
+#include <string>
+
+#include "qfae/config/config.h"
+
+namespace qfae::engine {
+
+inline constexpr int kCheckpointFormat = 1;
+
+// Where training stands. Together with the seed this fixes every random draw still to come:
+// per-step seeds for dropout, per-epoch seeds for shuffling, per-sample seeds for augmentation.
+struct TrainProgress {
+  int64_t step = 0;           // optimizer steps done
+  int64_t epoch = 0;          // current epoch (0-based)
+  int64_t batch = 0;          // batches of `epoch` already done
+  double best_val_loss = std::numeric_limits<double>::infinity();
+  int64_t best_step = -1;
+  double threshold = std::numeric_limits<double>::quiet_NaN();  // calibrated image-score cut
+};
+
+// Writes <dir>/{model.safetensors, optimizer.pt (when given), state.json, config.yaml}.
+void save_checkpoint(const std::string& dir, const torch::nn::Module& model,
+                     torch::optim::Optimizer* optimizer, const TrainProgress& progress,
+                     const config::Config& config);
+
+// Loads the model strictly (names and shapes must match) and, when given, the optimizer.
+// Throws UserError naming the folder and what is wrong with it.
+TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
+                              torch::optim::Optimizer* optimizer);
+
+// The checkpoint folder to resume from in a run folder (or the folder itself when it is one).
+std::string find_checkpoint(const std::string& run_or_checkpoint_dir,
+                            const std::string& which = "last");
+
+}  // namespace qfae::engine

@@ -1,0 +1,250 @@
+// The training loop: data, Adam + OneCycle, validation, checkpoints, stop and resume.
+#include "qfae/engine/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "qfae/config/loader.h"
+#include "qfae/util/error.h"
+#include "qfae/util/files.h"
+#include "qfae/util/log.h"
+
+namespace fs = std::filesystem;
+
+namespace qfae::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Dropout draws of step s come from this seed, so a resumed run repeats them exactly.
+uint64_t step_seed(int64_t seed, int64_t step) {
+  uint64_t z = static_cast<uint64_t>(seed) * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(step);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+std::string format_duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%ld:%02ld:%02ld", static_cast<long>(s / 3600),
+                static_cast<long>(s / 60 % 60), static_cast<long>(s % 60));
+  return buf;
+}
+
+}  // namespace
+
+Trainer::Trainer(const config::Config& config, const std::string& run_dir, torch::Device device,
+                 const std::optional<std::string>& resume_from)
+    : config_(config), run_dir_(run_dir), device_(device), tty_(::isatty(STDERR_FILENO) != 0) {
+  const auto& t = config.train;
+  index_ = data::index_dataset(config.data, static_cast<uint64_t>(t.seed));
+  if (index_.train.empty()) {
+    throw UserError("data.root: '" + config.data.root + "' has no training images");
+  }
+  data::LoaderOptions train_opts;
+  train_opts.batch_size = t.batch_size;
+  train_opts.shuffle = true;
+  train_opts.drop_last = true;
+  train_opts.augment = config.data.augment;
+  train_opts.seed = static_cast<uint64_t>(t.seed);
+  train_loader_ = std::make_unique<data::Loader>(index_.train, config.data, train_opts);
+  steps_per_epoch_ = train_loader_->batches_per_epoch();
+  if (steps_per_epoch_ == 0) {
+    throw UserError("train.batch_size: " + std::to_string(t.batch_size) + " is larger than the " +
+                    std::to_string(index_.train.size()) +
+                    " training images (the last partial batch is dropped in training)");
+  }
+  if (!index_.val.empty()) {
+    data::LoaderOptions val_opts;
+    val_opts.batch_size = config.eval.batch_size;
+    val_loader_ = std::make_unique<data::Loader>(index_.val, config.data, val_opts);
+  }
+  log("train")->info("{} layout: {} train, {} val, {} test images; {} steps per epoch",
+                     index_.layout, index_.train.size(), index_.val.size(), index_.test.size(),
+                     steps_per_epoch_);
+
+  system_ = std::make_unique<System>(config, device);
+  auto& ae = system_->autoencoder();
+  std::vector<torch::Tensor> trainable;
+  for (const auto& p : ae->parameters()) {
+    if (p.requires_grad()) trainable.push_back(p);
+  }
+  optimizer_ = std::make_unique<torch::optim::Adam>(
+      trainable, torch::optim::AdamOptions(t.lr)
+                     .betas(std::make_tuple(t.beta1_max, t.beta2))
+                     .weight_decay(t.weight_decay));
+  OneCycleOptions sched;
+  sched.max_lr = t.lr;
+  sched.total_steps = t.epochs * steps_per_epoch_;
+  sched.pct_start = t.warmup;
+  sched.div_factor = t.div_factor;
+  sched.final_div_factor = t.final_div_factor;
+  sched.base_momentum = t.beta1_min;
+  sched.max_momentum = t.beta1_max;
+  schedule_ = std::make_unique<OneCycle>(sched);
+  stop_step_ = t.max_steps > 0 ? std::min(t.max_steps, sched.total_steps) : sched.total_steps;
+
+  if (resume_from) {
+    progress_ = load_checkpoint(*resume_from, *ae, optimizer_.get());
+    log("train")->info("resumed from {} at step {} (epoch {}, batch {})", *resume_from,
+                       progress_.step, progress_.epoch, progress_.batch);
+  }
+  config::save_yaml(config_, (fs::path(run_dir_) / "config.yaml").string());
+  metrics_ = JsonlWriter((fs::path(run_dir_) / "metrics.jsonl").string());
+}
+
+torch::Tensor Trainer::train_step(const data::Batch& batch) {
+  auto& ae = system_->autoencoder();
+  ae->train();
+  torch::manual_seed(step_seed(config_.train.seed, progress_.step));
+  const auto v = schedule_->at(progress_.step);
+  for (auto& group : optimizer_->param_groups()) {
+    auto& o = static_cast<torch::optim::AdamOptions&>(group.options());
+    o.lr(v.lr);
+    o.betas(std::make_tuple(v.beta1, config_.train.beta2));
+  }
+  const auto images = batch.images.to(device_);
+  optimizer_->zero_grad();
+  const auto x_hat = system_->reconstruct(images);
+  auto loss = system_->training_loss(images, x_hat) * config_.loss.weight;
+  loss.backward();
+  optimizer_->step();
+  ++progress_.step;
+  return loss.detach();
+}
+
+double Trainer::evaluate() {
+  if (!val_loader_) return std::numeric_limits<double>::quiet_NaN();
+  auto& ae = system_->autoencoder();
+  ae->eval();
+  torch::NoGradGuard no_grad;
+  double total = 0.0;
+  int64_t count = 0;
+  val_loader_->start_epoch(0);
+  data::Batch batch;
+  while (val_loader_->next(batch)) {
+    const auto images = batch.images.to(device_);
+    const auto loss = system_->training_loss(images, system_->reconstruct(images));
+    total += loss.item<double>() * images.size(0);
+    count += images.size(0);
+  }
+  ae->train();
+  return count ? total / count : std::numeric_limits<double>::quiet_NaN();
+}
+
+void Trainer::save_checkpoint(const std::string& name) {
+  const auto dir = (fs::path(run_dir_) / "checkpoints" / name).string();
+  engine::save_checkpoint(dir, *system_->autoencoder(), optimizer_.get(), progress_, config_);
+}
+
+void Trainer::log_step(double loss, double lr, double beta1, double images_per_s) {
+  metrics_.write({{"event", "train"}, {"step", progress_.step}, {"epoch", progress_.epoch},
+                  {"loss", loss}, {"lr", lr}, {"beta1", beta1}, {"images_per_s", images_per_s}});
+}
+
+bool Trainer::run_epoch() {
+  train_loader_->start_epoch(progress_.epoch);
+  data::Batch batch;
+  // A resumed epoch skips the batches already trained on (the order is fixed by the seed).
+  for (int64_t b = 0; b < progress_.batch && train_loader_->next(batch); ++b) {
+  }
+  const auto start = Clock::now();
+  int64_t images_seen = 0;
+  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
+  int64_t losses = 0;
+  while (progress_.step < stop_step_ && train_loader_->next(batch)) {
+    const double lr = schedule_->at(progress_.step).lr;
+    const double beta1 = schedule_->at(progress_.step).beta1;
+    loss_sum += train_step(batch);
+    ++losses;
+    ++progress_.batch;
+    images_seen += batch.images.size(0);
+    const bool log_now = progress_.step % config_.train.log_every == 0 ||
+                         progress_.batch == steps_per_epoch_ || progress_.step == stop_step_;
+    if (log_now || tty_) {
+      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+      const double rate = images_seen / std::max(seconds, 1e-9);
+      const double loss = loss_sum.item<double>() / losses;  // host sync only here
+      const double eta = (stop_step_ - progress_.step) * config_.train.batch_size / rate;
+      if (log_now) {
+        log_step(loss, lr, beta1, rate);
+        loss_sum.zero_();
+        losses = 0;
+      }
+      if (tty_) {
+        std::fprintf(stderr, "\r[train] epoch %ld/%ld step %ld/%ld loss %.5f lr %.2e %.1f img/s ETA %s ",
+                     static_cast<long>(progress_.epoch + 1), static_cast<long>(config_.train.epochs),
+                     static_cast<long>(progress_.step), static_cast<long>(stop_step_), loss, lr,
+                     rate, format_duration(eta).c_str());
+        if (log_now && progress_.batch == steps_per_epoch_) std::fprintf(stderr, "\n");
+      } else if (log_now) {
+        log("train")->info("epoch {}/{} step {}/{} loss {:.5f} lr {:.2e} {:.1f} img/s ETA {}",
+                           progress_.epoch + 1, config_.train.epochs, progress_.step, stop_step_,
+                           loss, lr, rate, format_duration(eta));
+      }
+    }
+    if (stop_signal() != 0) return false;
+  }
+  return true;
+}
+
+int Trainer::fit() {
+  install_stop_handlers();
+  log("train")->info("run folder {}; {} trainable parameters; {} steps", run_dir_,
+                     model::count_trainable_parameters(*system_->autoencoder()), stop_step_);
+  while (progress_.step < stop_step_) {
+    if (!run_epoch()) {
+      save_checkpoint("last");
+      write_skipped();
+      const int sig = stop_signal();
+      if (tty_) std::fprintf(stderr, "\n");
+      log("train")->warn("stopped by signal {} at step {}; saved {}/checkpoints/last (resume with "
+                         "qfae train --resume {})", sig, progress_.step, run_dir_, run_dir_);
+      return 128 + sig;
+    }
+    const bool epoch_done = progress_.batch >= steps_per_epoch_;
+    const bool finished = progress_.step >= stop_step_;
+    const int64_t done_epochs = progress_.epoch + (epoch_done ? 1 : 0);
+    if (epoch_done) {
+      progress_.epoch += 1;
+      progress_.batch = 0;
+    }
+    const auto& t = config_.train;
+    if ((t.eval_every > 0 && epoch_done && done_epochs % t.eval_every == 0) || finished) {
+      const double val = evaluate();
+      if (std::isfinite(val)) {
+        metrics_.write({{"event", "val"}, {"step", progress_.step}, {"epoch", done_epochs},
+                        {"loss", val}, {"lr", schedule_->at(progress_.step).lr}});
+        log("train")->info("validation loss {:.5f} after epoch {}", val, done_epochs);
+        if (val < progress_.best_val_loss) {
+          progress_.best_val_loss = val;
+          progress_.best_step = progress_.step;
+          save_checkpoint("best");
+        }
+      }
+    }
+    if ((t.checkpoint_every > 0 && epoch_done && done_epochs % t.checkpoint_every == 0) ||
+        finished) {
+      save_checkpoint("last");
+    }
+  }
+  write_skipped();
+  log("train")->info("done: {} steps; checkpoints in {}/checkpoints", progress_.step, run_dir_);
+  return 0;
+}
+
+void Trainer::write_skipped() const {
+  std::string text;
+  for (const auto* loader : {train_loader_.get(), val_loader_.get()}) {
+    if (!loader) continue;
+    for (const auto& s : loader->skipped()) text += s.path + "\t" + s.reason + "\n";
+  }
+  if (!text.empty()) write_file_atomic((fs::path(run_dir_) / "skipped_images.tsv").string(), text);
+}
+
+}  // namespace qfae::engine
