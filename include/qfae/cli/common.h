@@ -38,5 +38,6 @@ Command add_config_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_infer_command(CLI::App& app);
+Command add_prepare_command(CLI::App& app);
 
 }  // namespace qfae::cli
