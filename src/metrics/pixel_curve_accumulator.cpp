@@ -1,0 +1,187 @@
+// Histogram-based pooled pixel metrics (AUROC, AP, best Dice, per-image Dice, AUPRO); see header
+// for the exactness statement.
+#include "qfae/metrics/pixel_curve_accumulator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "qfae/metrics/aupro.h"
+#include "qfae/metrics/connected_components.h"
+#include "qfae/util/error.h"
+
+namespace qfae::metrics {
+
+PixelCurveAccumulator::PixelCurveAccumulator(const PixelCurveOptions& options)
+    : options_(options) {
+  if (options.bins < 2 || options.bins > 65536) {
+    throw UserError("pixel metrics: bins must be in [2, 65536], got " +
+                    std::to_string(options.bins));
+  }
+  if (!std::isfinite(options.lo) || !std::isfinite(options.hi) || !(options.hi > options.lo)) {
+    throw UserError("pixel metrics: score range must be finite with hi > lo, got [" +
+                    std::to_string(options.lo) + ", " + std::to_string(options.hi) + "]");
+  }
+  if (!(options.fpr_limit > 0 && options.fpr_limit <= 1)) {
+    throw UserError("pixel metrics: AUPRO FPR limit must be in (0, 1], got " +
+                    std::to_string(options.fpr_limit));
+  }
+  scale_ = static_cast<double>(options.bins) / (options.hi - options.lo);
+  pos_.assign(options.bins, 0);
+  neg_.assign(options.bins, 0);
+  region_mass_.assign(options.bins, 0.0);
+}
+
+double PixelCurveAccumulator::bin_edge(std::int64_t k) const {
+  return options_.lo + static_cast<double>(k) * ((options_.hi - options_.lo) /
+                                                 static_cast<double>(options_.bins));
+}
+
+std::int64_t PixelCurveAccumulator::bin_of(double score) const {
+  const double x = std::floor((score - options_.lo) * scale_);
+  if (x < 0) return 0;
+  if (x >= static_cast<double>(options_.bins)) return options_.bins - 1;
+  return static_cast<std::int64_t>(x);
+}
+
+void PixelCurveAccumulator::add(const torch::Tensor& maps, const torch::Tensor& masks) {
+  TORCH_CHECK(maps.sizes() == masks.sizes(), "PixelCurveAccumulator::add: maps ", maps.sizes(),
+              " and masks ", masks.sizes(), " must have the same shape");
+  TORCH_CHECK(maps.dim() == 2 || maps.dim() == 3,
+              "PixelCurveAccumulator::add: expected (B, H, W) or (H, W) maps, got ", maps.sizes());
+  TORCH_CHECK(maps.is_floating_point(), "PixelCurveAccumulator::add: maps must be floating, got ",
+              maps.dtype());
+  const auto m = (maps.dim() == 2 ? maps.unsqueeze(0) : maps).to(torch::kCPU, torch::kDouble)
+                     .contiguous();
+  const auto k = ((masks.dim() == 2 ? masks.unsqueeze(0) : masks).to(torch::kCPU).to(torch::kFloat) >
+                  0.5)
+                     .to(torch::kUInt8)
+                     .contiguous();
+  const std::int64_t batch = m.size(0);
+  const std::int64_t h = m.size(1);
+  const std::int64_t w = m.size(2);
+  // Check the whole batch before counting anything, so an error leaves the state unchanged.
+  const auto finite = torch::isfinite(m).flatten(1).all(1);
+  for (std::int64_t b = 0; b < batch; ++b) {
+    if (!finite[b].item<bool>()) {
+      const bool has_nan = torch::isnan(m[b]).any().item<bool>();
+      throw UserError("pixel metrics: anomaly map of image " + std::to_string(images_ + b) +
+                      " contains " + (has_nan ? "NaN" : "infinity") + "; maps must be finite");
+    }
+  }
+  const double* scores = m.data_ptr<double>();
+  const std::uint8_t* mask = k.data_ptr<std::uint8_t>();
+  for (std::int64_t b = 0; b < batch; ++b) {
+    const double* s = scores + b * h * w;
+    const std::vector<std::uint8_t> flat(mask + b * h * w, mask + (b + 1) * h * w);
+    const Components comp = label_components(flat, h, w);
+    regions_ += comp.count;
+    if (comp.count > 0) ++anomalous_images_;
+    ImageBins kept;
+    for (std::int64_t p = 0; p < h * w; ++p) {
+      if (s[p] < options_.lo || s[p] > options_.hi) ++clamped_;
+      const std::int64_t bin = bin_of(s[p]);
+      if (flat[p]) {
+        ++pos_[bin];
+        region_mass_[bin] += 1.0 / static_cast<double>(comp.areas[comp.labels[p] - 1]);
+        if (options_.per_image_dice) kept.inside.push_back(static_cast<std::uint16_t>(bin));
+      } else {
+        ++neg_[bin];
+        if (options_.per_image_dice) kept.outside.push_back(static_cast<std::uint16_t>(bin));
+      }
+    }
+    if (comp.count > 0 && options_.per_image_dice) {
+      std::sort(kept.inside.begin(), kept.inside.end());
+      std::sort(kept.outside.begin(), kept.outside.end());
+      anomalous_.push_back(std::move(kept));
+    }
+  }
+  images_ += batch;
+}
+
+BinaryCurve PixelCurveAccumulator::curve() const {
+  BinaryCurve c;
+  double tp = 0;
+  double fp = 0;
+  for (std::int64_t bin = options_.bins - 1; bin >= 0; --bin) {
+    if (pos_[bin] == 0 && neg_[bin] == 0) continue;
+    tp += static_cast<double>(pos_[bin]);
+    fp += static_cast<double>(neg_[bin]);
+    c.thresholds.push_back(bin_edge(bin));
+    c.tps.push_back(tp);
+    c.fps.push_back(fp);
+  }
+  c.positives = tp;
+  c.negatives = fp;
+  return c;
+}
+
+double PixelCurveAccumulator::dice_of_image(size_t image, std::int64_t k) const {
+  const auto& img = anomalous_[image];
+  const auto key = static_cast<std::uint16_t>(k);
+  const auto tp = static_cast<double>(
+      img.inside.end() - std::lower_bound(img.inside.begin(), img.inside.end(), key));
+  const auto fp = static_cast<double>(
+      img.outside.end() - std::lower_bound(img.outside.begin(), img.outside.end(), key));
+  const double fn = static_cast<double>(img.inside.size()) - tp;
+  return 2 * tp / (2 * tp + fp + fn);
+}
+
+PixelMetrics PixelCurveAccumulator::compute() const {
+  const BinaryCurve c = curve();
+  PixelMetrics out;
+  out.positives = static_cast<std::int64_t>(c.positives);
+  out.negatives = static_cast<std::int64_t>(c.negatives);
+  if (out.positives == 0 || out.negatives == 0) {
+    throw UserError("pixel metrics need normal and anomalous pixels; got " +
+                    std::to_string(out.negatives) + " normal, " + std::to_string(out.positives) +
+                    " anomalous" + (out.positives == 0 ? " (are all masks empty?)" : ""));
+  }
+  out.auroc = auroc_from_curve(c);
+  out.ap = average_precision_from_curve(c);
+  const F1Max best = f1_max_from_curve(c);
+  out.best_dice = best.f1;
+  out.best_dice_threshold = best.threshold;
+
+  double shared_pairs = 0;
+  for (std::int64_t bin = 0; bin < options_.bins; ++bin) {
+    shared_pairs += static_cast<double>(pos_[bin]) * static_cast<double>(neg_[bin]);
+  }
+  out.auroc_bin_error_bound = 0.5 * shared_pairs / (c.positives * c.negatives);
+
+  // PRO(k) = mean over regions of the covered fraction = (sum of 1/area over covered pixels) / R.
+  std::vector<double> fpr;
+  std::vector<double> pro;
+  double mass = 0;
+  for (std::int64_t bin = options_.bins - 1; bin >= 0; --bin) {
+    if (pos_[bin] == 0 && neg_[bin] == 0) continue;
+    mass += region_mass_[bin];
+    fpr.push_back(c.fps[fpr.size()] / c.negatives);
+    pro.push_back(mass / static_cast<double>(regions_));
+  }
+  out.aupro = pro_auc(fpr, pro, options_.fpr_limit);
+
+  out.regions = regions_;
+  out.anomalous_images = anomalous_images_;
+  out.clamped = clamped_;
+  if (options_.per_image_dice) {
+    // The bin whose edge is the best threshold (occupied bins in the curve's order).
+    std::int64_t k = options_.bins - 1;
+    for (size_t i = 0, bin = options_.bins; bin-- > 0;) {
+      if (pos_[bin] == 0 && neg_[bin] == 0) continue;
+      if (c.thresholds[i++] == best.threshold) {
+        k = static_cast<std::int64_t>(bin);
+        break;
+      }
+    }
+    double sum = 0;
+    for (size_t i = 0; i < anomalous_.size(); ++i) sum += dice_of_image(i, k);
+    out.per_image_dice = sum / static_cast<double>(anomalous_.size());
+  } else {
+    out.per_image_dice = std::numeric_limits<double>::quiet_NaN();
+  }
+  return out;
+}
+
+}  // namespace qfae::metrics
