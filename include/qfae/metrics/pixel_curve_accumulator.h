@@ -2,7 +2,7 @@
 // its threshold, per-image Dice at that threshold, and AUPRO up to an FPR limit.
 //
 // Memory: scores are binned into a fixed histogram over [lo, hi] given up front (from the config
-// or a first pass over the maps), so no map is kept at full precision. Exactness: thresholds are
+// or a first pass with ScoreRange), so no map is kept at full precision. Exactness: thresholds are
 // restricted to bin lower edges e_k = lo + k (hi - lo) / bins, a pixel being anomalous when its
 // bin index is >= k; every metric is then the exact sklearn-style value for the binned scores
 // (each score replaced by its bin's lower edge, ties grouped). With scores that are exact bin
