@@ -12,6 +12,7 @@
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
+#include "qfae/util/torch_compat.h"
 
 namespace fs = std::filesystem;
 
@@ -68,6 +69,11 @@ Trainer::Trainer(const config::Config& config, const std::string& run_dir, torch
                      index_.layout, index_.train.size(), index_.val.size(), index_.test.size(),
                      steps_per_epoch_);
 
+  bf16_ = t.precision == "bf16" && device.is_cuda();
+  if (t.precision == "bf16" && !bf16_) {
+    log("train")->warn("train.precision: bf16 applies on CUDA only; training in fp32 on {}",
+                       device.str());
+  }
   system_ = std::make_unique<System>(config, device);
   auto& ae = system_->autoencoder();
   std::vector<torch::Tensor> trainable;
@@ -110,8 +116,12 @@ torch::Tensor Trainer::train_step(const data::Batch& batch) {
   }
   const auto images = batch.images.to(device_);
   optimizer_->zero_grad();
-  const auto x_hat = system_->reconstruct(images);
-  auto loss = system_->training_loss(images, x_hat) * config_.loss.weight;
+  torch::Tensor loss;
+  {
+    compat::CudaBf16Autocast autocast(bf16_);
+    const auto x_hat = system_->reconstruct(images);
+    loss = system_->training_loss(images, x_hat).to(torch::kFloat32) * config_.loss.weight;
+  }
   loss.backward();
   optimizer_->step();
   ++progress_.step;

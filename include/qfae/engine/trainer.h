@@ -56,6 +56,7 @@ class Trainer {
   TrainProgress progress_;
   JsonlWriter metrics_;
   bool tty_ = false;
+  bool bf16_ = false;  // train.precision bf16 on a CUDA device
 };
 
 }  // namespace qfae::engine

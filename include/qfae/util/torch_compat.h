@@ -2,6 +2,7 @@
 #pragma once
 #include <torch/torch.h>
 #include <torch/version.h>
+#include <ATen/autocast_mode.h>
 
 #include <optional>
 
@@ -34,5 +35,35 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
   return torch::matmul(torch::softmax(scores, -1), v);
 #endif
 }
+
+// bf16 autocast on CUDA for the scope of the guard (forward and loss; backward runs outside).
+// A no-op when disabled or on CPU, where qfae always computes in float32.
+class CudaBf16Autocast {
+ public:
+  explicit CudaBf16Autocast(bool enable) : enabled_(enable) {
+    if (!enabled_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+  }
+  ~CudaBf16Autocast() {
+    if (!enabled_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+  CudaBf16Autocast(const CudaBf16Autocast&) = delete;
+  CudaBf16Autocast& operator=(const CudaBf16Autocast&) = delete;
+
+ private:
+  bool enabled_;
+};
 
 }  // namespace qfae::compat
