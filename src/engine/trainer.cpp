@@ -9,6 +9,8 @@
 #include <filesystem>
 
 #include "qfae/config/loader.h"
+#include "qfae/loss/perceptual_maps.h"
+#include "qfae/metrics/auroc.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
@@ -43,7 +45,11 @@ Trainer::Trainer(const config::Config& config, const std::string& run_dir, torch
                  const std::optional<std::string>& resume_from)
     : config_(config), run_dir_(run_dir), device_(device), tty_(::isatty(STDERR_FILENO) != 0) {
   const auto& t = config.train;
-  index_ = data::index_dataset(config.data, static_cast<uint64_t>(t.seed));
+  index_ = data::index_dataset(config.data, static_cast<uint64_t>(t.seed), t.val_on_test);
+  if (t.val_on_test) {
+    log("train")->warn("train.val_on_test: validating on the test split; its numbers are no "
+                       "longer an unbiased test");
+  }
   if (index_.train.empty()) {
     throw UserError("data.root: '" + config.data.root + "' has no training images");
   }
@@ -64,6 +70,9 @@ Trainer::Trainer(const config::Config& config, const std::string& run_dir, torch
     data::LoaderOptions val_opts;
     val_opts.batch_size = config.eval.batch_size;
     val_loader_ = std::make_unique<data::Loader>(index_.val, config.data, val_opts);
+    for (const auto& sample : index_.val) {
+      (sample.label ? val_has_anomalies_ : val_has_normals_) = true;
+    }
   }
   log("train")->info("{} layout: {} train, {} val, {} test images; {} steps per epoch",
                      index_.layout, index_.train.size(), index_.val.size(), index_.test.size(),
@@ -128,23 +137,42 @@ torch::Tensor Trainer::train_step(const data::Batch& batch) {
   return loss.detach();
 }
 
-double Trainer::evaluate() {
-  if (!val_loader_) return std::numeric_limits<double>::quiet_NaN();
+ValidationResult Trainer::evaluate() {
+  ValidationResult result;
+  if (!val_loader_) return result;
   auto& ae = system_->autoencoder();
   ae->eval();
   torch::NoGradGuard no_grad;
+  const auto& e = config_.eval;
+  const auto over_pixels = loss::parse_reduction(e.pixel_reduction, "eval.pixel_reduction");
+  const auto over_layers = loss::parse_reduction(e.layer_reduction, "eval.layer_reduction");
+  // Image scores (test-time perceptual settings) only matter when both classes are present.
+  const bool score = val_has_anomalies_ && val_has_normals_;
+  std::vector<double> scores;
+  std::vector<int> labels;
   double total = 0.0;
   int64_t count = 0;
   val_loader_->start_epoch(0);
   data::Batch batch;
   while (val_loader_->next(batch)) {
     const auto images = batch.images.to(device_);
-    const auto loss = system_->training_loss(images, system_->reconstruct(images));
-    total += loss.item<double>() * images.size(0);
+    const auto x_hat = system_->reconstruct(images);
+    total += system_->training_loss(images, x_hat).item<double>() * images.size(0);
     count += images.size(0);
+    if (score) {
+      const auto maps = system_->test_distance().layer_maps(images, x_hat);
+      const auto s = loss::image_scores(maps, over_pixels, over_layers).to(torch::kCPU, torch::kDouble);
+      const auto l = batch.labels.to(torch::kCPU);
+      for (int64_t i = 0; i < s.size(0); ++i) {
+        scores.push_back(s[i].item<double>());
+        labels.push_back(static_cast<int>(l[i].item<int64_t>()));
+      }
+    }
   }
   ae->train();
-  return count ? total / count : std::numeric_limits<double>::quiet_NaN();
+  if (count) result.loss = total / count;
+  if (score && !scores.empty()) result.image_auroc = metrics::auroc(scores, labels);
+  return result;
 }
 
 void Trainer::save_checkpoint(const std::string& name) {
@@ -226,13 +254,22 @@ int Trainer::fit() {
     }
     const auto& t = config_.train;
     if ((t.eval_every > 0 && epoch_done && done_epochs % t.eval_every == 0) || finished) {
-      const double val = evaluate();
-      if (std::isfinite(val)) {
-        metrics_.write({{"event", "val"}, {"step", progress_.step}, {"epoch", done_epochs},
-                        {"loss", val}, {"lr", schedule_->at(progress_.step).lr}});
-        log("train")->info("validation loss {:.5f} after epoch {}", val, done_epochs);
-        if (val < progress_.best_val_loss) {
-          progress_.best_val_loss = val;
+      const auto val = evaluate();
+      if (std::isfinite(val.loss)) {
+        nlohmann::json event = {{"event", "val"}, {"step", progress_.step}, {"epoch", done_epochs},
+                                {"loss", val.loss}, {"lr", schedule_->at(progress_.step).lr}};
+        if (std::isfinite(val.image_auroc)) event["image_auroc"] = val.image_auroc;
+        metrics_.write(event);
+        if (std::isfinite(val.image_auroc)) {
+          log("train")->info("validation loss {:.5f}, image AUROC {:.4f} after epoch {}",
+                             val.loss, val.image_auroc, done_epochs);
+        } else {
+          log("train")->info("validation loss {:.5f} after epoch {}", val.loss, done_epochs);
+        }
+        // The best checkpoint is chosen on the validation loss: the split is normal images
+        // unless the layout provides anomalous validation images.
+        if (val.loss < progress_.best_val_loss) {
+          progress_.best_val_loss = val.loss;
           progress_.best_step = progress_.step;
           save_checkpoint("best");
         }

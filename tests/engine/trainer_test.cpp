@@ -126,3 +126,24 @@ TEST(TrainCli, SigintSavesAndResumeFinishesTheSameCurve) {
   ASSERT_EQ(b.size(), a.size());
   for (const auto& [step, loss] : a) EXPECT_EQ(b.at(step), loss) << "step " << step;
 }
+
+TEST(Trainer, ValidationWithAnomaliesReportsImageAuroc) {
+  TempDir dir;
+  const auto cfg =
+      qfae::test::tiny_config(dir.path() / "data", {"train.val_on_test=true", "train.epochs=2"})
+          .config;
+  const auto run = dir.path() / "run";
+  fs::create_directories(run);
+  ASSERT_EQ(train(cfg, run.string()), 0);
+  std::ifstream in(run / "metrics.jsonl");
+  int vals = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["event"] != "val") continue;
+    ++vals;
+    ASSERT_TRUE(j.contains("image_auroc")) << line;
+    EXPECT_GE(j["image_auroc"].get<double>(), 0.0);
+    EXPECT_LE(j["image_auroc"].get<double>(), 1.0);
+  }
+  EXPECT_EQ(vals, 2);
+}

@@ -149,6 +149,7 @@ struct TrainConfig {
   int64_t log_every = 10;          // steps
   int64_t eval_every = 10;         // epochs
   int64_t checkpoint_every = 1;    // epochs
+  bool val_on_test = false;        // validate (and pick `best`) on the TEST split: only on request
 
   template <class V>
   void visit(V& v) {
@@ -168,6 +169,7 @@ struct TrainConfig {
     v("log_every", log_every);
     v("eval_every", eval_every);
     v("checkpoint_every", checkpoint_every);
+    v("val_on_test", val_on_test);
   }
 };
 

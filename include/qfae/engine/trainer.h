@@ -3,6 +3,7 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,11 @@
 
 namespace qfae::engine {
 
+struct ValidationResult {
+  double loss = std::numeric_limits<double>::quiet_NaN();         // mean training loss
+  double image_auroc = std::numeric_limits<double>::quiet_NaN();  // when val has both classes
+};
+
 // Exit codes of fit(): 0 finished, 130 stopped by SIGINT, 143 by SIGTERM (state saved).
 class Trainer {
  public:
@@ -28,8 +34,9 @@ class Trainer {
 
   // One optimizer step on a batch; returns the loss as a 0-d tensor (no host sync).
   torch::Tensor train_step(const data::Batch& batch);
-  // Mean training loss over the validation split (no augmentation, no gradient).
-  double evaluate();
+  // Mean training loss over the validation split (no augmentation, no gradient), and the image
+  // AUROC with the test-time perceptual settings when the split holds anomalous images too.
+  ValidationResult evaluate();
   void save_checkpoint(const std::string& name);
 
   const TrainProgress& progress() const { return progress_; }
@@ -56,7 +63,8 @@ class Trainer {
   TrainProgress progress_;
   JsonlWriter metrics_;
   bool tty_ = false;
-  bool bf16_ = false;  // train.precision bf16 on a CUDA device
+  bool bf16_ = false;
+  bool val_has_normals_ = false, val_has_anomalies_ = false;  // train.precision bf16 on a CUDA device
 };
 
 }  // namespace qfae::engine
