@@ -17,7 +17,8 @@ double pro_auc(const std::vector<double>& fpr, const std::vector<double>& pro, d
     const double p = pro[i];
     TORCH_CHECK(f >= prev_f, "pro_auc: FPR must be non-decreasing, got ", f, " after ", prev_f);
     if (f >= limit) {
-      const double p_limit = f > prev_f ? prev_p + (limit - prev_f) / (f - prev_f) * (p - prev_p) : p;
+      const double p_limit =
+          f > prev_f ? prev_p + (limit - prev_f) / (f - prev_f) * (p - prev_p) : p;
       area += (limit - prev_f) * (prev_p + p_limit) / 2;
       return area / limit;
     }

@@ -27,8 +27,8 @@ void check_binary_inputs(const std::vector<double>& scores, const std::vector<in
     } else if (labels[i] == 1) {
       ++anomalous;
     } else {
-      throw UserError(metric + ": label " + std::to_string(i) + " is " +
-                      std::to_string(labels[i]) + "; expected 0 (normal) or 1 (anomalous)");
+      throw UserError(metric + ": label " + std::to_string(i) + " is " + std::to_string(labels[i]) +
+                      "; expected 0 (normal) or 1 (anomalous)");
     }
   }
   if (need_both_classes && (normal == 0 || anomalous == 0)) {

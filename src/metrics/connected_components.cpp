@@ -6,8 +6,7 @@ namespace qfae::metrics {
 Components label_components(const std::vector<std::uint8_t>& mask, std::int64_t height,
                             std::int64_t width) {
   TORCH_CHECK(static_cast<std::int64_t>(mask.size()) == height * width,
-              "label_components: mask has ", mask.size(), " pixels, expected ", height, "x",
-              width);
+              "label_components: mask has ", mask.size(), " pixels, expected ", height, "x", width);
   Components out;
   out.labels.assign(mask.size(), 0);
   std::vector<std::int64_t> stack;

@@ -13,8 +13,7 @@
 
 namespace qfae::metrics {
 
-PixelCurveAccumulator::PixelCurveAccumulator(const PixelCurveOptions& options)
-    : options_(options) {
+PixelCurveAccumulator::PixelCurveAccumulator(const PixelCurveOptions& options) : options_(options) {
   if (options.bins < 2 || options.bins > 65536) {
     throw UserError("pixel metrics: bins must be in [2, 65536], got " +
                     std::to_string(options.bins));
@@ -34,8 +33,8 @@ PixelCurveAccumulator::PixelCurveAccumulator(const PixelCurveOptions& options)
 }
 
 double PixelCurveAccumulator::bin_edge(std::int64_t k) const {
-  return options_.lo + static_cast<double>(k) * ((options_.hi - options_.lo) /
-                                                 static_cast<double>(options_.bins));
+  return options_.lo + static_cast<double>(k) *
+                           ((options_.hi - options_.lo) / static_cast<double>(options_.bins));
 }
 
 std::int64_t PixelCurveAccumulator::bin_of(double score) const {
@@ -52,12 +51,12 @@ void PixelCurveAccumulator::add(const torch::Tensor& maps, const torch::Tensor& 
               "PixelCurveAccumulator::add: expected (B, H, W) or (H, W) maps, got ", maps.sizes());
   TORCH_CHECK(maps.is_floating_point(), "PixelCurveAccumulator::add: maps must be floating, got ",
               maps.dtype());
-  const auto m = (maps.dim() == 2 ? maps.unsqueeze(0) : maps).to(torch::kCPU, torch::kDouble)
-                     .contiguous();
-  const auto k = ((masks.dim() == 2 ? masks.unsqueeze(0) : masks).to(torch::kCPU).to(torch::kFloat) >
-                  0.5)
-                     .to(torch::kUInt8)
-                     .contiguous();
+  const auto m =
+      (maps.dim() == 2 ? maps.unsqueeze(0) : maps).to(torch::kCPU, torch::kDouble).contiguous();
+  const auto k =
+      ((masks.dim() == 2 ? masks.unsqueeze(0) : masks).to(torch::kCPU).to(torch::kFloat) > 0.5)
+          .to(torch::kUInt8)
+          .contiguous();
   const std::int64_t batch = m.size(0);
   const std::int64_t h = m.size(1);
   const std::int64_t w = m.size(2);
@@ -120,8 +119,8 @@ BinaryCurve PixelCurveAccumulator::curve() const {
 double PixelCurveAccumulator::dice_of_image(size_t image, std::int64_t k) const {
   const auto& img = anomalous_[image];
   const auto key = static_cast<std::uint16_t>(k);
-  const auto tp = static_cast<double>(
-      img.inside.end() - std::lower_bound(img.inside.begin(), img.inside.end(), key));
+  const auto tp = static_cast<double>(img.inside.end() -
+                                      std::lower_bound(img.inside.begin(), img.inside.end(), key));
   const auto fp = static_cast<double>(
       img.outside.end() - std::lower_bound(img.outside.begin(), img.outside.end(), key));
   const double fn = static_cast<double>(img.inside.size()) - tp;

@@ -1,10 +1,11 @@
 // Bootstrap interval for image AUROC: seeded reproducibility, sane bounds, skipped resamples.
+#include "qfae/metrics/bootstrap_auroc.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "qfae/metrics/auroc.h"
-#include "qfae/metrics/bootstrap_auroc.h"
 #include "qfae/util/error.h"
 
 namespace {

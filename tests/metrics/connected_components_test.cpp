@@ -1,9 +1,8 @@
 // Connected components: 8-connectivity (diagonal neighbours join), raster-order labels, areas.
-#include <gtest/gtest.h>
-
-#include <torch/torch.h>
-
 #include "qfae/metrics/connected_components.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
 
 namespace {
 

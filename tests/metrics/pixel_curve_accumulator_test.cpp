@@ -1,6 +1,9 @@
 // Pooled pixel metrics from the streaming histogram: exact against sklearn when scores sit on bin
 // edges, within the stated bound otherwise; hand-worked Dice, per-image Dice and AUPRO; edge cases.
+#include "qfae/metrics/pixel_curve_accumulator.h"
+
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include <cmath>
 #include <fstream>
@@ -9,10 +12,7 @@
 #include <string>
 #include <vector>
 
-#include <torch/torch.h>
-
 #include "qfae/metrics/aupro.h"
-#include "qfae/metrics/pixel_curve_accumulator.h"
 #include "qfae/util/error.h"
 
 namespace {

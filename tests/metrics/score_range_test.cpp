@@ -1,11 +1,10 @@
 // ScoreRange: min/max over batches, non-finite values ignored, degenerate ranges widened.
+#include "qfae/metrics/score_range.h"
+
 #include <gtest/gtest.h>
-
-#include <limits>
-
 #include <torch/torch.h>
 
-#include "qfae/metrics/score_range.h"
+#include <limits>
 
 namespace {
 

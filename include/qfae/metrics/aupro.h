@@ -10,7 +10,6 @@ namespace qfae::metrics {
 // `limit` (not by the last FPR reached), so a perfect map scores 1. Points past `limit` are
 // ignored; a curve ending before `limit` (it cannot when the last point has FPR 1) is integrated
 // as far as it goes. TORCH_CHECKs that sizes match, FPR is non-decreasing and 0 < limit <= 1.
-double pro_auc(const std::vector<double>& fpr, const std::vector<double>& pro,
-               double limit = 0.3);
+double pro_auc(const std::vector<double>& fpr, const std::vector<double>& pro, double limit = 0.3);
 
 }  // namespace qfae::metrics

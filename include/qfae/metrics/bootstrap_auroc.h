@@ -12,10 +12,10 @@ struct BootstrapOptions {
 };
 
 struct BootstrapInterval {
-  double estimate = 0;    // AUROC on the full test set
-  double lower = 0;       // (1 - confidence) / 2 percentile of the resampled AUROCs
-  double upper = 0;       // (1 + confidence) / 2 percentile
-  int resamples_used = 0; // resamples holding both classes
+  double estimate = 0;     // AUROC on the full test set
+  double lower = 0;        // (1 - confidence) / 2 percentile of the resampled AUROCs
+  double upper = 0;        // (1 + confidence) / 2 percentile
+  int resamples_used = 0;  // resamples holding both classes
   int resamples_skipped = 0;
 };
 

@@ -1,16 +1,16 @@
 // Connected components of a binary mask with 8-connectivity: the regions that AUPRO averages over.
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/torch.h>
 
 namespace qfae::metrics {
 
 // 8-connectivity matches BMAD's PRO (skimage.measure.label with its default full connectivity,
 // i.e. 8 neighbours in 2-D) and anomalib's CPU path (cv2.connectedComponents, connectivity 8).
 struct Components {
-  std::int64_t count = 0;       // number of regions
+  std::int64_t count = 0;            // number of regions
   std::vector<std::int32_t> labels;  // row-major (H*W); 0 background, 1..count in raster order
   std::vector<std::int64_t> areas;   // areas[r - 1] = pixels of region r
 };

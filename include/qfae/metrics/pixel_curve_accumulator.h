@@ -12,10 +12,10 @@
 // bound. Per-image Dice keeps, for each image with a non-empty mask only, its pixels' 16-bit bin
 // indices (2 bytes a pixel; bins <= 65536). Images with empty masks contribute normal pixels only.
 #pragma once
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "qfae/metrics/binary_curve.h"
 
@@ -25,7 +25,7 @@ struct PixelCurveOptions {
   std::int64_t bins = 65536;  // 2 .. 65536
   double lo = 0.0;            // score range binned; scores outside are clamped
   double hi = 1.0;
-  double fpr_limit = 0.3;  // AUPRO integrates FPR in [0, fpr_limit] and divides by it
+  double fpr_limit = 0.3;      // AUPRO integrates FPR in [0, fpr_limit] and divides by it
   bool per_image_dice = true;  // keep 16-bit bins of anomalous images for per-image Dice
 };
 
@@ -41,7 +41,7 @@ struct PixelMetrics {
   std::int64_t negatives = 0;  // normal pixels
   std::int64_t regions = 0;    // connected mask components (8-connectivity)
   std::int64_t anomalous_images = 0;
-  std::int64_t clamped = 0;    // scores outside [lo, hi]
+  std::int64_t clamped = 0;  // scores outside [lo, hi]
 };
 
 class PixelCurveAccumulator {
@@ -72,7 +72,7 @@ class PixelCurveAccumulator {
   };
 
   PixelCurveOptions options_;
-  double scale_ = 0;  // bins / (hi - lo)
+  double scale_ = 0;                 // bins / (hi - lo)
   std::vector<std::int64_t> pos_;    // anomalous pixels per bin
   std::vector<std::int64_t> neg_;    // normal pixels per bin
   std::vector<double> region_mass_;  // sum over anomalous pixels of 1 / (area of its region)

@@ -1,8 +1,8 @@
 // First pass for the pixel histogram: the [lo, hi] range of all anomaly-map scores.
 #pragma once
-#include <limits>
-
 #include <torch/torch.h>
+
+#include <limits>
 
 namespace qfae::metrics {
 
