@@ -9,6 +9,7 @@
 
 #include "../support/run_binary.h"
 #include "qfae/util/error.h"
+#include "../support/user_error.h"
 
 using qfae::UserError;
 using qfae::backbone::BackboneExpectation;
@@ -29,15 +30,6 @@ std::map<std::string, torch::Tensor> reference() {
   return out;
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 void expect_close(const torch::Tensor& got, const torch::Tensor& want) {
   ASSERT_EQ(got.sizes(), want.sizes());
@@ -88,7 +80,7 @@ TEST(BackboneForward, MaeAtEachPatchSize) {
   EXPECT_EQ(mae.grid(0), 4);
   EXPECT_EQ(mae.grid(8), 4);
   EXPECT_EQ(mae.grid(16), 2);
-  EXPECT_NE(error_of([&] { mae.grid(12); }).find("no patch size 12"), std::string::npos);
+  EXPECT_NE(qfae::test::user_error([&] { mae.grid(12); }).find("no patch size 12"), std::string::npos);
   expect_close(mae.forward(ref.at("input"), {3}, 8)[0], ref.at("mae_p8_l3"));
   expect_close(mae.forward(ref.at("input"), {3})[0], ref.at("mae_p8_l3"));
   const auto p16 = mae.forward(ref.at("input"), {-1}, 16)[0];
@@ -128,9 +120,9 @@ TEST(BackboneForward, RejectsBadImages) {
 TEST(BackboneTaps, ResolvesPythonStyleIndices) {
   TorchScriptBackbone dino(fixture("tiny_dino.pt"), torch::kCPU);
   EXPECT_EQ(dino.resolve_taps({-1, -4, 0, 2}), (std::vector<int64_t>{3, 0, 0, 2}));
-  EXPECT_NE(error_of([&] { dino.resolve_taps({4}); }).find("tap 4 is outside"), std::string::npos);
-  EXPECT_NE(error_of([&] { dino.resolve_taps({-5}); }).find("tiny_dino.pt"), std::string::npos);
-  EXPECT_FALSE(error_of([&] { dino.resolve_taps({}); }).empty());
+  EXPECT_NE(qfae::test::user_error([&] { dino.resolve_taps({4}); }).find("tap 4 is outside"), std::string::npos);
+  EXPECT_NE(qfae::test::user_error([&] { dino.resolve_taps({-5}); }).find("tiny_dino.pt"), std::string::npos);
+  EXPECT_FALSE(qfae::test::user_error([&] { dino.resolve_taps({}); }).empty());
 }
 
 TEST(BackboneTaps, TruncatedExportRefusesDeeperTaps) {
@@ -139,10 +131,10 @@ TEST(BackboneTaps, TruncatedExportRefusesDeeperTaps) {
   EXPECT_EQ(b2.description().blocks, 2);
   EXPECT_EQ(b2.description().depth, 4);
   expect_close(b2.forward(ref.at("input"), {1})[0], ref.at("dino_l1"));
-  const auto msg = error_of([&] { b2.resolve_taps({3}); });
+  const auto msg = qfae::test::user_error([&] { b2.resolve_taps({3}); });
   EXPECT_NE(msg.find("tiny_dino_blocks2.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--blocks 4"), std::string::npos) << msg;
-  EXPECT_FALSE(error_of([&] { b2.resolve_taps({-1}); }).empty());  // block 3 of 4
+  EXPECT_FALSE(qfae::test::user_error([&] { b2.resolve_taps({-1}); }).empty());  // block 3 of 4
   EXPECT_EQ(b2.resolve_taps({-3}), (std::vector<int64_t>{1}));
 }
 
@@ -159,7 +151,7 @@ TEST(BackboneCheck, RefusesMismatchesNamingFileAndKey) {
   EXPECT_NO_THROW(mae.check(BackboneExpectation{}, key));
 
   auto expect_refused = [&](BackboneExpectation e, const std::vector<std::string>& parts) {
-    const auto msg = error_of([&] { mae.check(e, key); });
+    const auto msg = qfae::test::user_error([&] { mae.check(e, key); });
     ASSERT_FALSE(msg.empty());
     for (const auto& part : parts) EXPECT_NE(msg.find(part), std::string::npos) << msg;
     EXPECT_NE(msg.find("tiny_mae.pt"), std::string::npos) << msg;
@@ -188,24 +180,24 @@ TEST(BackboneCheck, RefusesMismatchesNamingFileAndKey) {
 TEST(BackboneLoad, BadFilesGiveUserErrorsNamingTheFile) {
   TempDir dir;
   const std::string missing = (dir.path() / "nowhere.pt").string();
-  auto msg = error_of([&] { TorchScriptBackbone(missing, torch::kCPU); });
+  auto msg = qfae::test::user_error([&] { TorchScriptBackbone(missing, torch::kCPU); });
   EXPECT_NE(msg.find("nowhere.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not found"), std::string::npos) << msg;
 
   const auto garbage = dir.write("garbage.pt", "this is not a zip archive\n").string();
-  msg = error_of([&] { TorchScriptBackbone(garbage, torch::kCPU); });
+  msg = qfae::test::user_error([&] { TorchScriptBackbone(garbage, torch::kCPU); });
   EXPECT_NE(msg.find("garbage.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not a TorchScript file"), std::string::npos) << msg;
 
   // TorchScript, but not from the exporter: no qfae.json inside.
-  msg = error_of([&] { TorchScriptBackbone(fixture("tiny_reference.pt"), torch::kCPU); });
+  msg = qfae::test::user_error([&] { TorchScriptBackbone(fixture("tiny_reference.pt"), torch::kCPU); });
   EXPECT_NE(msg.find("tiny_reference.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("no qfae.json"), std::string::npos) << msg;
 
   auto module = torch::jit::load(fixture("tiny_dino.pt"));
   const auto bad_json = (dir.path() / "bad_json.pt").string();
   module.save(bad_json, {{"qfae.json", "{\"format\": 1, \"model\": "}});
-  msg = error_of([&] { TorchScriptBackbone(bad_json, torch::kCPU); });
+  msg = qfae::test::user_error([&] { TorchScriptBackbone(bad_json, torch::kCPU); });
   EXPECT_NE(msg.find("bad_json.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("malformed qfae.json"), std::string::npos) << msg;
 
@@ -213,7 +205,7 @@ TEST(BackboneLoad, BadFilesGiveUserErrorsNamingTheFile) {
   module.save(no_width, {{"qfae.json", R"({"format": 1, "model": "m", "image_size": 32,
       "patch_sizes": [8], "grids": [4], "num_prefix": 5, "depth": 4, "blocks": 4,
       "mean": [0, 0, 0], "std": [1, 1, 1]})"}});
-  msg = error_of([&] { TorchScriptBackbone(no_width, torch::kCPU); });
+  msg = qfae::test::user_error([&] { TorchScriptBackbone(no_width, torch::kCPU); });
   EXPECT_NE(msg.find("no_width.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("width"), std::string::npos) << msg;
 
@@ -221,7 +213,7 @@ TEST(BackboneLoad, BadFilesGiveUserErrorsNamingTheFile) {
   module.save(wrong_grid, {{"qfae.json", R"({"format": 1, "model": "m", "image_size": 32,
       "patch_sizes": [8], "grids": [5], "num_prefix": 5, "width": 32, "depth": 4, "blocks": 4,
       "mean": [0, 0, 0], "std": [1, 1, 1]})"}});
-  msg = error_of([&] { TorchScriptBackbone(wrong_grid, torch::kCPU); });
+  msg = qfae::test::user_error([&] { TorchScriptBackbone(wrong_grid, torch::kCPU); });
   EXPECT_NE(msg.find("wrong_grid.pt"), std::string::npos) << msg;
   EXPECT_NE(msg.find("grid 5"), std::string::npos) << msg;
 }

@@ -6,6 +6,7 @@
 #include "qfae/config/loader.h"
 #include "qfae/util/error.h"
 #include "../support/run_binary.h"
+#include "../support/user_error.h"
 
 namespace fs = std::filesystem;
 using qfae::UserError;
@@ -13,18 +14,7 @@ using qfae::config::Config;
 using qfae::config::LoadedConfig;
 using qfae::test::TempDir;
 
-namespace {
-// The message of the UserError that `f` throws ("" when it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
-}
-}  // namespace
+using qfae::test::user_error;
 
 TEST(Config, DefaultsFollowTheSpec) {
   const Config c;
@@ -75,26 +65,26 @@ TEST(Config, FilesLayerAndResolvePathsAgainstTheirFolder) {
 TEST(Config, FileErrorsNameTheFileAndTheKey) {
   TempDir dir;
   const auto typo = dir.write("typo.yaml", "train:\n  lrr: 1\n");
-  auto msg = error_of([&] { qfae::config::load_config({typo.string()}, {}); });
+  auto msg = user_error([&] { qfae::config::load_config({typo.string()}, {}); });
   EXPECT_NE(msg.find(typo.string()), std::string::npos) << msg;
   EXPECT_NE(msg.find("train.lrr"), std::string::npos) << msg;
   EXPECT_NE(msg.find("train.lr"), std::string::npos) << msg;  // the suggestion
 
   const auto type = dir.write("type.yaml", "model:\n  queries: many\n");
-  msg = error_of([&] { qfae::config::load_config({type.string()}, {}); });
+  msg = user_error([&] { qfae::config::load_config({type.string()}, {}); });
   EXPECT_NE(msg.find(type.string()), std::string::npos) << msg;
   EXPECT_NE(msg.find("model.queries"), std::string::npos) << msg;
   EXPECT_NE(msg.find("integer"), std::string::npos) << msg;
 
   const auto section = dir.write("section.yaml", "train: 3\n");
-  msg = error_of([&] { qfae::config::load_config({section.string()}, {}); });
+  msg = user_error([&] { qfae::config::load_config({section.string()}, {}); });
   EXPECT_NE(msg.find("'train' is a section"), std::string::npos) << msg;
 
   const auto broken = dir.write("broken.yaml", "train: [1, 2\n");
-  msg = error_of([&] { qfae::config::load_config({broken.string()}, {}); });
+  msg = user_error([&] { qfae::config::load_config({broken.string()}, {}); });
   EXPECT_NE(msg.find("not valid YAML"), std::string::npos) << msg;
 
-  msg = error_of([&] { qfae::config::load_config({(dir.path() / "none.yaml").string()}, {}); });
+  msg = user_error([&] { qfae::config::load_config({(dir.path() / "none.yaml").string()}, {}); });
   EXPECT_NE(msg.find("does not exist"), std::string::npos) << msg;
 }
 
@@ -113,7 +103,7 @@ TEST(Config, SetIsTyped) {
   EXPECT_THROW(qfae::config::apply_assignment(l, "model.causal=maybe"), UserError);
   EXPECT_THROW(qfae::config::apply_assignment(l, "backbone.taps=[a]"), UserError);
   EXPECT_THROW(qfae::config::apply_assignment(l, "no_equals_sign"), UserError);
-  const auto msg = error_of([&] { qfae::config::apply_assignment(l, "data.imagesize=3"); });
+  const auto msg = user_error([&] { qfae::config::apply_assignment(l, "data.imagesize=3"); });
   EXPECT_NE(msg.find("data.image_size"), std::string::npos) << msg;
 }
 
@@ -137,7 +127,7 @@ TEST(Config, YamlRoundTripKeepsEveryValue) {
 TEST(Config, ValidationNamesKeyValueSourceAndExpectation) {
   LoadedConfig l;
   qfae::config::apply_assignment(l, "model.queries=100");
-  auto msg = error_of([&] { qfae::config::validate(l.config, l.sources); });
+  auto msg = user_error([&] { qfae::config::validate(l.config, l.sources); });
   EXPECT_NE(msg.find("model.queries"), std::string::npos) << msg;
   EXPECT_NE(msg.find("100"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--set"), std::string::npos) << msg;
@@ -156,12 +146,12 @@ TEST(Config, ValidationNamesKeyValueSourceAndExpectation) {
   for (const auto& [assignment, key] : bad) {
     LoadedConfig one;
     qfae::config::apply_assignment(one, assignment);
-    msg = error_of([&] { qfae::config::validate(one.config, one.sources); });
+    msg = user_error([&] { qfae::config::validate(one.config, one.sources); });
     EXPECT_EQ(msg.rfind(key + ":", 0), 0u) << assignment << " -> " << msg;
   }
 
   const Config defaults;
-  msg = error_of([&] { qfae::config::validate(defaults, {}, /*check_files=*/true); });
+  msg = user_error([&] { qfae::config::validate(defaults, {}, /*check_files=*/true); });
   EXPECT_NE(msg.find("data.root"), std::string::npos) << msg;
 }
 

@@ -8,6 +8,7 @@
 
 #include "qfae/io/image.h"
 #include "qfae/util/error.h"
+#include "../support/user_error.h"
 
 namespace qfae::test {
 
@@ -31,14 +32,5 @@ inline std::string text(const std::filesystem::path& path, const std::string& bo
 }
 
 // The message of the UserError that `f` throws ("" when it throws none).
-template <class F>
-std::string user_error(F&& f) {
-  try {
-    f();
-  } catch (const qfae::UserError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace qfae::test

@@ -96,7 +96,7 @@ TEST(Trainer, TooFewImagesForOneBatchIsAClearError) {
 TEST(TrainCli, SigintSavesAndResumeFinishesTheSameCurve) {
   TempDir dir;
   const auto data = dir.path() / "data";
-  const auto loaded = qfae::test::tiny_config(data, {"train.epochs=25", "name=tiny"});
+  const auto loaded = qfae::test::tiny_config(data, {"train.epochs=15", "name=tiny"});
   const auto cfg_path = dir.path() / "tiny.yaml";
   qfae::config::save_yaml(loaded.config, cfg_path.string());
 
