@@ -96,7 +96,7 @@ TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
 std::string find_checkpoint(const std::string& run_or_checkpoint_dir, const std::string& which) {
   const fs::path p(run_or_checkpoint_dir);
   if (fs::is_regular_file(p / "model.safetensors")) return p.string();
-  for (const fs::path candidate : {p / "checkpoints" / which, p / which}) {
+  for (const fs::path& candidate : {p / "checkpoints" / which, p / which}) {
     if (fs::is_regular_file(candidate / "model.safetensors") ||
         fs::exists(candidate.string() + ".old")) {
       return candidate.string();
