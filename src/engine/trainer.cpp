@@ -195,17 +195,22 @@ bool Trainer::run_epoch() {
   int64_t images_seen = 0;
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
   int64_t losses = 0;
+  auto last_bar = start;
   while (progress_.step < stop_step_ && train_loader_->next(batch)) {
-    const double lr = schedule_->at(progress_.step).lr;
-    const double beta1 = schedule_->at(progress_.step).beta1;
+    const auto [lr, beta1] = schedule_->at(progress_.step);  // what this step trains with
     loss_sum += train_step(batch);
     ++losses;
     ++progress_.batch;
     images_seen += batch.images.size(0);
     const bool log_now = progress_.step % config_.train.log_every == 0 ||
                          progress_.batch == steps_per_epoch_ || progress_.step == stop_step_;
-    if (log_now || tty_) {
-      const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    // The terminal bar refreshes a few times a second, not every step: each refresh reads the
+    // loss back from the device.
+    const auto now = Clock::now();
+    const bool bar_now = tty_ && now - last_bar > std::chrono::milliseconds(250);
+    if (log_now || bar_now) {
+      last_bar = now;
+      const double seconds = std::chrono::duration<double>(now - start).count();
       const double rate = images_seen / std::max(seconds, 1e-9);
       const double loss = loss_sum.item<double>() / losses;  // host sync only here
       const double eta = (stop_step_ - progress_.step) * config_.train.batch_size / rate;
