@@ -94,6 +94,7 @@ void PixelCurveAccumulator::add(const torch::Tensor& maps, const torch::Tensor& 
       std::sort(kept.inside.begin(), kept.inside.end());
       std::sort(kept.outside.begin(), kept.outside.end());
       anomalous_.push_back(std::move(kept));
+      anomalous_image_.push_back(images_ + b);
     }
   }
   images_ += batch;
@@ -125,6 +126,15 @@ double PixelCurveAccumulator::dice_of_image(size_t image, std::int64_t k) const 
       img.outside.end() - std::lower_bound(img.outside.begin(), img.outside.end(), key));
   const double fn = static_cast<double>(img.inside.size()) - tp;
   return 2 * tp / (2 * tp + fp + fn);
+}
+
+std::vector<double> PixelCurveAccumulator::image_dice(std::int64_t bin) const {
+  if (!options_.per_image_dice) throw UserError("per-image Dice was not kept (per_image_dice off)");
+  std::vector<double> out(static_cast<size_t>(images_), std::numeric_limits<double>::quiet_NaN());
+  for (size_t i = 0; i < anomalous_.size(); ++i) {
+    out[static_cast<size_t>(anomalous_image_[i])] = dice_of_image(i, bin);
+  }
+  return out;
 }
 
 PixelMetrics PixelCurveAccumulator::compute() const {
@@ -164,18 +174,18 @@ PixelMetrics PixelCurveAccumulator::compute() const {
   out.regions = regions_;
   out.anomalous_images = anomalous_images_;
   out.clamped = clamped_;
-  if (options_.per_image_dice) {
-    // The bin whose edge is the best threshold (occupied bins in the curve's order).
-    std::int64_t k = options_.bins - 1;
-    for (size_t i = 0, bin = options_.bins; bin-- > 0;) {
-      if (pos_[bin] == 0 && neg_[bin] == 0) continue;
-      if (c.thresholds[i++] == best.threshold) {
-        k = static_cast<std::int64_t>(bin);
-        break;
-      }
+  // The bin whose edge is the best threshold (occupied bins in the curve's order).
+  out.best_dice_bin = options_.bins - 1;
+  for (size_t i = 0, bin = options_.bins; bin-- > 0;) {
+    if (pos_[bin] == 0 && neg_[bin] == 0) continue;
+    if (c.thresholds[i++] == best.threshold) {
+      out.best_dice_bin = static_cast<std::int64_t>(bin);
+      break;
     }
+  }
+  if (options_.per_image_dice) {
     double sum = 0;
-    for (size_t i = 0; i < anomalous_.size(); ++i) sum += dice_of_image(i, k);
+    for (size_t i = 0; i < anomalous_.size(); ++i) sum += dice_of_image(i, out.best_dice_bin);
     out.per_image_dice = sum / static_cast<double>(anomalous_.size());
   } else {
     out.per_image_dice = std::numeric_limits<double>::quiet_NaN();

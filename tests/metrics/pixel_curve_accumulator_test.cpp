@@ -102,6 +102,16 @@ TEST(PixelCurveAccumulator, HandWorkedDiceAndPerImageDice) {
   EXPECT_NEAR(m.per_image_dice, 5.0 / 6.0, 1e-12);
   EXPECT_EQ(m.anomalous_images, 2);
   EXPECT_EQ(m.negatives, 9);
+  // Per image, in the order added; the normal image has no Dice.
+  const auto dice = acc.image_dice(m.best_dice_bin);
+  ASSERT_EQ(dice.size(), 3u);
+  EXPECT_NEAR(dice[0], 2.0 / 3.0, 1e-12);
+  EXPECT_NEAR(dice[1], 1.0, 1e-12);
+  EXPECT_TRUE(std::isnan(dice[2]));
+  // At t = .25: img0 TP2 FP1 -> 4/5; img1 TP1 FP1 -> 2/3.
+  const auto at_quarter = acc.image_dice(m.best_dice_bin - 8);  // 16 bins over [0, 1]
+  EXPECT_NEAR(at_quarter[0], 0.8, 1e-12);
+  EXPECT_NEAR(at_quarter[1], 2.0 / 3.0, 1e-12);
 }
 
 TEST(PixelCurveAccumulator, HandWorkedAupro) {

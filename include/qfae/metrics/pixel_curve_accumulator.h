@@ -34,6 +34,7 @@ struct PixelMetrics {
   double ap = 0;
   double best_dice = 0;            // max over thresholds of pooled 2TP / (2TP + FP + FN)
   double best_dice_threshold = 0;  // bin edge: pixel anomalous when score >= it (after binning)
+  std::int64_t best_dice_bin = 0;  // its bin index (for image_dice)
   double per_image_dice = 0;       // mean over images with non-empty masks; NaN when disabled
   double aupro = 0;                // normalised by fpr_limit
   double auroc_bin_error_bound = 0;
@@ -57,6 +58,10 @@ class PixelCurveAccumulator {
   // Throws qfae::UserError when there are no anomalous pixels (all masks empty) or no normal ones.
   PixelMetrics compute() const;
 
+  // Dice of each image added so far (in order) when pixels in bins >= `bin` count as anomalous;
+  // NaN for images whose mask is empty (Dice is undefined there). Needs per_image_dice.
+  std::vector<double> image_dice(std::int64_t bin) const;
+
   // The binned curve (thresholds are bin edges, only occupied bins), for ROC/PR plots.
   BinaryCurve curve() const;
   double bin_edge(std::int64_t k) const;
@@ -77,6 +82,7 @@ class PixelCurveAccumulator {
   std::vector<std::int64_t> neg_;    // normal pixels per bin
   std::vector<double> region_mass_;  // sum over anomalous pixels of 1 / (area of its region)
   std::vector<ImageBins> anomalous_;
+  std::vector<std::int64_t> anomalous_image_;  // index (order of add) of each anomalous_ entry
   std::int64_t regions_ = 0;
   std::int64_t anomalous_images_ = 0;
   std::int64_t images_ = 0;
