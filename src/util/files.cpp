@@ -21,4 +21,11 @@ void write_file_atomic(const std::string& path, const std::string& text) {
   if (ec) throw UserError("cannot write '" + path + "': " + ec.message());
 }
 
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
 }  // namespace qfae

@@ -8,4 +8,7 @@ namespace qfae {
 // never leaves half a file. UserError naming the path when it cannot be written.
 void write_file_atomic(const std::string& path, const std::string& text);
 
+// One CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, quote or newline.
+std::string csv_field(const std::string& text);
+
 }  // namespace qfae
