@@ -24,6 +24,7 @@ json to_json(const TrainProgress& p) {
   // JSON has no infinity or NaN: absent means "none yet".
   if (std::isfinite(p.best_val_loss)) j["best_val_loss"] = p.best_val_loss;
   if (std::isfinite(p.threshold)) j["threshold"] = p.threshold;
+  if (std::isfinite(p.map_scale)) j["map_scale"] = p.map_scale;
   return j;
 }
 
@@ -35,6 +36,7 @@ TrainProgress from_json(const json& j) {
   p.best_step = j.value("best_step", int64_t{-1});
   if (j.contains("best_val_loss")) p.best_val_loss = j["best_val_loss"].get<double>();
   if (j.contains("threshold")) p.threshold = j["threshold"].get<double>();
+  if (j.contains("map_scale")) p.map_scale = j["map_scale"].get<double>();
   return p;
 }
 

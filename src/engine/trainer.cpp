@@ -3,12 +3,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 
 #include "qfae/config/loader.h"
+#include "qfae/engine/anomaly_scorer.h"
 #include "qfae/loss/perceptual_maps.h"
 #include "qfae/metrics/auroc.h"
 #include "qfae/util/error.h"
@@ -143,13 +145,10 @@ ValidationResult Trainer::evaluate() {
   auto& ae = system_->autoencoder();
   ae->eval();
   torch::NoGradGuard no_grad;
-  const auto& e = config_.eval;
-  const auto over_pixels = loss::parse_reduction(e.pixel_reduction, "eval.pixel_reduction");
-  const auto over_layers = loss::parse_reduction(e.layer_reduction, "eval.layer_reduction");
-  // Image scores (test-time perceptual settings) only matter when both classes are present.
-  const bool score = val_has_anomalies_ && val_has_normals_;
-  std::vector<double> scores;
+  AnomalyScorer scorer(*system_, config_.eval);
+  std::vector<double> scores, normal_scores;
   std::vector<int> labels;
+  double map_scale = -std::numeric_limits<double>::infinity();
   double total = 0.0;
   int64_t count = 0;
   val_loader_->start_epoch(0);
@@ -159,19 +158,30 @@ ValidationResult Trainer::evaluate() {
     const auto x_hat = system_->reconstruct(images);
     total += system_->training_loss(images, x_hat).item<double>() * images.size(0);
     count += images.size(0);
-    if (score) {
-      const auto maps = system_->test_distance().layer_maps(images, x_hat);
-      const auto s = loss::image_scores(maps, over_pixels, over_layers).to(torch::kCPU, torch::kDouble);
-      const auto l = batch.labels.to(torch::kCPU);
-      for (int64_t i = 0; i < s.size(0); ++i) {
-        scores.push_back(s[i].item<double>());
-        labels.push_back(static_cast<int>(l[i].item<int64_t>()));
+    const auto out = scorer.from_reconstruction(images, x_hat);
+    const auto l = batch.labels.to(torch::kCPU);
+    for (int64_t i = 0; i < out.scores.size(0); ++i) {
+      const double s = out.scores[i].item<double>();
+      const int label = static_cast<int>(l[i].item<int64_t>());
+      scores.push_back(s);
+      labels.push_back(label);
+      if (label == 0) {
+        normal_scores.push_back(s);
+        map_scale = std::max(map_scale, out.maps[i].max().item<double>());
       }
     }
   }
   ae->train();
   if (count) result.loss = total / count;
-  if (score && !scores.empty()) result.image_auroc = metrics::auroc(scores, labels);
+  if (val_has_anomalies_ && val_has_normals_ && !scores.empty()) {
+    result.image_auroc = metrics::auroc(scores, labels);
+  }
+  const bool finite = std::all_of(normal_scores.begin(), normal_scores.end(),
+                                  [](double s) { return std::isfinite(s); });
+  if (!normal_scores.empty() && finite) {
+    result.threshold = percentile(normal_scores, config_.eval.threshold_percentile);
+    result.map_scale = map_scale;
+  }
   return result;
 }
 
@@ -264,6 +274,9 @@ int Trainer::fit() {
         nlohmann::json event = {{"event", "val"}, {"step", progress_.step}, {"epoch", done_epochs},
                                 {"loss", val.loss}, {"lr", schedule_->at(progress_.step).lr}};
         if (std::isfinite(val.image_auroc)) event["image_auroc"] = val.image_auroc;
+        if (std::isfinite(val.threshold)) event["threshold"] = val.threshold;
+        progress_.threshold = val.threshold;
+        progress_.map_scale = val.map_scale;
         metrics_.write(event);
         if (std::isfinite(val.image_auroc)) {
           log("train")->info("validation loss {:.5f}, image AUROC {:.4f} after epoch {}",

@@ -21,7 +21,11 @@ struct TrainProgress {
   int64_t batch = 0;          // batches of `epoch` already done
   double best_val_loss = std::numeric_limits<double>::infinity();
   int64_t best_step = -1;
-  double threshold = std::numeric_limits<double>::quiet_NaN();  // calibrated image-score cut
+  // From the latest validation of the normal images (test-time settings), NaN when none yet:
+  double threshold = std::numeric_limits<double>::quiet_NaN();  // eval.threshold_percentile of
+                                                                // their image scores
+  double map_scale = std::numeric_limits<double>::quiet_NaN();  // max of their pixel maps (the
+                                                                // overlays' colour scale)
 };
 
 // Writes <dir>/{model.safetensors, optimizer.pt (when given), state.json, config.yaml}.

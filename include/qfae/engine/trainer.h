@@ -21,6 +21,8 @@ namespace qfae::engine {
 struct ValidationResult {
   double loss = std::numeric_limits<double>::quiet_NaN();         // mean training loss
   double image_auroc = std::numeric_limits<double>::quiet_NaN();  // when val has both classes
+  double threshold = std::numeric_limits<double>::quiet_NaN();    // calibrated on val normals
+  double map_scale = std::numeric_limits<double>::quiet_NaN();    // max of their pixel maps
 };
 
 // Exit codes of fit(): 0 finished, 130 stopped by SIGINT, 143 by SIGTERM (state saved).
@@ -34,8 +36,10 @@ class Trainer {
 
   // One optimizer step on a batch; returns the loss as a 0-d tensor (no host sync).
   torch::Tensor train_step(const data::Batch& batch);
-  // Mean training loss over the validation split (no augmentation, no gradient), and the image
-  // AUROC with the test-time perceptual settings when the split holds anomalous images too.
+  // Mean training loss over the validation split (no augmentation, no gradient); with the
+  // test-time settings (AnomalyScorer), the image AUROC when the split holds both classes, and
+  // the decision threshold (eval.threshold_percentile of the normal images' scores) and colour
+  // scale (max of their maps) that later checkpoints carry.
   ValidationResult evaluate();
   void save_checkpoint(const std::string& name);
 

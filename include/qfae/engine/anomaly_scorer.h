@@ -1,0 +1,41 @@
+// Test-time anomaly maps and image scores of a trained System (MODEL.md §5): reconstruct, compare
+// with the test-time perceptual settings, optionally smooth, reduce. Shared by training-time
+// calibration, `qfae eval` and `qfae infer`, so all three score images the same way.
+#pragma once
+#include <torch/torch.h>
+
+#include "qfae/config/config.h"
+#include "qfae/engine/system.h"
+#include "qfae/loss/perceptual_maps.h"
+
+// Legend: B batch, H = W image side, R layers.
+namespace qfae::engine {
+
+struct AnomalyOutput {
+  torch::Tensor maps;    // (B, H, W) float32 on the CPU: mean over layers of the layer maps
+  torch::Tensor scores;  // (B) float64 on the CPU: image scores
+};
+
+class AnomalyScorer {
+ public:
+  // Reads eval.pixel_reduction, eval.layer_reduction and eval.smoothing_sigma (UserError naming
+  // the key when one is invalid). The maps use eval.patch_sizes / eval.layers via the System.
+  AnomalyScorer(System& system, const config::EvalConfig& eval);
+
+  // images (B, 3, H, W) normalised, any device -> maps and scores. No gradient; the autoencoder
+  // is put in eval mode for the call and its previous mode restored.
+  AnomalyOutput operator()(const torch::Tensor& images);
+  // The same from a reconstruction already made (x and x_hat on the System's device).
+  AnomalyOutput from_reconstruction(const torch::Tensor& x, const torch::Tensor& x_hat);
+
+ private:
+  System& system_;
+  loss::Reduction over_pixels_, over_layers_;
+  double sigma_;
+};
+
+// The p-th percentile (0..100) of `values` with linear interpolation between order statistics
+// (numpy's default). UserError when `values` is empty or p is outside [0, 100].
+double percentile(std::vector<double> values, double p);
+
+}  // namespace qfae::engine

@@ -1,0 +1,63 @@
+// Anomaly maps and image scores at the test-time settings.
+#include "qfae/engine/anomaly_scorer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "qfae/loss/gaussian_smoothing.h"
+#include "qfae/util/error.h"
+
+namespace qfae::engine {
+
+AnomalyScorer::AnomalyScorer(System& system, const config::EvalConfig& eval)
+    : system_(system),
+      over_pixels_(loss::parse_reduction(eval.pixel_reduction, "eval.pixel_reduction")),
+      over_layers_(loss::parse_reduction(eval.layer_reduction, "eval.layer_reduction")),
+      sigma_(eval.smoothing_sigma) {
+  if (!std::isfinite(sigma_) || sigma_ < 0) {
+    throw UserError("eval.smoothing_sigma: " + std::to_string(sigma_) +
+                    " must be 0 (off) or a positive number of pixels");
+  }
+}
+
+AnomalyOutput AnomalyScorer::operator()(const torch::Tensor& images) {
+  auto& ae = system_.autoencoder();
+  const bool was_training = ae->is_training();
+  ae->eval();
+  torch::NoGradGuard no_grad;
+  const auto x = images.to(system_.device());
+  auto out = from_reconstruction(x, system_.reconstruct(x));
+  if (was_training) ae->train();
+  return out;
+}
+
+AnomalyOutput AnomalyScorer::from_reconstruction(const torch::Tensor& x,
+                                                 const torch::Tensor& x_hat) {
+  torch::NoGradGuard no_grad;
+  auto maps = system_.test_distance().layer_maps(x, x_hat);  // (R, B, 1, H, W)
+  if (sigma_ > 0) {
+    const auto sizes = maps.sizes().vec();
+    maps = loss::gaussian_smooth(maps.flatten(0, 1), sigma_).view(sizes);
+  }
+  AnomalyOutput out;
+  out.maps = loss::pixel_map(maps).squeeze(1).to(torch::kCPU, torch::kFloat).contiguous();
+  out.scores = loss::image_scores(maps, over_pixels_, over_layers_)
+                   .to(torch::kCPU, torch::kDouble)
+                   .contiguous();
+  return out;
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) throw UserError("percentile of an empty set of scores");
+  if (!(p >= 0 && p <= 100)) {
+    throw UserError("percentile " + std::to_string(p) + " is outside [0, 100]");
+  }
+  std::sort(values.begin(), values.end());
+  const double pos = p / 100.0 * static_cast<double>(values.size() - 1);
+  const auto lo = static_cast<size_t>(std::floor(pos));
+  const size_t hi = std::min(lo + 1, values.size() - 1);
+  return values[lo] + (pos - static_cast<double>(lo)) * (values[hi] - values[lo]);
+}
+
+}  // namespace qfae::engine
