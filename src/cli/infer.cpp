@@ -1,9 +1,20 @@
 // `qfae infer`: anomaly maps and scores for images or folders, from a trained checkpoint.
+#include <cmath>
+#include <filesystem>
+#include <iostream>
 #include <memory>
 #include <optional>
 
 #include "qfae/cli/common.h"
+#include "qfae/engine/checkpoint.h"
+#include "qfae/engine/inference.h"
+#include "qfae/engine/run_dir.h"
+#include "qfae/engine/system.h"
 #include "qfae/util/error.h"
+#include "qfae/util/log.h"
+#include "qfae/util/runtime.h"
+
+namespace fs = std::filesystem;
 
 namespace qfae::cli {
 
@@ -11,26 +22,96 @@ namespace {
 struct InferOptions {
   CommonOptions common;
   std::string checkpoint;
+  std::string which = "last";
   std::vector<std::string> inputs;
   std::optional<double> threshold;
+  bool no_threshold = false;
+  bool recursive = false;
+  bool no_maps = false;
 };
+
+int run_infer(const InferOptions& o) {
+  const std::string ckpt = engine::find_checkpoint(o.checkpoint, o.which);
+  const auto saved = fs::path(ckpt) / "config.yaml";
+  if (!fs::is_regular_file(saved)) {
+    throw UserError("--checkpoint " + o.checkpoint + ": " + ckpt + " has no config.yaml");
+  }
+  CommonOptions common = o.common;
+  common.configs.insert(common.configs.begin(), saved.string());
+  common.output_dir.clear();
+  const auto loaded = resolve_config(common, /*check_files=*/false);
+  const auto& cfg = loaded.config;
+
+  std::vector<std::string> problems;
+  const auto files = engine::collect_images(o.inputs, o.recursive, problems);
+  for (const auto& p : problems) log("infer")->warn("{}", p);
+  if (files.empty()) throw UserError("no image files to score in the inputs given");
+
+  const auto device = resolve_device(cfg.device);
+  engine::System system(cfg, device);
+  const auto progress = engine::load_checkpoint(ckpt, *system.autoencoder(), nullptr);
+
+  engine::InferenceOptions io;
+  std::string threshold_source = "none";
+  if (o.threshold) {
+    io.threshold = *o.threshold;
+    threshold_source = "--threshold";
+  } else if (!o.no_threshold && std::isfinite(progress.threshold)) {
+    io.threshold = progress.threshold;
+    threshold_source = "calibrated: " + std::to_string(cfg.eval.threshold_percentile) +
+                       "th percentile of the validation normals' scores";
+  }
+  io.map_scale = progress.map_scale;
+  io.save_maps = !o.no_maps;
+  io.progress = !o.common.quiet;
+  io.out_dir = !o.common.output_dir.empty()
+                   ? o.common.output_dir
+                   : engine::create_run_dir(
+                         (fs::path(ckpt).parent_path().filename() == "checkpoints"
+                              ? fs::path(ckpt).parent_path().parent_path()
+                              : fs::path(ckpt))
+                             .string(),
+                         "infer");
+  if (std::isfinite(io.threshold)) {
+    log("infer")->info("threshold {:.6g} ({})", io.threshold, threshold_source);
+  } else {
+    log("infer")->info("no threshold: the checkpoint has none and --threshold was not given; "
+                       "scores only");
+  }
+  const auto result = engine::infer_images(system, files, io);
+  std::cout << "infer: " << result.processed << " of " << files.size() << " images scored";
+  if (std::isfinite(io.threshold)) std::cout << ", " << result.flagged << " anomalous";
+  if (!result.failed.empty()) std::cout << ", " << result.failed.size() << " unreadable";
+  std::cout << " -> " << io.out_dir << "/scores.csv" << (io.save_maps ? " and maps/" : "")
+            << "\n";
+  for (const auto& f : result.failed) std::cerr << "qfae: could not score " << f << "\n";
+  if (result.processed == 0) return 2;
+  return result.failed.empty() && problems.empty() ? 0 : 3;
+}
 }  // namespace
 
 Command add_infer_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("infer", "Anomaly maps and scores for images or folders");
+  auto* sub = app.add_subcommand(
+      "infer",
+      "Anomaly maps and scores for images or folders:\n"
+      "  qfae infer --checkpoint runs/demo/latest scan.png more_scans/\n"
+      "writes scores.csv and maps/ overlays into <run>/infer/<timestamp>/ (or -o DIR).\n"
+      "Exit codes: 0 all scored, 3 some inputs could not be read (listed), 2 none scored.");
   auto o = std::make_shared<InferOptions>();
   add_common_options(*sub, o->common);
   sub->add_option("--checkpoint", o->checkpoint, "Trained run or checkpoint folder")
       ->required()
       ->check(CLI::ExistingPath);
+  sub->add_option("--which", o->which, "Checkpoint of a run folder to use")
+      ->check(CLI::IsMember({"last", "best"}));
   sub->add_option("inputs", o->inputs, "Image files or folders")->required();
   sub->add_option("--threshold", o->threshold,
-                  "Decision threshold on the image score (default: the calibrated one)");
-  return {sub, [o] {
-            resolve_config(o->common, /*check_files=*/false);
-            throw NotImplementedError("qfae infer (the evaluation issue has not landed yet)");
-            return 0;
-          }};
+                  "Decision threshold on the image score (default: the checkpoint's calibrated "
+                  "one, eval.threshold_percentile of the validation normals' scores)");
+  sub->add_flag("--no-threshold", o->no_threshold, "Scores only, no anomalous/normal decision");
+  sub->add_flag("-r,--recursive", o->recursive, "Look for images in sub-folders too");
+  sub->add_flag("--no-maps", o->no_maps, "Only the CSV, no overlay images");
+  return {sub, [o] { return run_infer(*o); }};
 }
 
 }  // namespace qfae::cli

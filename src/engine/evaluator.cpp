@@ -1,0 +1,256 @@
+// Evaluation of a split: scoring pass, pooled metrics pass, and the files people open.
+#include "qfae/engine/evaluator.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "qfae/config/loader.h"
+#include "qfae/data/loader.h"
+#include "qfae/engine/anomaly_scorer.h"
+#include "qfae/engine/eval_report.h"
+#include "qfae/engine/map_spill.h"
+#include "qfae/io/image.h"
+#include "qfae/io/overlay.h"
+#include "qfae/metrics/auroc.h"
+#include "qfae/metrics/average_precision.h"
+#include "qfae/metrics/bootstrap_auroc.h"
+#include "qfae/metrics/f1_max.h"
+#include "qfae/metrics/pixel_curve_accumulator.h"
+#include "qfae/metrics/score_range.h"
+#include "qfae/util/error.h"
+#include "qfae/util/log.h"
+#include "qfae/util/sha256.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace qfae::engine {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// JSON has no NaN: undefined values are written as null.
+json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+// maps/<normal|anomalous>/<stem>.png, with _<index> added when two inputs share a file name.
+std::string figure_name(const ImageResult& r, int64_t index, std::map<std::string, int>& used) {
+  std::string name = (r.label ? "anomalous/" : "normal/") + fs::path(r.path).stem().string();
+  if (used[name]++ > 0) name += "_" + std::to_string(index);
+  return name;
+}
+
+json image_metrics(const std::vector<ImageResult>& rows, const config::Config& cfg,
+                   std::vector<std::string>& notes) {
+  std::vector<double> scores;
+  std::vector<int> labels;
+  for (const auto& r : rows) {
+    scores.push_back(r.score);
+    labels.push_back(r.label);
+  }
+  const auto anomalous = std::count(labels.begin(), labels.end(), 1);
+  const auto normal = static_cast<int64_t>(labels.size()) - anomalous;
+  json j = {{"auroc", nullptr}, {"ap", nullptr}, {"f1_max", nullptr}};
+  if (anomalous == 0 || normal == 0) {
+    notes.push_back("image metrics need normal and anomalous images; the split has " +
+                    std::to_string(normal) + " normal and " + std::to_string(anomalous) +
+                    " anomalous, so they are null");
+    return j;
+  }
+  j["auroc"] = metrics::auroc(scores, labels);
+  j["ap"] = metrics::average_precision(scores, labels);
+  const auto f1 = metrics::f1_max(scores, labels);
+  j["f1_max"] = f1.f1;
+  j["f1_threshold"] = f1.threshold;
+  if (cfg.eval.bootstrap > 0) {
+    metrics::BootstrapOptions b;
+    b.resamples = static_cast<int>(cfg.eval.bootstrap);
+    b.seed = static_cast<uint64_t>(cfg.train.seed);
+    const auto ci = metrics::bootstrap_auroc(scores, labels, b);
+    j["auroc_ci95"] = {ci.lower, ci.upper};
+    j["bootstrap"] = {{"resamples", b.resamples}, {"used", ci.resamples_used}, {"seed", b.seed}};
+  }
+  return j;
+}
+
+json decisions(const std::vector<ImageResult>& rows, double threshold) {
+  int64_t tp = 0, fp = 0, tn = 0, fn = 0;
+  for (const auto& r : rows) {
+    const bool flagged = r.score >= threshold;
+    (r.label ? (flagged ? tp : fn) : (flagged ? fp : tn)) += 1;
+  }
+  const auto ratio = [](int64_t a, int64_t b) {
+    return b > 0 ? json(static_cast<double>(a) / static_cast<double>(b)) : json(nullptr);
+  };
+  return {{"threshold", threshold}, {"tp", tp}, {"fp", fp}, {"tn", tn}, {"fn", fn},
+          {"sensitivity", ratio(tp, tp + fn)}, {"specificity", ratio(tn, tn + fp)},
+          {"precision", ratio(tp, tp + fp)}};
+}
+
+}  // namespace
+
+EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>& samples,
+                                const EvaluationOptions& options) {
+  const auto& cfg = system.config();
+  if (samples.empty()) {
+    throw UserError("the " + options.split + " split of " + cfg.data.root + " has no images");
+  }
+  fs::create_directories(options.out_dir);
+  const auto start = Clock::now();
+  const int64_t side = cfg.data.image_size;
+  AnomalyScorer scorer(system, cfg.eval);
+  data::LoaderOptions lo;
+  lo.batch_size = cfg.eval.batch_size;
+  data::Loader loader(samples, cfg.data, lo);
+  MapSpill spill((fs::path(options.out_dir) / ".maps.tmp").string(), side);
+  metrics::ScoreRange range;
+  EvaluationResult result;
+  std::vector<std::string> notes;
+  const bool tty = options.progress && isatty(STDERR_FILENO);
+
+  // Pass 1: scores, maps to the spill file.
+  loader.start_epoch(0);
+  data::Batch batch;
+  while (loader.next(batch)) {
+    const auto out = scorer(batch.images);
+    const auto display =
+        (batch.images * cfg.data.std + cfg.data.mean).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+    for (int64_t i = 0; i < out.scores.size(0); ++i) {
+      ImageResult r;
+      r.path = batch.paths[i];
+      r.label = static_cast<int>(batch.labels[i].item<int64_t>());
+      r.score = out.scores[i].item<double>();
+      r.has_mask = !loader.samples()[batch.indices[i]].mask.empty();
+      if (!std::isfinite(r.score) || !torch::isfinite(out.maps[i]).all().item<bool>()) {
+        throw UserError("the anomaly map of " + r.path + " is not finite (NaN or infinity); "
+                        "check the checkpoint (did training diverge?) and the image");
+      }
+      spill.write(out.maps[i], batch.masks[i][0] > 0.5, display[i]);
+      result.images.push_back(std::move(r));
+    }
+    range.add(out.maps);
+    if (tty) {
+      std::fprintf(stderr, "\r[eval] scoring %zu/%lld images", result.images.size(),
+                   static_cast<long long>(loader.size()));
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  for (const auto& s : loader.skipped()) notes.push_back("skipped " + s.path + ": " + s.reason);
+  const double scoring_s = seconds_since(start);
+
+  // Pixel metrics over normal images and anomalous images that have a mask.
+  int64_t unmasked_anomalous = 0;
+  bool any_mask = false;
+  for (const auto& r : result.images) {
+    if (r.label && !r.has_mask) ++unmasked_anomalous;
+    any_mask = any_mask || (r.label && r.has_mask);
+  }
+  if (any_mask && unmasked_anomalous) {
+    notes.push_back(std::to_string(unmasked_anomalous) +
+                    " anomalous images have no mask and are left out of the pixel metrics");
+  }
+  if (!any_mask) notes.push_back("no anomalous image has a mask: pixel metrics are null");
+  metrics::PixelCurveOptions po;
+  po.bins = options.pixel_bins;
+  po.lo = range.lo();
+  po.hi = range.hi();
+  po.fpr_limit = cfg.eval.max_fpr;
+  metrics::PixelCurveAccumulator pixels(po);
+  std::vector<int64_t> pixel_rows;  // rows fed to `pixels`, in order
+
+  // Pass 2: pooled pixel metrics and figures.
+  const double vmax = std::isfinite(options.map_scale) ? options.map_scale : range.hi();
+  std::map<std::string, int> used;
+  spill.rewind();
+  SpilledImage rec;
+  std::vector<std::string> figure(result.images.size());
+  for (int64_t i = 0; spill.read(rec); ++i) {
+    const auto& r = result.images[i];
+    if (any_mask && (!r.label || r.has_mask)) {
+      pixels.add(rec.map.unsqueeze(0), rec.mask.unsqueeze(0));
+      pixel_rows.push_back(i);
+    }
+    if (cfg.eval.save_maps || cfg.eval.save_raw_maps) figure[i] = figure_name(r, i, used);
+    if (cfg.eval.save_raw_maps) {
+      io::write_png((fs::path(options.out_dir) / "maps" / (figure[i] + "_raw.png")).string(),
+                    (rec.map - po.lo) / (po.hi - po.lo), /*bit_depth=*/16);
+    }
+    if (cfg.eval.save_maps) {
+      io::OverlayOptions ov;
+      ov.vmin = po.lo;
+      ov.vmax = vmax;
+      char caption[160];
+      std::snprintf(caption, sizeof caption, "%s  score %.5g  %s", fs::path(r.path).filename().c_str(),
+                    r.score, r.label ? "anomalous" : "normal");
+      ov.caption = caption;
+      io::write_overlay((fs::path(options.out_dir) / "maps" / (figure[i] + ".png")).string(),
+                        rec.image.to(torch::kFloat32) / 255, rec.map,
+                        r.has_mask ? rec.mask : torch::Tensor(), ov);
+    }
+    if (tty && (i % 16 == 15 || i + 1 == spill.size())) {
+      std::fprintf(stderr, "\r[eval] metrics and figures %lld/%lld", static_cast<long long>(i + 1),
+                   static_cast<long long>(spill.size()));
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+
+  json m;
+  m["qfae_version"] = QFAE_VERSION;
+  m["name"] = cfg.name;
+  m["checkpoint"] = options.checkpoint;
+  m["config_sha256"] = sha256_hex(config::to_yaml(cfg));
+  m["device"] = system.device().str();
+  int64_t anomalous = 0;
+  for (const auto& r : result.images) anomalous += r.label;
+  m["dataset"] = {{"root", cfg.data.root}, {"layout", cfg.data.layout}, {"split", options.split},
+                  {"images", result.images.size()}, {"anomalous", anomalous},
+                  {"normal", static_cast<int64_t>(result.images.size()) - anomalous},
+                  {"image_size", side}};
+  m["settings"] = {{"patch_sizes", cfg.eval.patch_sizes}, {"layers", cfg.eval.layers},
+                   {"pixel_reduction", cfg.eval.pixel_reduction},
+                   {"layer_reduction", cfg.eval.layer_reduction},
+                   {"smoothing_sigma", cfg.eval.smoothing_sigma}};
+  m["image"] = image_metrics(result.images, cfg, notes);
+  m["pixel"] = nullptr;
+  if (any_mask) {
+    const auto p = pixels.compute();
+    m["pixel"] = {{"auroc", p.auroc}, {"ap", p.ap}, {"best_dice", p.best_dice},
+                  {"best_dice_threshold", p.best_dice_threshold},
+                  {"per_image_dice", number_or_null(p.per_image_dice)}, {"aupro", p.aupro},
+                  {"fpr_limit", po.fpr_limit}, {"auroc_bin_error_bound", p.auroc_bin_error_bound},
+                  {"bins", po.bins}, {"score_range", {po.lo, po.hi}},
+                  {"positives", p.positives}, {"negatives", p.negatives}, {"regions", p.regions},
+                  {"anomalous_images", p.anomalous_images}};
+    const auto dice = pixels.image_dice(p.best_dice_bin);
+    for (size_t k = 0; k < pixel_rows.size(); ++k) result.images[pixel_rows[k]].dice = dice[k];
+    write_curves(options.out_dir, result.images, &pixels, p);
+  } else {
+    write_curves(options.out_dir, result.images, nullptr, {});
+  }
+  if (std::isfinite(options.threshold)) m["decisions"] = decisions(result.images, options.threshold);
+  if (cfg.eval.save_raw_maps) {
+    m["raw_maps"] = {{"scale", "value = lo + png / 65535 * (hi - lo)"}, {"lo", po.lo},
+                     {"hi", po.hi}};
+  }
+  const double total_s = seconds_since(start);
+  m["timing"] = {{"seconds", total_s}, {"scoring_seconds", scoring_s},
+                 {"images_per_s", static_cast<double>(result.images.size()) / scoring_s}};
+  m["notes"] = notes;
+  result.metrics = m;
+  write_scores_csv((fs::path(options.out_dir) / "scores.csv").string(), result.images,
+                   options.threshold);
+  write_json((fs::path(options.out_dir) / "metrics.json").string(), m);
+  result.summary = summary_line(m);
+  for (const auto& n : notes) log("eval")->warn("{}", n);
+  return result;
+}
+
+}  // namespace qfae::engine

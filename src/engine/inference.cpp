@@ -1,0 +1,135 @@
+// Inference over image files: load (errors kept per file), score, overlays, CSV.
+#include "qfae/engine/inference.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <sstream>
+
+#include "qfae/data/pipeline.h"
+#include "qfae/engine/anomaly_scorer.h"
+#include "qfae/io/image.h"
+#include "qfae/io/overlay.h"
+#include "qfae/util/error.h"
+#include "qfae/util/files.h"
+#include "qfae/util/log.h"
+
+namespace fs = std::filesystem;
+
+namespace qfae::engine {
+namespace {
+
+struct Row {
+  std::string path;
+  double score = std::nan("");
+  std::string overlay;
+  std::string error;
+};
+
+}  // namespace
+
+std::vector<std::string> collect_images(const std::vector<std::string>& inputs, bool recursive,
+                                        std::vector<std::string>& problems) {
+  std::vector<std::string> files;
+  for (const auto& in : inputs) {
+    const fs::path p(in);
+    if (fs::is_directory(p)) {
+      std::vector<std::string> found;
+      auto add = [&](const fs::directory_entry& e) {
+        if (e.is_regular_file() && io::is_image_file(e.path().string())) {
+          found.push_back(e.path().string());
+        }
+      };
+      if (recursive) {
+        for (const auto& e : fs::recursive_directory_iterator(p)) add(e);
+      } else {
+        for (const auto& e : fs::directory_iterator(p)) add(e);
+      }
+      std::sort(found.begin(), found.end());
+      if (found.empty()) problems.push_back(in + ": folder holds no image files");
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::exists(p)) {
+      files.push_back(in);
+    } else {
+      problems.push_back(in + ": no such file or folder");
+    }
+  }
+  return files;
+}
+
+InferenceResult infer_images(System& system, const std::vector<std::string>& files,
+                             const InferenceOptions& options) {
+  const auto& cfg = system.config();
+  fs::create_directories(options.out_dir);
+  AnomalyScorer scorer(system, cfg.eval);
+  InferenceResult result;
+  std::vector<Row> rows(files.size());
+  std::map<std::string, int> used;
+  const bool tty = options.progress && isatty(STDERR_FILENO);
+  const auto batch_size = static_cast<size_t>(std::max<int64_t>(1, cfg.eval.batch_size));
+  for (size_t start = 0; start < files.size(); start += batch_size) {
+    std::vector<torch::Tensor> images;
+    std::vector<size_t> index;
+    for (size_t i = start; i < std::min(files.size(), start + batch_size); ++i) {
+      rows[i].path = files[i];
+      try {
+        images.push_back(data::load_sample(data::Sample{files[i]}, cfg.data, false, 0).image);
+        index.push_back(i);
+      } catch (const std::exception& e) {
+        std::string what = e.what();
+        rows[i].error = what.substr(0, what.find('\n'));
+        result.failed.push_back(files[i] + ": " + rows[i].error);
+        log("infer")->warn("{}: {} (skipped; the other images go on)", files[i], rows[i].error);
+      }
+    }
+    if (images.empty()) continue;
+    const auto batch = torch::stack(images);
+    const auto out = scorer(batch);
+    const auto display = (batch * cfg.data.std + cfg.data.mean).clamp(0, 1);
+    for (size_t k = 0; k < index.size(); ++k) {
+      auto& row = rows[index[k]];
+      row.score = out.scores[static_cast<int64_t>(k)].item<double>();
+      ++result.processed;
+      const bool flagged = std::isfinite(options.threshold) && row.score >= options.threshold;
+      result.flagged += flagged ? 1 : 0;
+      if (!options.save_maps) continue;
+      std::string name = fs::path(row.path).stem().string();
+      if (used[name]++ > 0) name += "_" + std::to_string(index[k]);
+      row.overlay = "maps/" + name + ".png";
+      const auto map = out.maps[static_cast<int64_t>(k)];
+      io::OverlayOptions ov;
+      ov.vmin = 0;
+      ov.vmax = std::isfinite(options.map_scale) ? options.map_scale : map.max().item<double>();
+      char caption[200];
+      std::snprintf(caption, sizeof caption, "%s  score %.5g%s", fs::path(row.path).filename().c_str(),
+                    row.score,
+                    std::isfinite(options.threshold) ? (flagged ? "  ANOMALOUS" : "  normal") : "");
+      ov.caption = caption;
+      io::write_overlay((fs::path(options.out_dir) / row.overlay).string(),
+                        display[static_cast<int64_t>(k)], map, torch::Tensor(), ov);
+    }
+    if (tty) {
+      std::fprintf(stderr, "\r[infer] %zu/%zu images", std::min(files.size(), start + batch_size),
+                   files.size());
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  const bool decide = std::isfinite(options.threshold);
+  std::ostringstream csv;
+  csv << "path,score" << (decide ? ",anomalous" : "") << ",overlay,error\n";
+  for (const auto& r : rows) {
+    char score[32] = "";
+    if (std::isfinite(r.score)) std::snprintf(score, sizeof score, "%.9g", r.score);
+    csv << csv_field(r.path) << "," << score;
+    if (decide) csv << "," << (std::isfinite(r.score) ? (r.score >= options.threshold ? "1" : "0") : "");
+    csv << "," << r.overlay << "," << csv_field(r.error) << "\n";
+  }
+  write_file_atomic((fs::path(options.out_dir) / "scores.csv").string(), csv.str());
+  return result;
+}
+
+}  // namespace qfae::engine
