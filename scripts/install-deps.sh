@@ -6,6 +6,8 @@ packages=(
   cmake g++ ninja-build pkg-config
   libtorch-dev libopenblas0-pthread
   libopencv-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
+  libnifti2-dev  # optional at build time: NIfTI volumes for qfae prepare --from/--volume
+  mricron-data   # the Colin27 brain (/usr/share/mricron/templates/ch2bet.nii.gz) for the demo
 )
 # --with-python: what scripts/make_test_backbones.py needs (Debian's PyTorch 1.13).
 if [[ "${1:-}" == "--with-python" ]]; then

@@ -1,0 +1,207 @@
+// Reading NIfTI volumes with libnifti2 (nifti2_io reads NIfTI-1 and NIfTI-2) and turning them into
+// LPS voxel order; every failure is a UserError naming the file. Stubs when the build has none.
+#include "qfae/io/nifti.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include "qfae/util/error.h"
+#include "qfae/util/log.h"
+
+#if QFAE_HAVE_NIFTI
+#include <nifti2_io.h>
+#endif
+
+namespace qfae::io {
+
+bool is_nifti_file(const std::string& path) {
+  std::string name = std::filesystem::path(path).filename().string();
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  auto ends = [&](const std::string& s) {
+    return name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  return ends(".nii") || ends(".nii.gz") || ends(".hdr");
+}
+
+#if QFAE_HAVE_NIFTI
+
+bool have_nifti() { return true; }
+
+namespace {
+
+struct NiftiDeleter {
+  void operator()(nifti_image* nim) const { nifti_image_free(nim); }
+};
+
+// The file's voxels as float in file order (i fastest), scaled by scl_slope/inter.
+std::vector<float> to_float(const nifti_image& nim, const std::string& path) {
+  const int64_t n = nim.nx * nim.ny * nim.nz;
+  std::vector<float> out(static_cast<size_t>(n));
+  auto convert = [&](const auto* src) {
+    for (int64_t v = 0; v < n; ++v) out[v] = static_cast<float>(src[v]);
+  };
+  switch (nim.datatype) {
+    case DT_UINT8:
+      convert(static_cast<const uint8_t*>(nim.data));
+      break;
+    case DT_INT8:
+      convert(static_cast<const int8_t*>(nim.data));
+      break;
+    case DT_INT16:
+      convert(static_cast<const int16_t*>(nim.data));
+      break;
+    case DT_UINT16:
+      convert(static_cast<const uint16_t*>(nim.data));
+      break;
+    case DT_INT32:
+      convert(static_cast<const int32_t*>(nim.data));
+      break;
+    case DT_UINT32:
+      convert(static_cast<const uint32_t*>(nim.data));
+      break;
+    case DT_FLOAT32:
+      convert(static_cast<const float*>(nim.data));
+      break;
+    case DT_FLOAT64:
+      convert(static_cast<const double*>(nim.data));
+      break;
+    default:
+      throw UserError("NIfTI volume '" + path + "' has datatype " +
+                      nifti_datatype_string(nim.datatype) +
+                      "; expected uint8, int8, int16, uint16, int32, uint32, float32 or float64");
+  }
+  const bool scaled = nim.scl_slope != 0.0 && std::isfinite(nim.scl_slope) &&
+                      std::isfinite(nim.scl_inter) && !(nim.scl_slope == 1.0 && nim.scl_inter == 0);
+  int64_t non_finite = 0;
+  for (auto& v : out) {
+    if (scaled) v = static_cast<float>(v * nim.scl_slope + nim.scl_inter);
+    if (!std::isfinite(v)) {
+      v = 0.0f;
+      ++non_finite;
+    }
+  }
+  if (non_finite) {
+    log("io")->warn("'{}': {} NaN or infinite voxels read as 0", path, non_finite);
+  }
+  return out;
+}
+
+char axis_letter(int code) {
+  switch (code) {
+    case NIFTI_L2R:
+      return 'R';
+    case NIFTI_R2L:
+      return 'L';
+    case NIFTI_P2A:
+      return 'A';
+    case NIFTI_A2P:
+      return 'P';
+    case NIFTI_I2S:
+      return 'S';
+    case NIFTI_S2I:
+      return 'I';
+    default:
+      return '?';
+  }
+}
+
+}  // namespace
+
+Volume read_nifti(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw UserError("NIfTI volume '" + path + "' does not exist or is not a file");
+  }
+  if (std::filesystem::file_size(path, ec) == 0) {
+    throw UserError("NIfTI volume '" + path + "' is empty (0 bytes)");
+  }
+  nifti_set_debug_level(0);  // the library's own messages are multi-line; ours name the file
+  std::unique_ptr<nifti_image, NiftiDeleter> nim(nifti_image_read(path.c_str(), /*read_data=*/1));
+  if (!nim || !nim->data) {
+    throw UserError("NIfTI volume '" + path +
+                    "' cannot be read (not a NIfTI-1/2 file, a bad header, or truncated data)");
+  }
+  for (int d = 4; d <= 7; ++d) {
+    if (nim->dim[0] >= d && nim->dim[d] > 1) {
+      throw UserError("NIfTI volume '" + path + "' is " + std::to_string(nim->dim[0]) + "-D with " +
+                      std::to_string(nim->dim[d]) + " entries along axis " + std::to_string(d) +
+                      "; expected a single 3-D volume");
+    }
+  }
+  if (nim->nx < 1 || nim->ny < 1 || nim->nz < 1) {
+    throw UserError("NIfTI volume '" + path + "' has an empty dimension");
+  }
+  const auto values = to_float(*nim, path);
+
+  // Where each file axis points: sform (preferred, as nibabel), else qform, else RAS.
+  Volume vol;
+  vol.path = path;
+  int codes[3] = {NIFTI_L2R, NIFTI_P2A, NIFTI_I2S};
+  if (nim->sform_code > 0) {
+    nifti_dmat44_to_orientation(nim->sto_xyz, &codes[0], &codes[1], &codes[2]);
+    vol.transform = "sform";
+  } else if (nim->qform_code > 0) {
+    nifti_dmat44_to_orientation(nim->qto_xyz, &codes[0], &codes[1], &codes[2]);
+    vol.transform = "qform";
+  } else {
+    vol.transform = "none";
+    log("io")->warn("'{}' sets neither sform nor qform; its voxel axes are taken as RAS", path);
+  }
+  for (int c : codes) vol.file_axes += axis_letter(c);
+
+  // For each target axis (L, P, S): the file axis along it and whether it runs the other way.
+  const int64_t n_file[3] = {nim->nx, nim->ny, nim->nz};
+  const int64_t stride[3] = {1, nim->nx, nim->nx * nim->ny};
+  const double pixdim[3] = {nim->dx, nim->dy, nim->dz};
+  const int forward[3] = {NIFTI_R2L, NIFTI_A2P, NIFTI_I2S};
+  const int backward[3] = {NIFTI_L2R, NIFTI_P2A, NIFTI_S2I};
+  int64_t n[3], step[3], start = 0;
+  for (int t = 0; t < 3; ++t) {
+    int axis = -1;
+    for (int a = 0; a < 3; ++a) {
+      if (codes[a] == forward[t] || codes[a] == backward[t]) axis = a;
+    }
+    if (axis < 0) {
+      throw UserError("NIfTI volume '" + path + "' has a degenerate " + vol.transform + " (axes '" +
+                      vol.file_axes + "'); cannot tell which way is up");
+    }
+    const bool flip = codes[axis] == backward[t];
+    n[t] = n_file[axis];
+    step[t] = flip ? -stride[axis] : stride[axis];
+    if (flip) start += (n_file[axis] - 1) * stride[axis];
+    vol.spacing[t] = std::abs(pixdim[axis]) > 0 ? std::abs(pixdim[axis]) : 1.0;
+    if (t == 2) {
+      vol.slice_axis_in_file = axis;
+      vol.slice_flipped = flip;
+    }
+  }
+  vol.width = n[0];
+  vol.height = n[1];
+  vol.depth = n[2];
+  vol.voxels.resize(values.size());
+  float* out = vol.voxels.data();
+  for (int64_t k = 0; k < n[2]; ++k) {
+    for (int64_t j = 0; j < n[1]; ++j) {
+      const int64_t row = start + k * step[2] + j * step[1];
+      for (int64_t i = 0; i < n[0]; ++i) *out++ = values[row + i * step[0]];
+    }
+  }
+  return vol;
+}
+
+#else  // no libnifti2 in this build
+
+bool have_nifti() { return false; }
+
+Volume read_nifti(const std::string& path) {
+  throw UserError("cannot read '" + path +
+                  "': this build has no NIfTI support (install libnifti2-dev and rebuild)");
+}
+
+#endif
+
+}  // namespace qfae::io
