@@ -1,0 +1,51 @@
+// Slice datasets from volumes (`qfae prepare --from/--volume`): axial slices written in the BMAD
+// layout (train/good, valid/good, test/good, test/Ungood with label/), and manifest.json saying
+// where every file came from.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "qfae/data/synthetic_lesions.h"
+#include "qfae/data/volume_slices.h"
+#include "qfae/data/volume_sources.h"
+
+namespace qfae::data {
+
+struct SliceDatasetOptions {
+  NormaliseOptions normalise;
+  double min_foreground = 0.1;    // drop slices with a smaller foreground fraction
+  int64_t min_lesion_pixels = 1;  // anomalous: >= this many label > 0 pixels; 1..this-1: dropped
+  int64_t image_size = 0;         // 0: the slice padded to a square, unresized
+  int bit_depth = 8;              // of the images (masks are always 8-bit 0/255)
+  std::array<double, 3> split{0.7, 0.1, 0.2};  // train / val / test ratios
+  std::string split_by = "auto";   // subject | slice | auto (slice with one subject, else subject)
+  int64_t block = 16;              // slice splits: neighbouring slices per block
+  int64_t gap = 2;                 // slice splits: slices dropped on each side of a split change
+  bool val_anomalies = false;      // also write anomalous val slices (valid/Ungood) and lesions
+  bool synthetic_lesions = false;  // test normals also get lesioned copies in test/Ungood
+  int64_t lesion_copies = 1;       // lesioned copies per normal test (and val) slice
+  LesionOptions lesions;
+  uint64_t seed = 42;
+  int64_t threads = 0;  // subjects read in parallel; 0 = hardware threads (at most 8)
+};
+
+// Slices every source and writes the BMAD tree under `out` (folders created as needed; existing
+// files of the same name are overwritten), then `out`/manifest.json, and returns the manifest.
+// Per slice, in order: foreground fraction < min_foreground -> dropped; label > 0 pixels in
+// 1..min_lesion_pixels-1 -> dropped (neither clearly normal nor anomalous); otherwise anomalous
+// when the label has lesion pixels, else normal. Splits: by subject (split_subjects) or by slice
+// block (split_slices). Train keeps normal slices only; val keeps normal slices (plus anomalies
+// with val_anomalies); test keeps both. File names: <subject>_z<slice>.png, lesioned copies
+// <subject>_z<slice>_lesion<c>.png; masks have the image's name under label/.
+// Manifest: "files" (file, mask, subject, volume, label_volume, slice, file_slice, label, split,
+// anomaly = none|segmentation|synthetic, lesion_pixels, and for synthetic ones lesions = {count,
+// bright}), "counts" per split, "subjects" per split, "dropped" per reason, "volumes" (axes, size,
+// spacing, normalisation), "options".
+// UserError naming the file for unreadable volumes or mismatched labels.
+nlohmann::json write_slice_dataset(const std::vector<VolumeSource>& sources,
+                                   const SliceDatasetOptions& options, const std::string& out);
+
+}  // namespace qfae::data

@@ -1,0 +1,247 @@
+// Writing slice datasets from volumes (see volume_dataset.h): per subject, read, normalise, choose
+// slices, split, write images, masks and lesioned copies; then the manifest.
+#include "qfae/data/volume_dataset.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "qfae/data/random.h"
+#include "qfae/data/volume_split.h"
+#include "qfae/io/image.h"
+#include "qfae/io/nifti.h"
+#include "qfae/util/files.h"
+#include "qfae/util/log.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace qfae::data {
+namespace {
+
+uint64_t name_hash(const std::string& s) {  // FNV-1a: stable across runs and platforms
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+struct SubjectResult {
+  std::vector<json> files;
+  std::map<std::string, int64_t> dropped;
+  json volume;
+};
+
+class SubjectWriter {
+ public:
+  SubjectWriter(const VolumeSource& source, Split subject_split, bool by_slice,
+                const SliceDatasetOptions& o, const fs::path& out)
+      : src_(source), subject_split_(subject_split), by_slice_(by_slice), o_(o), out_(out) {}
+
+  SubjectResult run() {
+    auto norm = normalise_volume(io::read_nifti(src_.image), o_.normalise);
+    io::Volume label;
+    if (!src_.label.empty()) label = io::read_nifti(src_.label);
+    const io::Volume* lab = src_.label.empty() ? nullptr : &label;
+    const auto stats = slice_stats(norm, lab);
+    volume_ = &norm.volume;
+
+    std::vector<int64_t> kept;
+    for (const auto& s : stats) {
+      if (s.foreground_fraction < o_.min_foreground) {
+        ++r_.dropped["little_foreground"];
+      } else if (s.lesion_pixels > 0 && s.lesion_pixels < o_.min_lesion_pixels) {
+        ++r_.dropped["small_lesion"];
+      } else {
+        kept.push_back(s.k);
+      }
+    }
+    std::vector<Split> splits(kept.size(), subject_split_);
+    if (by_slice_) {
+      splits = split_slices(kept, o_.split, o_.block, o_.gap, o_.seed ^ name_hash(src_.subject));
+    }
+    for (size_t i = 0; i < kept.size(); ++i) {
+      write_slice(norm, lab, kept[i], stats[kept[i]].lesion_pixels > 0, splits[i]);
+    }
+    const auto& v = norm.volume;
+    r_.volume = {{"subject", src_.subject},
+                 {"volume", src_.image},
+                 {"label_volume", src_.label.empty() ? json(nullptr) : json(src_.label)},
+                 {"file_axes", v.file_axes},
+                 {"transform", v.transform},
+                 {"size_lps", {v.width, v.height, v.depth}},
+                 {"spacing_mm", {v.spacing[0], v.spacing[1], v.spacing[2]}},
+                 {"normalised_from", {norm.low, norm.high}},
+                 {"split", by_slice_ ? "by slice" : split_name(subject_split_)}};
+    return std::move(r_);
+  }
+
+ private:
+  void write_slice(const NormalisedVolume& norm, const io::Volume* label, int64_t k, bool anomalous,
+                   Split split) {
+    const bool held_out = split == Split::kTest || (split == Split::kVal && o_.val_anomalies);
+    if (split == Split::kNone) {
+      ++r_.dropped["split_gap"];
+      return;
+    }
+    if (anomalous && !held_out) {
+      ++r_.dropped[split == Split::kTrain ? "anomalous_in_train" : "anomalous_in_val"];
+      return;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), norm.volume.depth > 999 ? "_z%04lld" : "_z%03lld",
+                  static_cast<long long>(k));
+    const std::string name = src_.subject + buf;
+    const auto image = slice_image(norm.volume, k, o_.image_size);
+    if (anomalous) {
+      const auto mask = slice_mask(*label, k, o_.image_size);
+      if (mask.sum().item<float>() == 0) {
+        ++r_.dropped["lesion_lost_in_resize"];  // a few pixels that nearest resizing missed
+      } else {
+        write(split, name, k, image, mask, "segmentation");
+      }
+      return;
+    }
+    write(split, name, k, image, torch::Tensor(), "none");
+    if (!o_.synthetic_lesions || !held_out) return;
+    const auto fg = slice_foreground(norm, k, o_.image_size);
+    for (int64_t c = 0; c < o_.lesion_copies; ++c) {
+      const uint64_t seed = mix_seed(o_.seed ^ name_hash(src_.subject)) ^
+                            (static_cast<uint64_t>(k) << 16) ^ static_cast<uint64_t>(c);
+      const auto les = add_synthetic_lesions(image, fg, o_.lesions, seed);
+      if (les.count == 0) {
+        ++r_.dropped["no_room_for_lesion"];
+        continue;
+      }
+      write(split, name + "_lesion" + std::to_string(c), k, les.image, les.mask, "synthetic");
+      r_.files.back()["lesions"] = {{"count", les.count}, {"bright", les.bright}};
+    }
+  }
+
+  void write(Split split, const std::string& name, int64_t k, const torch::Tensor& image,
+             const torch::Tensor& mask, const char* anomaly) {
+    const bool bad = mask.defined();
+    const fs::path dir = fs::path(split_name(split)) / (bad ? "Ungood" : "good");
+    const fs::path file = dir / "img" / (name + ".png");
+    io::write_png((out_ / file).string(), image, o_.bit_depth);
+    json mask_entry = nullptr;
+    int64_t lesion_pixels = 0;
+    if (bad) {
+      const fs::path mask_file = dir / "label" / (name + ".png");
+      io::write_png((out_ / mask_file).string(), mask, 8);
+      mask_entry = mask_file.generic_string();
+      lesion_pixels = static_cast<int64_t>(mask.sum().item<float>());
+    }
+    r_.files.push_back({{"file", file.generic_string()},
+                        {"mask", mask_entry},
+                        {"subject", src_.subject},
+                        {"volume", src_.image},
+                        {"label_volume", src_.label.empty() ? json(nullptr) : json(src_.label)},
+                        {"slice", k},
+                        {"file_slice", volume_->file_slice(k)},
+                        {"label", bad ? 1 : 0},
+                        {"split", split_name(split)},
+                        {"anomaly", anomaly},
+                        {"lesion_pixels", lesion_pixels}});
+  }
+
+  const VolumeSource& src_;
+  Split subject_split_;
+  bool by_slice_;
+  const SliceDatasetOptions& o_;
+  fs::path out_;
+  const io::Volume* volume_ = nullptr;  // the normalised volume while run() writes its slices
+  SubjectResult r_;
+};
+
+}  // namespace
+
+json write_slice_dataset(const std::vector<VolumeSource>& sources, const SliceDatasetOptions& o,
+                         const std::string& out) {
+  const bool by_slice = o.split_by == "slice" || (o.split_by == "auto" && sources.size() == 1);
+  const auto subject_splits = split_subjects(static_cast<int64_t>(sources.size()), o.split, o.seed);
+  std::vector<SubjectResult> results(sources.size());
+  std::atomic<size_t> next{0}, done{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto worker = [&] {
+    for (size_t i = next++; i < sources.size(); i = next++) {
+      try {
+        results[i] = SubjectWriter(sources[i], subject_splits[i], by_slice, o, out).run();
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+        next = sources.size();
+        return;
+      }
+      const size_t n = ++done;
+      if (n == sources.size() || n % std::max<size_t>(1, sources.size() / 10) == 0) {
+        log("prepare")->info("{}/{} volumes sliced", n, sources.size());
+      }
+    }
+  };
+  int64_t threads =
+      o.threads > 0 ? o.threads : std::min<int64_t>(8, std::thread::hardware_concurrency());
+  threads = std::clamp<int64_t>(threads, 1, static_cast<int64_t>(sources.size()));
+  std::vector<std::thread> pool;
+  for (int64_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+
+  json files = json::array(), volumes = json::array();
+  std::map<std::string, std::map<std::string, int64_t>> counts;  // split -> normal/anomalous
+  std::map<std::string, int64_t> subjects, dropped;
+  for (const char* s : {"train", "valid", "test"}) counts[s] = {{"normal", 0}, {"anomalous", 0}};
+  for (const char* s : {"train", "valid", "test"}) subjects[s] = 0;
+  for (auto& r : results) {
+    std::map<std::string, bool> in_split;
+    for (auto& f : r.files) {
+      const std::string split = f["split"];
+      ++counts[split][f["label"] == 1 ? "anomalous" : "normal"];
+      in_split[split] = true;
+      files.push_back(std::move(f));
+    }
+    for (const auto& entry : in_split) ++subjects[entry.first];
+    for (const auto& [reason, n] : r.dropped) dropped[reason] += n;
+    volumes.push_back(std::move(r.volume));
+  }
+  json manifest = {
+      {"format", "qfae slice dataset 1"},
+      {"layout", "bmad"},
+      {"orientation",
+       "axial slices; row 0 anterior; the subject's right on the image's left (radiological); "
+       "slice 0 most inferior"},
+      {"split_by", by_slice ? "slice" : "subject"},
+      {"counts", counts},
+      {"subjects", subjects},
+      {"dropped", dropped},
+      {"options",
+       {{"percentiles", {o.normalise.low_percentile, o.normalise.high_percentile}},
+        {"foreground_level", o.normalise.foreground_level},
+        {"min_foreground", o.min_foreground},
+        {"min_lesion_pixels", o.min_lesion_pixels},
+        {"image_size", o.image_size},
+        {"bit_depth", o.bit_depth},
+        {"split", o.split},
+        {"block", o.block},
+        {"gap", o.gap},
+        {"val_anomalies", o.val_anomalies},
+        {"synthetic_lesions", o.synthetic_lesions},
+        {"lesion_copies", o.lesion_copies},
+        {"lesion_size", {o.lesions.min_size, o.lesions.max_size}},
+        {"lesion_contrast", {o.lesions.min_contrast, o.lesions.max_contrast}},
+        {"lesion_max_count", o.lesions.max_count},
+        {"seed", o.seed}}},
+      {"volumes", volumes},
+      {"files", files}};
+  fs::create_directories(out);
+  write_file_atomic((fs::path(out) / "manifest.json").string(), manifest.dump(1) + "\n");
+  return manifest;
+}
+
+}  // namespace qfae::data

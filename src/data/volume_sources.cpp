@@ -1,0 +1,136 @@
+// Finding BraTS subjects and generic NIfTI volumes with their labels (see volume_sources.h).
+#include "qfae/data/volume_sources.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "qfae/io/nifti.h"
+#include "qfae/util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace qfae::data {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// <dir>/<name>.nii.gz, else <dir>/<name>.nii; "" when neither exists.
+std::string nifti_in(const fs::path& dir, const std::string& name) {
+  for (const char* ext : {".nii.gz", ".nii"}) {
+    const fs::path p = dir / (name + ext);
+    if (fs::is_regular_file(p)) return p.string();
+  }
+  return "";
+}
+
+const char* const kLabelSuffixes[] = {"_seg", "_label", "_labels", "_mask"};
+
+}  // namespace
+
+std::string volume_stem(const std::string& path) {
+  std::string name = fs::path(path).filename().string();
+  for (const char* ext : {".nii.gz", ".NII.GZ", ".nii", ".NII", ".hdr", ".HDR"}) {
+    if (ends_with(name, ext)) return name.substr(0, name.size() - std::string(ext).size());
+  }
+  return name;
+}
+
+std::vector<VolumeSource> find_brats_subjects(const std::string& root,
+                                              const std::string& modality) {
+  static const std::set<std::string> kModalities = {"flair", "t1", "t1ce", "t2"};
+  if (!kModalities.count(modality)) {
+    throw UserError("--modality: '" + modality + "' is not a BraTS modality; expected one of " +
+                    "flair|t1|t1ce|t2");
+  }
+  if (!fs::is_directory(root)) {
+    throw UserError("--from: '" + root + "' is not a folder (expected BraTS2021_Training_Data)");
+  }
+  std::vector<VolumeSource> out;
+  for (const auto& entry : fs::directory_iterator(root)) {
+    if (!entry.is_directory()) continue;
+    const std::string subject = entry.path().filename().string();
+    const std::string image = nifti_in(entry.path(), subject + "_" + modality);
+    if (image.empty()) {
+      // A folder of another kind (no BraTS file at all) is skipped; a subject missing one is not.
+      if (nifti_in(entry.path(), subject + "_seg").empty()) continue;
+      throw UserError("BraTS subject '" + entry.path().string() + "' has no " + subject + "_" +
+                      modality + ".nii.gz");
+    }
+    const std::string label = nifti_in(entry.path(), subject + "_seg");
+    if (label.empty()) {
+      throw UserError("BraTS subject '" + entry.path().string() + "' has no " + subject +
+                      "_seg.nii.gz (training subjects come with their segmentation)");
+    }
+    out.push_back({subject, image, label});
+  }
+  if (out.empty()) {
+    throw UserError("--from: '" + root + "' holds no BraTS subject folder (looked for <S>/<S>_" +
+                    modality + ".nii.gz with <S>/<S>_seg.nii.gz)");
+  }
+  std::sort(out.begin(), out.end(),
+            [](const VolumeSource& a, const VolumeSource& b) { return a.subject < b.subject; });
+  return out;
+}
+
+std::vector<VolumeSource> find_volumes(const std::vector<std::string>& paths,
+                                       const std::vector<std::string>& labels) {
+  if (!labels.empty() && labels.size() != paths.size()) {
+    throw UserError("--label: " + std::to_string(labels.size()) + " labels for " +
+                    std::to_string(paths.size()) + " --volume paths; give one per volume or none");
+  }
+  std::vector<VolumeSource> out;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const fs::path path(paths[i]);
+    if (fs::is_regular_file(path)) {
+      std::string label = labels.empty() ? "" : labels[i];
+      if (!label.empty() && !fs::is_regular_file(label)) {
+        throw UserError("--label: '" + label + "' does not exist or is not a file");
+      }
+      out.push_back({volume_stem(path.string()), path.string(), label});
+      continue;
+    }
+    if (!fs::is_directory(path)) {
+      throw UserError("--volume: '" + path.string() + "' does not exist");
+    }
+    if (!labels.empty()) {
+      throw UserError("--volume: '" + path.string() +
+                      "' is a folder; --label pairs labels with volume files only");
+    }
+    std::map<std::string, std::string> volumes;  // stem -> path, sorted
+    std::map<std::string, std::string> label_of;
+    for (const auto& entry : fs::directory_iterator(path)) {
+      if (!entry.is_regular_file() || !io::is_nifti_file(entry.path().string())) continue;
+      const std::string stem = volume_stem(entry.path().string());
+      bool is_label = false;
+      for (const char* suffix : kLabelSuffixes) {
+        if (ends_with(stem, suffix) && stem.size() > std::string(suffix).size()) {
+          label_of[stem.substr(0, stem.size() - std::string(suffix).size())] =
+              entry.path().string();
+          is_label = true;
+        }
+      }
+      if (!is_label) volumes[stem] = entry.path().string();
+    }
+    if (volumes.empty()) {
+      throw UserError("--volume: folder '" + path.string() + "' holds no .nii or .nii.gz volume");
+    }
+    for (const auto& [stem, file] : volumes) {
+      const auto it = label_of.find(stem);
+      out.push_back({stem, file, it == label_of.end() ? "" : it->second});
+    }
+  }
+  std::set<std::string> seen;
+  for (const auto& s : out) {
+    if (!seen.insert(s.subject).second) {
+      throw UserError("--volume: two volumes are named '" + s.subject +
+                      "'; subjects must have distinct file names");
+    }
+  }
+  return out;
+}
+
+}  // namespace qfae::data
