@@ -1,59 +1,254 @@
-// `qfae prepare`: builds datasets for qfae. Today: a small synthetic BMAD-layout dataset
-// (smooth "tissue" with soft-edged lesions and exact masks) for the demo and sanity checks.
+// `qfae prepare`: builds datasets in the BMAD layout: a small synthetic one (--synthetic), or
+// axial slices of NIfTI volumes (--from BraTS2021_Training_Data, --volume FILE|DIR), optionally
+// with synthetic lesions in the held-out normal slices, and a manifest.json of what was written.
+#include <chrono>
 #include <filesystem>
 #include <memory>
 
 #include "qfae/cli/common.h"
 #include "qfae/data/synthetic.h"
+#include "qfae/data/volume_dataset.h"
+#include "qfae/io/nifti.h"
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
+
+namespace fs = std::filesystem;
 
 namespace qfae::cli {
 
 namespace {
 struct PrepareOptions {
   std::string synthetic;
-  int64_t image_size = 64;
+  int64_t image_size = 0;  // 0: 64 for --synthetic, the slice's own size for volumes
   int64_t n_train = 96;
   int64_t n_val = 16;
   int64_t n_test_normal = 24;
   int64_t n_test_anomalous = 24;
   int64_t seed = 42;
   bool force = false;
+  // Volumes.
+  std::string brats_root;
+  std::string modality = "flair";
+  std::vector<std::string> volumes;
+  std::vector<std::string> labels;
+  std::string out;
+  std::vector<double> percentiles = {0.5, 99.5};
+  std::vector<double> split = {0.7, 0.1, 0.2};
+  std::vector<double> lesion_size = {0.04, 0.12};
+  std::vector<double> lesion_contrast = {0.15, 0.35};
+  data::SliceDatasetOptions slices;
 };
+
+const char* const kNoNifti = "this build has no NIfTI support (install libnifti2-dev and rebuild)";
+
+void add_volume_options(CLI::App* sub, PrepareOptions& o) {
+  auto& s = o.slices;
+  const std::string g = "Volumes (NIfTI)";
+  auto* from = sub->add_option("--from", o.brats_root,
+                               "BraTS2021_Training_Data as distributed: <S>/<S>_<modality>.nii.gz "
+                               "with <S>/<S>_seg.nii.gz per subject S")
+                   ->group(g);
+  sub->add_option("--modality", o.modality, "BraTS modality to slice: flair|t1|t1ce|t2")
+      ->check(CLI::IsMember({"flair", "t1", "t1ce", "t2"}))
+      ->group(g);
+  auto* volume = sub->add_option("--volume", o.volumes,
+                                 "NIfTI volume (.nii/.nii.gz) or folder of them; repeatable. In a "
+                                 "folder <stem>_seg|_label|_mask.nii.gz is <stem>'s label")
+                     ->group(g);
+  sub->add_option("--label", o.labels,
+                  "Label volume (lesion > 0) for each --volume file, in order; repeatable")
+      ->needs(volume)
+      ->group(g);
+  from->excludes(volume);
+  sub->add_option("--out", o.out, "Folder to write the dataset and manifest.json to")->group(g);
+  sub->add_option("--min-foreground", s.min_foreground,
+                  "Drop slices whose foreground (voxels above the volume's minimum) is a smaller "
+                  "fraction of the slice")
+      ->check(CLI::Range(0.0, 1.0))
+      ->group(g);
+  sub->add_option("--percentiles", o.percentiles,
+                  "Per-volume intensity window: these percentiles of the foreground become 0 and "
+                  "the top of the image range")
+      ->expected(2)
+      ->check(CLI::Range(0.0, 100.0))
+      ->group(g);
+  sub->add_option("--min-lesion-pixels", s.min_lesion_pixels,
+                  "A slice is anomalous with at least this many label > 0 pixels; slices with "
+                  "fewer (but some) are dropped")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->group(g);
+  sub->add_option("--bit-depth", s.bit_depth, "PNG bit depth of the images (masks: 8-bit 0/255)")
+      ->check(CLI::IsMember({8, 16}))
+      ->group(g);
+  sub->add_option("--split", o.split,
+                  "Train, val and test ratios (of subjects, or of slice blocks with --split-by "
+                  "slice)")
+      ->expected(3)
+      ->check(CLI::Range(0.0, 1000.0))
+      ->group(g);
+  sub->add_option("--split-by", s.split_by,
+                  "subject: whole subjects per split; slice: blocks of neighbouring slices per "
+                  "split, held-out blocks spread over the volume, --gap slices dropped between "
+                  "splits; auto: slice for one volume, else subject")
+      ->check(CLI::IsMember({"auto", "subject", "slice"}))
+      ->group(g);
+  sub->add_option("--block", s.block, "Slice splits: neighbouring slices per block")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->group(g);
+  sub->add_option("--gap", s.gap,
+                  "Slice splits: slices dropped on each side where the split changes, so no "
+                  "test slice is a near copy of a training slice")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}))
+      ->group(g);
+  sub->add_flag("--val-anomalies", s.val_anomalies,
+                "Also write anomalous validation slices (valid/Ungood, and lesioned copies with "
+                "--synthetic-lesions); by default val holds normal slices only")
+      ->group(g);
+  sub->add_flag("--synthetic-lesions", s.synthetic_lesions,
+                "Every normal test slice also gets --lesion-copies copies with synthetic lesions "
+                "(test/Ungood, exact masks)")
+      ->group(g);
+  sub->add_option("--lesion-copies", s.lesion_copies, "Lesioned copies per normal test slice")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}))
+      ->group(g);
+  sub->add_option("--lesion-size", o.lesion_size,
+                  "Lesion radius range as fractions of the image side (drawn log-uniform)")
+      ->expected(2)
+      ->check(CLI::Range(0.001, 0.5))
+      ->group(g);
+  sub->add_option("--lesion-contrast", o.lesion_contrast,
+                  "Range of c: a lesion's level lies c beyond the 90th (bright) or 10th (dark) "
+                  "percentile of the tissue under it (image range 0..1), every pixel moves at "
+                  "least c/3; bright or dark at random where there is room")
+      ->expected(2)
+      ->check(CLI::Range(0.01, 1.0))
+      ->group(g);
+  sub->add_option("--lesion-count", s.lesions.max_count, "At most this many lesions per image")
+      ->check(CLI::Range(int64_t{1}, int64_t{20}))
+      ->group(g);
+  sub->add_option("--threads", s.threads, "Volumes sliced in parallel (0: up to 8)")
+      ->check(CLI::Range(int64_t{0}, int64_t{256}))
+      ->group(g);
+}
+
+void check_range(const std::vector<double>& v, const std::string& flag) {
+  if (v[0] > v[1]) {
+    throw UserError(flag + ": the first value (" + std::to_string(v[0]) +
+                    ") must not exceed the second (" + std::to_string(v[1]) + ")");
+  }
+}
+
+// Removes what an earlier run wrote (only the split folders and the manifest).
+void clear_dataset(const fs::path& root) {
+  for (const char* name : {"train", "valid", "test", "manifest.json"}) fs::remove_all(root / name);
+}
+
+int run_volumes(PrepareOptions& o) {
+  if (!io::have_nifti()) throw UserError(kNoNifti);
+  if (o.out.empty()) throw UserError("--out: give the folder to write the slice dataset to");
+  check_range(o.percentiles, "--percentiles");
+  check_range(o.lesion_size, "--lesion-size");
+  check_range(o.lesion_contrast, "--lesion-contrast");
+  if (o.split[0] + o.split[1] + o.split[2] <= 0) {
+    throw UserError("--split: the ratios must not all be 0");
+  }
+  auto& s = o.slices;
+  s.normalise.low_percentile = o.percentiles[0];
+  s.normalise.high_percentile = o.percentiles[1];
+  s.split = {o.split[0], o.split[1], o.split[2]};
+  s.lesions.min_size = o.lesion_size[0];
+  s.lesions.max_size = o.lesion_size[1];
+  s.lesions.min_contrast = o.lesion_contrast[0];
+  s.lesions.max_contrast = o.lesion_contrast[1];
+  s.image_size = o.image_size;
+  s.seed = static_cast<uint64_t>(o.seed);
+
+  const fs::path root(o.out);
+  if (fs::exists(root / "train") || fs::exists(root / "manifest.json")) {
+    if (!o.force) {
+      log("prepare")->info("{} already holds a dataset; keeping it (--force rewrites)",
+                           root.string());
+      return 0;
+    }
+    clear_dataset(root);
+  }
+  const auto sources = o.brats_root.empty() ? data::find_volumes(o.volumes, o.labels)
+                                            : data::find_brats_subjects(o.brats_root, o.modality);
+  log("prepare")->info("slicing {} volume(s) into {}", sources.size(), root.string());
+  const auto start = std::chrono::steady_clock::now();
+  const auto manifest = data::write_slice_dataset(sources, s, root.string());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto& c = manifest["counts"];
+  log("prepare")->info(
+      "wrote {} (split by {}): train {} normal; valid {} normal + {} anomalous; test {} normal "
+      "+ {} anomalous; in {:.1f} s",
+      root.string(), manifest["split_by"].get<std::string>(), c["train"]["normal"].get<int64_t>(),
+      c["valid"]["normal"].get<int64_t>(), c["valid"]["anomalous"].get<int64_t>(),
+      c["test"]["normal"].get<int64_t>(), c["test"]["anomalous"].get<int64_t>(), seconds);
+  log("prepare")->info("dropped slices: {}; see {}", manifest["dropped"].dump(),
+                       (root / "manifest.json").string());
+  return 0;
+}
+
+int run_synthetic(const PrepareOptions& o) {
+  const fs::path root(o.synthetic);
+  if (fs::exists(root / "train") && !o.force) {
+    log("prepare")->info("{} already holds a dataset; keeping it (--force rewrites)",
+                         root.string());
+    return 0;
+  }
+  const int64_t size = o.image_size > 0 ? o.image_size : 64;
+  data::write_synthetic_dataset(root.string(), size, o.n_train, o.n_val, o.n_test_normal,
+                                o.n_test_anomalous, static_cast<uint64_t>(o.seed));
+  log("prepare")->info("wrote a synthetic dataset to {} ({} train, {} val, {} + {} test)",
+                       root.string(), o.n_train, o.n_val, o.n_test_normal, o.n_test_anomalous);
+  return 0;
+}
 }  // namespace
 
 Command add_prepare_command(CLI::App& app) {
-  auto* sub = app.add_subcommand("prepare", "Build a dataset folder in the BMAD layout");
+  auto* sub = app.add_subcommand(
+      "prepare",
+      "Build a dataset folder in the BMAD layout: synthetic images (--synthetic DIR), BraTS2021 "
+      "volumes (--from DIR --out DIR) or any NIfTI volumes (--volume FILE|DIR --out DIR).\n"
+      "Volumes become axial slices (row 0 anterior, the subject's right on the image's left), "
+      "normalised per volume; slices with a label > 0 go to test/Ungood with their masks, train "
+      "holds normal slices only, and out/manifest.json lists every file.\n"
+      "One volume is split by blocks of slices with a gap, e.g. the Colin27 brain: --volume "
+      "/usr/share/mricron/templates/ch2bet.nii.gz --out runs/demo-mri --image-size 64 "
+      "--synthetic-lesions.");
   auto o = std::make_shared<PrepareOptions>();
-  sub->add_option("--synthetic", o->synthetic,
-                  "Write a synthetic dataset (grey tissue-like images, lesions with masks) here")
-      ->required();
-  sub->add_option("--image-size", o->image_size, "Side of the written images in pixels")
-      ->check(CLI::Range(16, 4096));
-  sub->add_option("--train", o->n_train, "Normal training images")->check(CLI::Range(1, 100000));
-  sub->add_option("--val", o->n_val, "Normal validation images")->check(CLI::Range(0, 100000));
+  auto* synthetic = sub->add_option("--synthetic", o->synthetic,
+                                    "Write a synthetic dataset (grey tissue-like images, lesions "
+                                    "with masks) here")
+                        ->group("Synthetic dataset");
+  sub->add_option("--image-size", o->image_size,
+                  "Side of the written images in pixels (0: 64 for --synthetic; for volumes the "
+                  "slice padded to a square, unresized)")
+      ->check(CLI::Range(int64_t{0}, int64_t{4096}));
+  sub->add_option("--train", o->n_train, "Normal training images")
+      ->check(CLI::Range(1, 100000))
+      ->group("Synthetic dataset");
+  sub->add_option("--val", o->n_val, "Normal validation images")
+      ->check(CLI::Range(0, 100000))
+      ->group("Synthetic dataset");
   sub->add_option("--test-normal", o->n_test_normal, "Normal test images")
-      ->check(CLI::Range(0, 100000));
+      ->check(CLI::Range(0, 100000))
+      ->group("Synthetic dataset");
   sub->add_option("--test-anomalous", o->n_test_anomalous, "Test images with lesions")
-      ->check(CLI::Range(0, 100000));
-  sub->add_option("--seed", o->seed, "Random seed");
+      ->check(CLI::Range(0, 100000))
+      ->group("Synthetic dataset");
+  add_volume_options(sub, *o);
+  for (const char* name : {"--from", "--volume"}) synthetic->excludes(sub->get_option(name));
+  sub->add_option("--seed", o->seed, "Random seed (splits, lesions, synthetic images)");
   sub->add_flag("--force", o->force, "Write even if the folder already holds a dataset");
   return {sub, [o] {
-            namespace fs = std::filesystem;
-            const fs::path root(o->synthetic);
-            if (fs::exists(root / "train") && !o->force) {
-              log("prepare")->info("{} already holds a dataset; keeping it (--force rewrites)",
-                                   root.string());
-              return 0;
-            }
-            data::write_synthetic_dataset(root.string(), o->image_size, o->n_train, o->n_val,
-                                          o->n_test_normal, o->n_test_anomalous,
-                                          static_cast<uint64_t>(o->seed));
-            log("prepare")->info("wrote a synthetic dataset to {} ({} train, {} val, {} + {} test)",
-                                 root.string(), o->n_train, o->n_val, o->n_test_normal,
-                                 o->n_test_anomalous);
-            return 0;
+            if (!o->synthetic.empty()) return run_synthetic(*o);
+            if (!o->brats_root.empty() || !o->volumes.empty()) return run_volumes(*o);
+            throw UserError(
+                "prepare: give --synthetic DIR, --from BRATS_DIR or --volume PATH "
+                "(see qfae prepare --help)");
           }};
 }
 
