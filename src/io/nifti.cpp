@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
@@ -119,7 +120,9 @@ Volume read_nifti(const std::string& path) {
   if (std::filesystem::file_size(path, ec) == 0) {
     throw UserError("NIfTI volume '" + path + "' is empty (0 bytes)");
   }
-  nifti_set_debug_level(0);  // the library's own messages are multi-line; ours name the file
+  // The library's own messages are multi-line; ours name the file. Set once: it is a global.
+  static std::once_flag quiet;
+  std::call_once(quiet, [] { nifti_set_debug_level(0); });
   std::unique_ptr<nifti_image, NiftiDeleter> nim(nifti_image_read(path.c_str(), /*read_data=*/1));
   if (!nim || !nim->data) {
     throw UserError("NIfTI volume '" + path +
