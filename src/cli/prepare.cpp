@@ -34,7 +34,7 @@ struct PrepareOptions {
   std::string out;
   std::vector<double> percentiles = {0.5, 99.5};
   std::vector<double> split = {0.7, 0.1, 0.2};
-  std::vector<double> lesion_size = {0.04, 0.12};
+  std::vector<double> lesion_size = {0.06, 0.15};
   std::vector<double> lesion_contrast = {0.15, 0.35};
   data::SliceDatasetOptions slices;
 };

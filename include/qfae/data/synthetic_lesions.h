@@ -9,8 +9,8 @@
 namespace qfae::data {
 
 struct LesionOptions {
-  double min_size = 0.04;  // lesion radius as a fraction of the image side (drawn log-uniform)
-  double max_size = 0.12;
+  double min_size = 0.06;  // lesion radius as a fraction of the image side (drawn log-uniform)
+  double max_size = 0.15;
   double min_contrast = 0.15;  // c: how far beyond the tissue under it (0..1 scale), uniform
   double max_contrast = 0.35;
   double bright_fraction = 0.5;  // chance that a lesion is brighter (else darker) than its tissue
