@@ -188,6 +188,11 @@ int run_volumes(PrepareOptions& o) {
       c["test"]["normal"].get<int64_t>(), c["test"]["anomalous"].get<int64_t>(), seconds);
   log("prepare")->info("dropped slices: {}; see {}", manifest["dropped"].dump(),
                        (root / "manifest.json").string());
+  if (c["test"]["anomalous"].get<int64_t>() == 0) {
+    log("prepare")->warn(
+        "the test split has no anomalous slice (no label volume marks one); "
+        "--synthetic-lesions adds lesioned copies of the normal test slices");
+  }
   return 0;
 }
 
