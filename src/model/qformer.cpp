@@ -1,4 +1,5 @@
-// The Q-Former: learned queries tiled over the batch, then the blocks in order.
+// The Q-Former: learned queries tiled over the batch, then the blocks in order. The first block's
+// self-attention reads only the learned queries, so it runs once per call, not once per image.
 #include "qfae/model/qformer.h"
 
 #include "qfae/util/error.h"
@@ -27,9 +28,14 @@ QFormerImpl::QFormerImpl(const QFormerOptions& options) : options_(options) {
 torch::Tensor QFormerImpl::forward(const torch::Tensor& context) {
   TORCH_CHECK(context.dim() == 3 && context.size(2) == options_.dim,
               "QFormer: expected encoder tokens (B, L, ", options_.dim, "), got ", context.sizes());
-  auto x = queries_.expand({context.size(0), -1, -1});  // (B, Q, D)
-  for (const auto& block : *blocks_) {
-    x = block->as<QFormerBlock>()->forward(x, context);
+  const auto b = context.size(0);
+  // Same values and gradients as tiling the queries first: expand's backward sums over the batch,
+  // which by linearity equals the sum of B per-image gradients (up to float rounding order).
+  auto first = blocks_[0]->as<QFormerBlock>();
+  auto x = first->attend_queries(queries_).expand({b, -1, -1});  // (1, Q, D) -> (B, Q, D)
+  x = first->attend_context(x, context);                         // (B, Q, D)
+  for (size_t i = 1; i < blocks_->size(); ++i) {
+    x = blocks_[i]->as<QFormerBlock>()->forward(x, context);
   }
   return x;
 }

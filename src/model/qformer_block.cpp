@@ -22,11 +22,20 @@ QFormerBlockImpl::QFormerBlockImpl(const QFormerOptions& options, bool with_cros
 }
 
 torch::Tensor QFormerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {
-  auto h = residual_ ? x + attn_->forward(x) : attn_->forward(x);  // (B, Q, D)
+  return attend_context(attend_queries(x), context);
+}
+
+torch::Tensor QFormerBlockImpl::attend_queries(const torch::Tensor& x) {
+  return residual_ ? x + attn_->forward(x) : attn_->forward(x);  // (N, Q, D)
+}
+
+torch::Tensor QFormerBlockImpl::attend_context(const torch::Tensor& h,
+                                               const torch::Tensor& context) {
+  auto x = h;  // (B, Q, D)
   if (has_cross_attn()) {
-    h = residual_ ? h + cross_attn_->forward(h, context) : cross_attn_->forward(h, context);
+    x = residual_ ? x + cross_attn_->forward(x, context) : cross_attn_->forward(x, context);
   }
-  return residual_ ? h + projection_->forward(h) : projection_->forward(h);
+  return residual_ ? x + projection_->forward(x) : projection_->forward(x);
 }
 
 }  // namespace qfae::model

@@ -1,12 +1,17 @@
 // Q-Former: output shapes for several widths, causal query self-attention (and the switch that
-// turns it off), which blocks carry cross-attention, and the residual option.
+// turns it off), which blocks carry cross-attention, the residual option, and the first block's
+// self-attention computed once per step (equal to the batched path, values and gradients).
 #include "qfae/model/qformer.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
+#include <vector>
 
 #include "qfae/io/state_dict.h"
+#include "qfae/util/torch_compat.h"
+#include "../support/test_device.h"
 
 using qfae::model::QFormer;
 using qfae::model::QFormerOptions;
@@ -124,4 +129,90 @@ TEST(QFormerTest, ResidualOptionAddsTheInput) {
   residual->eval();
   const auto context = torch::randn({1, 5, 16});
   EXPECT_FALSE(torch::allclose(plain->forward(context), residual->forward(context)));
+}
+
+namespace {
+
+// The Q-Former as it ran before the first block's self-attention was shared: queries tiled over
+// the batch first, every block on (B, Q, D).
+torch::Tensor batched_forward(QFormer& qformer, const torch::Tensor& context) {
+  auto x = qformer->queries_.expand({context.size(0), -1, -1});
+  for (const auto& block : *qformer->blocks_) {
+    x = block->as<qfae::model::QFormerBlock>()->forward(x, context);
+  }
+  return x;
+}
+
+// Output and every gradient (parameters and context) of sum(out * weights), in train mode with
+// the dropout draws fixed by `seed`.
+std::vector<torch::Tensor> output_and_grads(QFormer& qformer, const torch::Tensor& context,
+                                            const torch::Tensor& weights, bool batched) {
+  qformer->train();
+  qformer->zero_grad();
+  auto ctx = context.detach().clone().requires_grad_(true);
+  torch::manual_seed(11);
+  const auto out = batched ? batched_forward(qformer, ctx) : qformer->forward(ctx);
+  (out * weights).sum().backward();
+  std::vector<torch::Tensor> result = {out.detach().clone(), ctx.grad().clone()};
+  for (const auto& p : qformer->parameters()) result.push_back(p.grad().clone());
+  return result;
+}
+
+}  // namespace
+
+TEST(QFormerTest, QuerySelfAttentionOncePerStepEqualsTheBatchedPath) {
+  const auto device = qfae::test::test_device();
+  for (const bool residual : {false, true}) {
+    for (const auto dtype : {torch::kFloat64, torch::kFloat32}) {
+      torch::manual_seed(5);
+      auto options = tiny(16, 6, 4);
+      options.depth = 3;  // blocks 0 and 2 with cross-attention, block 1 without
+      options.residual = residual;
+      options.dropout = 0.2;
+      QFormer qformer(options);
+      qformer->to(device, dtype);
+      const auto opts = torch::TensorOptions().device(device).dtype(dtype);
+      const auto context = torch::randn({4, 5, 16}, opts);
+      const auto weights = torch::randn({4, 6, 16}, opts);
+      const auto once = output_and_grads(qformer, context, weights, /*batched=*/false);
+      const auto batched = output_and_grads(qformer, context, weights, /*batched=*/true);
+      ASSERT_EQ(once.size(), batched.size());
+      // Only the order of the float additions differs (expand's backward sums over the batch).
+      const double tol = dtype == torch::kFloat64 ? 1e-12 : 2e-5;
+      for (size_t i = 0; i < once.size(); ++i) {
+        const auto a = once[i].to(torch::kCPU, torch::kFloat64);
+        const auto b = batched[i].to(torch::kCPU, torch::kFloat64);
+        const double scale = std::max(b.abs().max().item<double>(), 1e-30);
+        EXPECT_LE((a - b).abs().max().item<double>() / scale, tol)
+            << "tensor " << i << " (0 output, 1 context grad, then parameters), residual "
+            << residual << ", dtype " << dtype;
+      }
+    }
+  }
+}
+
+TEST(QFormerTest, DeviceMatchesCpuInFloat32AndBf16Autocast) {
+  const auto device = qfae::test::test_device();
+  if (!device.is_cuda()) GTEST_SKIP() << "QFAE_TEST_DEVICE is not a CUDA device";
+  torch::manual_seed(6);
+  QFormer cpu(tiny(64, 16, 4));
+  cpu->eval();
+  QFormer gpu(tiny(64, 16, 4));
+  {
+    torch::NoGradGuard no_grad;
+    auto source = cpu->named_parameters();
+    for (auto& item : gpu->named_parameters()) item.value().copy_(source[item.key()]);
+  }
+  gpu->to(device);
+  gpu->eval();
+  torch::NoGradGuard no_grad;
+  const auto context = torch::randn({3, 9, 64});
+  const auto want = cpu->forward(context);
+  const auto rel = [&](const torch::Tensor& got) {
+    return (got.to(torch::kCPU, torch::kFloat32) - want).abs().max().item<double>() /
+           want.abs().max().item<double>();
+  };
+  EXPECT_LE(rel(gpu->forward(context.to(device))), 1e-4) << "float32 on " << device;
+  qfae::compat::CudaBf16Autocast autocast(true);
+  EXPECT_LE(rel(gpu->forward(context.to(device))), 2e-2) << "bf16 autocast on " << device;
 }

@@ -15,7 +15,16 @@ struct QFormerBlockImpl : torch::nn::Module {
   QFormerBlockImpl(const QFormerOptions& options, bool with_cross_attn);
 
   // x (B, Q, D) queries, context (B, L, D) encoder tokens -> (B, Q, D).
+  // Equals attend_context(attend_queries(x), context).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& context);
+
+  // The two halves of forward, so that the Q-Former can run the first block's self-attention
+  // once per step on the learned queries (1, Q, D), which no image changes.
+  // Step 1: self-attention over the queries (plus x when residual). x (N, Q, D) -> (N, Q, D).
+  torch::Tensor attend_queries(const torch::Tensor& x);
+  // Steps 2-3: cross-attention onto the context (when the block has it), then the MLP.
+  // h (B, Q, D), context (B, L, D) -> (B, Q, D).
+  torch::Tensor attend_context(const torch::Tensor& h, const torch::Tensor& context);
 
   bool has_cross_attn() const { return !cross_attn_.is_empty(); }
 
