@@ -39,5 +39,6 @@ Command add_train_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_infer_command(CLI::App& app);
 Command add_prepare_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
 
 }  // namespace qfae::cli

@@ -3,7 +3,16 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 #include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
+// Caching-allocator statistics through the device-generic API (LibTorch >= 2.9); define
+// QFAE_NO_ACCELERATOR_STATS to build without it (peak memory then reads "not available").
+#if !defined(QFAE_NO_ACCELERATOR_STATS) && \
+    (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9))
+#include <ATen/DeviceAccelerator.h>
+#define QFAE_HAS_ACCELERATOR_STATS 1
+#endif
 
+#include <cstdint>
 #include <optional>
 
 namespace qfae::compat {
@@ -65,5 +74,52 @@ class CudaBf16Autocast {
  private:
   bool enabled_;
 };
+
+// TF32 for float32 matrix products and convolutions on CUDA (on: `--precision tf32`; off: strict
+// float32). No effect on CPU.
+inline void set_cuda_tf32(bool enable) {
+  at::globalContext().setAllowTF32CuBLAS(enable);
+  at::globalContext().setAllowTF32CuDNN(enable);
+}
+
+// Waits for the device's queued work (CUDA); nothing to wait for on the CPU.
+inline void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.has_index() ? device.index() : -1);
+}
+
+// Peaks of the CUDA caching allocator since the last reset_peak_memory, in bytes.
+struct DeviceMemoryPeak {
+  int64_t allocated = 0;  // live tensors (torch.cuda.max_memory_allocated)
+  int64_t reserved = 0;   // held by the caching allocator (torch.cuda.max_memory_reserved)
+};
+
+inline bool has_device_memory_stats() {
+#ifdef QFAE_HAS_ACCELERATOR_STATS
+  return true;
+#else
+  return false;
+#endif
+}
+
+inline void reset_peak_memory(const torch::Device& device) {
+#ifdef QFAE_HAS_ACCELERATOR_STATS
+  if (device.is_cuda()) {
+    at::accelerator::resetPeakStats(device.has_index() ? device.index() : 0);
+  }
+#endif
+}
+
+// nullopt on the CPU, or where this LibTorch lacks the statistics API.
+inline std::optional<DeviceMemoryPeak> peak_memory(const torch::Device& device) {
+#ifdef QFAE_HAS_ACCELERATOR_STATS
+  if (device.is_cuda()) {
+    const auto stats = at::accelerator::getDeviceStats(device.has_index() ? device.index() : 0);
+    // Index 0 is StatType::AGGREGATE (all pools); the enum's namespace moved between versions.
+    return DeviceMemoryPeak{static_cast<int64_t>(stats.allocated_bytes[0].peak),
+                            static_cast<int64_t>(stats.reserved_bytes[0].peak)};
+  }
+#endif
+  return std::nullopt;
+}
 
 }  // namespace qfae::compat

@@ -1,0 +1,102 @@
+// `qfae bench`: times the training and evaluation steps of a config on random images and prints
+// images/s, step times, peak memory and FLOP-based utilisation (docs/performance.md).
+#include "qfae/engine/bench.h"
+
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "qfae/cli/common.h"
+#include "qfae/engine/flops.h"
+#include "qfae/util/error.h"
+#include "qfae/util/files.h"
+#include "qfae/util/log.h"
+#include "qfae/util/runtime.h"
+
+namespace fs = std::filesystem;
+
+namespace qfae::cli {
+
+namespace {
+struct BenchCliOptions {
+  CommonOptions common;
+  std::string mode = "both";
+  int64_t batch_size = 0;  // 0: train.batch_size
+  int64_t warmup = 3;
+  int64_t iters = 10;
+  std::string precision;  // empty: train.precision
+  double peak_tflops = 0;
+  std::string json;
+};
+
+void require_file(const std::string& key, const std::string& path) {
+  if (path.empty() || !fs::is_regular_file(path)) {
+    throw UserError(key + ": '" + path +
+                    "' does not exist (export it with "
+                    "scripts/export_backbone.py, --random-init is enough for timing)");
+  }
+}
+
+int run_bench(const BenchCliOptions& o) {
+  // No data set is read, so data.root need not exist; the backbone files must.
+  const auto loaded = resolve_config(o.common, /*check_files=*/false);
+  const auto& cfg = loaded.config;
+  if (cfg.backbone.encoders.empty()) {
+    throw UserError("backbone.encoders: at least one TorchScript encoder file is needed");
+  }
+  for (size_t i = 0; i < cfg.backbone.encoders.size(); ++i) {
+    require_file("backbone.encoders[" + std::to_string(i) + "]", cfg.backbone.encoders[i]);
+  }
+  require_file("backbone.perceptual", cfg.backbone.perceptual);
+  const auto device = resolve_device(cfg.device);
+
+  engine::BenchOptions options;
+  options.train = o.mode != "eval";
+  options.eval = o.mode != "train";
+  options.batch_size = o.batch_size > 0 ? o.batch_size : cfg.train.batch_size;
+  options.warmup = o.warmup;
+  options.iters = o.iters;
+  options.precision = o.precision.empty() ? cfg.train.precision : o.precision;
+  options.peak_tflops = o.peak_tflops;
+  log("bench")->info("device {}, {} threads, batch {}, precision {}", device.str(),
+                     torch::get_num_threads(), options.batch_size, options.precision);
+  const auto result = engine::run_bench(cfg, device, options);
+  std::cout << engine::format_result(result) << std::flush;
+  if (!o.json.empty()) {
+    write_file_atomic(o.json, engine::to_json(result).dump(2) + "\n");
+    log("bench")->info("wrote {}", o.json);
+  }
+  return 0;
+}
+}  // namespace
+
+Command add_bench_command(CLI::App& app) {
+  auto* sub = app.add_subcommand(
+      "bench",
+      "Time the training and evaluation steps on random images: qfae bench --config "
+      "configs/brats.yaml --precision bf16");
+  auto o = std::make_shared<BenchCliOptions>();
+  add_common_options(*sub, o->common);
+  sub->add_option("--mode", o->mode, "Which steps to time")
+      ->check(CLI::IsMember({"train", "eval", "both"}));
+  sub->add_option("-b,--batch-size", o->batch_size, "Images per step")
+      ->check(CLI::PositiveNumber)
+      ->default_str("train.batch_size");
+  sub->add_option("--warmup", o->warmup, "Untimed steps first")->check(CLI::NonNegativeNumber);
+  sub->add_option("--iters", o->iters, "Timed steps; the median is reported")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--precision", o->precision,
+                  "fp32 | tf32 (TF32 matmuls) | bf16 (autocast); CUDA only, the CPU times fp32")
+      ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
+      ->default_str("train.precision");
+  sub->add_option("--peak-tflops", o->peak_tflops,
+                  "Peak of the device for the utilisation figure (default on CUDA: dense H100 SXM, "
+                  "bf16 989, tf32 495, fp32 67; none on the CPU)")
+      ->check(CLI::PositiveNumber)
+      ->default_str("per precision");
+  sub->add_option("--json", o->json, "Also write the results to this JSON file");
+  sub->footer(engine::flop_formula());
+  return {sub, [o] { return run_bench(*o); }};
+}
+
+}  // namespace qfae::cli
