@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# One call on the lent GPU machine (../shared/device/README.md): build qfae against the PyTorch
+# wheel's LibTorch (CUDA) and the carried static OpenCV, export random-init real-size backbones,
+# time `qfae bench --config configs/brats.yaml` in fp32, tf32 and bf16, run the test suite with
+# QFAE_TEST_DEVICE=cuda, a short demo train / eval, and print a table last. Logs go to $OUT.
+#
+#   run(command="bash scripts/device-check.sh", carry=[".deps/opencv-static"], timeout_s=600)
+#
+# Fail-soft: every step runs under `timeout`, its exit code and seconds are recorded in
+# $OUT/steps.tsv, and a failed step never stops the ones after it (only steps that need the
+# binary are skipped without it). The whole script keeps to QFAE_CHECK_SECONDS (default 540).
+# shellcheck disable=SC2317  # the functions below run through step's `bash -c`
+set -u
+
+OUT=${OUT:-$PWD/device-check-out}
+mkdir -p "$OUT"
+PY=${QFAE_PYTHON:-/opt/torch/.venv/bin/python}
+JOBS=${JOBS:-$(nproc)}
+LIMIT=${QFAE_CHECK_SECONDS:-540}
+BUILD=${QFAE_BUILD_DIR:-build-cuda}
+WORK=$(mktemp -d /tmp/qfae-device-check.XXXXXX)
+START=$(date +%s)
+STEPS=$OUT/steps.tsv
+printf 'step\trc\tseconds\tnote\n' > "$STEPS"
+
+elapsed() { echo $(( $(date +%s) - START )); }
+
+# step NAME MIN_SECONDS MAX_SECONDS CMD...: runs CMD with a timeout of MAX_SECONDS, cut to what the
+# overall limit leaves (minus 20 s for the summary); skipped when less than MIN_SECONDS is left.
+step() {
+  local name=$1 min=$2 max=$3; shift 3
+  local left=$(( LIMIT - $(elapsed) - 20 ))
+  local t=$(( max < left ? max : left ))
+  if (( t < min )); then
+    printf '%s\t-\t0\tskipped: %ss left\n' "$name" "$left" >> "$STEPS"
+    echo "== $name: SKIPPED (only ${left}s left)"
+    return 99
+  fi
+  echo "== $name (timeout ${t}s) at $(elapsed)s"
+  local s0; s0=$(date +%s)
+  if declare -F "$1" > /dev/null; then  # a function of this script (exported below)
+    timeout --kill-after=10 "$t" bash -c '"$@"' _ "$@" > "$OUT/$name.log" 2>&1
+  else
+    timeout --kill-after=10 "$t" "$@" > "$OUT/$name.log" 2>&1
+  fi
+  local rc=$?
+  local dt=$(( $(date +%s) - s0 ))
+  local note=""
+  (( rc == 124 || rc == 137 )) && note="timed out"
+  printf '%s\t%s\t%s\t%s\n' "$name" "$rc" "$dt" "$note" >> "$STEPS"
+  echo "   rc=$rc ${dt}s ${note}"
+  (( rc != 0 )) && tail -n 15 "$OUT/$name.log" | sed 's/^/   | /'
+  return $rc
+}
+
+# ---- 0. What the machine is ----------------------------------------------------------------------
+step env 5 30 bash -c "nvidia-smi; nproc; free -g; cmake --version | head -1; \
+  $PY -c 'import torch, timm; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \
+  \"timm\", timm.__version__)'; git log -1 --oneline 2>/dev/null; git status --short 2>/dev/null | head -40"
+
+# ---- 1. Backbones: random-init real sizes, exported in the background while qfae builds --------
+mkdir -p backbones
+DINO=backbones/vit_large_patch14_reg4_dinov2_224.pt          # configs/brats.yaml's paths
+MAE=backbones/vit_large_patch16_224_mae_p16-32-56.pt
+export_backbones() {
+  "$PY" scripts/export_backbone.py --model vit_large_patch14_reg4_dinov2.lvd142m --image-size 224 \
+      --random-init --blocks 23 --out "$DINO" &&
+  "$PY" scripts/export_backbone.py --model vit_large_patch16_224.mae --image-size 224 \
+      --patch-size 16 32 56 --random-init --blocks 20 --out "$MAE"
+}
+export PY DINO MAE
+export -f export_backbones
+( step export 60 240 export_backbones ) &
+EXPORT_PID=$!
+
+# ---- 2. Configure and build (ninja -k 0: the binary is built even if a test file fails) ---------
+OPENCV_DIR=$PWD/.deps/opencv-static/lib/cmake/opencv4
+[[ -f $OPENCV_DIR/OpenCVConfig.cmake ]] || echo "WARNING: no carried OpenCV at $OPENCV_DIR"
+TORCH_CMAKE=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)
+configure() {
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_CMAKE" \
+        -DCMAKE_CUDA_ARCHITECTURES=90 -DOpenCV_DIR="$OPENCV_DIR" "$@"
+}
+build() { cmake --build "$BUILD" -j "$JOBS" -- -k 0; }
+export BUILD JOBS TORCH_CMAKE OPENCV_DIR
+export -f configure build
+step configure 20 120 configure
+step build 60 330 build
+# Fallback: without the allocator-statistics API (torch_compat.h), if that is what failed.
+if [[ ! -x $BUILD/qfae ]] && grep -q -e DeviceAccelerator -e getDeviceStats -e resetPeakStats \
+     "$OUT/build.log" 2>/dev/null; then
+  step configure_nostats 20 60 configure -DCMAKE_CXX_FLAGS=-DQFAE_NO_ACCELERATOR_STATS
+  step build_nostats 60 300 build
+fi
+QFAE=$BUILD/qfae
+[[ -x $QFAE ]] && step version 5 30 "$QFAE" version
+
+wait "$EXPORT_PID"
+ls -la backbones > "$OUT/backbones.txt" 2>&1
+
+# ---- 3. Bench: the brain config at batch 64, three precisions ------------------------------------
+if [[ -x $QFAE && -f $DINO && -f $MAE ]]; then
+  for p in bf16 tf32 fp32; do
+    step "bench_$p" 30 120 "$QFAE" bench --config configs/brats.yaml --device cuda \
+        --precision "$p" --warmup 3 --iters 8 --json "$OUT/bench_$p.json"
+  done
+else
+  printf 'bench\t-\t0\tskipped: no binary or no backbones\n' >> "$STEPS"
+fi
+
+# ---- 4. Tests on CUDA (one process; ctest would start ~300) -------------------------------------
+if [[ -x $BUILD/tests/qfae_tests ]]; then
+  export QFAE_TEST_DEVICE=cuda
+  step tests 30 180 "$BUILD/tests/qfae_tests" --gtest_output="xml:$OUT/tests.xml" --gtest_brief=1
+  unset QFAE_TEST_DEVICE
+else
+  printf 'tests\t-\t0\tskipped: qfae_tests not built\n' >> "$STEPS"
+fi
+
+# ---- 5. Demo: prepare, a short training run on CUDA (fp32, then bf16), eval --------------------
+if [[ -x $QFAE ]]; then
+  step demo_prepare 10 60 "$QFAE" prepare --synthetic "$WORK/demo-data" --image-size 64
+  step demo_train 20 90 "$QFAE" train --config configs/demo.yaml --device cuda \
+      --set "data.root=$WORK/demo-data" --set train.epochs=2 --output-dir "$WORK/runs"
+  step demo_train_bf16 20 60 "$QFAE" train --config configs/demo.yaml --device cuda \
+      --set "data.root=$WORK/demo-data" --set train.epochs=1 --set train.precision=bf16 \
+      --output-dir "$WORK/runs-bf16"
+  step demo_eval 20 90 "$QFAE" eval --checkpoint "$WORK/runs/demo/latest" --device cuda \
+      --output-dir "$WORK/eval"
+  mkdir -p "$OUT/demo"
+  cp "$WORK"/runs/demo/latest/metrics.jsonl "$OUT/demo/" 2>/dev/null
+  find "$WORK/eval" -name '*.json' -size -1M -exec cp {} "$OUT/demo/" \; 2>/dev/null
+fi
+
+# ---- 6. The table, last ------------------------------------------------------------------------
+echo
+echo "== steps (rc, seconds)"
+column -t -s $'\t' "$STEPS" 2>/dev/null || cat "$STEPS"
+echo
+echo "== qfae bench, configs/brats.yaml, batch 64 (targets: train >= 610 img/s at <= 12 GiB," \
+     "eval >= 710 img/s)"
+"$PY" - "$OUT" <<'EOF' 2>&1 || echo "(no bench results)"
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+print(f"{'precision':9} {'train img/s':>11} {'eval img/s':>10} {'train ms':>9} {'eval ms':>8} "
+      f"{'train GiB':>9} {'eval GiB':>8} {'train util':>10} {'eval util':>9}")
+for p in ("fp32", "tf32", "bf16"):
+    f = out / f"bench_{p}.json"
+    if not f.exists():
+        print(f"{p:9} (no result)")
+        continue
+    r = json.loads(f.read_text())
+    ph = {x["phase"]: x for x in r["phases"]}
+    def g(name, key):
+        x = ph.get(name)
+        if x is None:
+            return "-"
+        if key == "ips":
+            return f"{x['images_per_s']:.1f}"
+        if key == "ms":
+            return f"{1e3 * x['step_s']['median']:.0f}"
+        if key == "gib":
+            b = x["memory"]["peak_bytes"]
+            return f"{b / 2**30:.2f}" if b is not None and b >= 0 else "n/a"
+        u = x.get("utilisation")
+        return f"{100 * u:.1f}%" if u is not None else "n/a"
+    print(f"{p:9} {g('train','ips'):>11} {g('eval','ips'):>10} {g('train','ms'):>9} "
+          f"{g('eval','ms'):>8} {g('train','gib'):>9} {g('eval','gib'):>8} "
+          f"{g('train','util'):>10} {g('eval','util'):>9}")
+t = out / "tests.xml"
+if t.exists():
+    import re
+    head = t.read_text()[:400]
+    m = re.search(r'tests="(\d+)" failures="(\d+)" disabled="(\d+)" errors="(\d+)"', head)
+    if m:
+        print(f"tests on CUDA: {m.group(1)} run, {m.group(2)} failed, {m.group(4)} errors")
+EOF
+echo "total $(elapsed)s; logs in $OUT"
+rm -rf "$WORK"
+exit 0
