@@ -64,7 +64,6 @@ nlohmann::json evaluate_one(const EvalOptions& o, const std::string& checkpoint_
     eo.out_dir = (run_folder_of(fs::path(ckpt)) / "eval" / leaf).string();
   }
   if (!o.no_threshold) eo.threshold = progress.threshold;
-  eo.map_scale = progress.map_scale;
   eo.progress = !o.common.quiet;
   log("eval")->info("{}: {} {} images from {} on {}", cfg.name, samples.size(), o.split,
                     cfg.data.root, device.str());

@@ -41,10 +41,13 @@ void write_curve_plot(const std::string& path, const CurvePlot& plot) {
   }
   cv::rectangle(canvas, to_px(0, 1), to_px(1, 0), black, 1);
   if (plot.diagonal) cv::line(canvas, to_px(0, 0), to_px(1, 1), cv::Scalar(160, 160, 160), 1);
-  cv::putText(canvas, plot.title, {left, 26}, font, 0.6, black, 1, cv::LINE_AA);
+  int baseline = 0;
+  const auto title_size = cv::getTextSize(plot.title, font, 0.6, 1, &baseline);
+  cv::putText(canvas, plot.title, {left + (pw - title_size.width) / 2, 18}, font, 0.6, black, 1,
+              cv::LINE_AA);
   cv::putText(canvas, plot.x_label, {left + pw / 2 - 60, height - 18}, font, 0.5, black, 1,
               cv::LINE_AA);
-  cv::putText(canvas, plot.y_label, {6, top - 8}, font, 0.5, black, 1, cv::LINE_AA);
+  cv::putText(canvas, plot.y_label, {6, top - 6}, font, 0.45, black, 1, cv::LINE_AA);
 
   const cv::Scalar colours[] = {{200, 80, 20}, {30, 30, 210}, {40, 150, 40}, {150, 40, 150}};
   for (size_t s = 0; s < plot.series.size(); ++s) {

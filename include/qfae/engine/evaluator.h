@@ -19,8 +19,9 @@ struct EvaluationOptions {
   std::string checkpoint;  // recorded in metrics.json
   std::string split = "test";
   double threshold = std::numeric_limits<double>::quiet_NaN();  // NaN: no decisions
-  double map_scale = std::numeric_limits<double>::quiet_NaN();  // overlay colour max; NaN: the
-                                                                // split's largest map value
+  double map_scale = std::numeric_limits<double>::quiet_NaN();  // overlay colour max; NaN (what
+                                                                // qfae eval uses): the split's
+                                                                // largest map value
   int64_t pixel_bins = 65536;  // histogram bins of the pooled pixel metrics
   bool progress = true;        // a progress line on the terminal
 };
