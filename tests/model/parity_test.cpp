@@ -1,6 +1,7 @@
 // Parity with the reference implementation: builds the model a fixture file describes, loads its
 // weights strictly and checks every output (model and perceptual maths) to 1e-5 relative error.
 // The fixture is QFAE_PARITY_FIXTURE when set, else tests/fixtures/parity_small.safetensors.
+// QFAE_TEST_DEVICE=cuda runs the model on the GPU: float32 to 1e-4 there, bf16 autocast to 2e-2.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -12,10 +13,14 @@
 #include "qfae/loss/perceptual_maps.h"
 #include "qfae/model/autoencoder.h"
 #include "qfae/model/pos_embed.h"
+#include "qfae/util/torch_compat.h"
+#include "../support/test_device.h"
 
 namespace {
 
-constexpr double kTolerance = 1e-5;
+constexpr double kTolerance = 1e-5;      // CPU, float32
+constexpr double kCudaTolerance = 1e-4;  // CUDA, float32 (other kernels, other summation order)
+constexpr double kBf16Tolerance = 2e-2;  // CUDA, bf16 autocast
 
 std::string fixture_path() {
   if (const char* env = std::getenv("QFAE_PARITY_FIXTURE"); env && *env) return env;
@@ -95,27 +100,38 @@ std::map<std::string, torch::Tensor> model_state(const Fixture& f) {
 
 TEST(Parity, ModelOutputsMatchTheReference) {
   const auto f = load_fixture();
-  std::cout << "[ parity ] fixture " << fixture_path() << ": " << f.meta.dump() << "\n";
+  const auto device = qfae::test::test_device();
+  const double tolerance = device.is_cuda() ? kCudaTolerance : kTolerance;
+  std::cout << "[ parity ] fixture " << fixture_path() << " on " << device << ": "
+            << f.meta.dump() << "\n";
   qfae::model::QFormerAutoencoder model(options_from(f));
   const auto report =
       qfae::io::load_module_state(*model, model_state(f), "", /*strict=*/true, fixture_path());
   EXPECT_TRUE(report.missing.empty() && report.unexpected.empty());
+  model->to(device);
   model->eval();
   torch::NoGradGuard no_grad;
+  if (device.is_cuda()) qfae::compat::set_cuda_tf32(false);
 
-  const auto tokens = f.at("in.tokens");
+  const auto tokens = f.at("in.tokens").to(device);
   const auto projected = model->project({tokens});
   const auto queries = model->encode(projected);
   const auto x_hat = model->decode(queries);
   ASSERT_EQ(x_hat.sizes(), f.at("out.x_hat").sizes());
   for (const auto& [name, ours] : std::vector<std::pair<std::string, torch::Tensor>>{
            {"out.projected", projected}, {"out.queries", queries}, {"out.x_hat", x_hat}}) {
-    const double err = relative_error(ours, f.at(name));
+    const double err = relative_error(ours.cpu(), f.at(name));
     std::cout << "[ parity ] " << name << " relative error " << err << "\n";
-    EXPECT_LE(err, kTolerance) << name;
+    EXPECT_LE(err, tolerance) << name;
   }
   // forward() is the same chain.
-  EXPECT_LE(relative_error(model->forward({tokens}), f.at("out.x_hat")), kTolerance);
+  EXPECT_LE(relative_error(model->forward({tokens}).cpu(), f.at("out.x_hat")), tolerance);
+
+  if (!device.is_cuda()) return;  // qfae computes in float32 on the CPU
+  qfae::compat::CudaBf16Autocast autocast(true);
+  const double err = relative_error(model->forward({tokens}).cpu(), f.at("out.x_hat"));
+  std::cout << "[ parity ] out.x_hat under bf16 autocast relative error " << err << "\n";
+  EXPECT_LE(err, kBf16Tolerance) << "bf16 autocast";
 }
 
 TEST(Parity, OurSinCosFormulaReproducesTheStoredPositionEmbedding) {
