@@ -165,6 +165,8 @@ void validate_eval(const EvalConfig& e, int64_t image_size, const Checker& c) {
   c.require(e.max_fpr > 0 && e.max_fpr <= 1, "eval.max_fpr", e.max_fpr, "a value in (0, 1]");
   c.require(e.threshold_percentile >= 0 && e.threshold_percentile <= 100,
             "eval.threshold_percentile", e.threshold_percentile, "a percentile in [0, 100]");
+  c.require(e.overlay_percentile > 0 && e.overlay_percentile <= 100, "eval.overlay_percentile",
+            e.overlay_percentile, "a percentile in (0, 100]");
 }
 
 }  // namespace

@@ -166,12 +166,11 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
   metrics::PixelCurveAccumulator pixels(po);
   std::vector<int64_t> pixel_rows;  // rows fed to `pixels`, in order
 
-  // Pass 2: pooled pixel metrics and figures.
-  const double vmax = std::isfinite(options.map_scale) ? options.map_scale : range.hi();
+  // Pass 2: pooled pixel metrics (and their histogram, which sets the figures' colour scale).
   std::map<std::string, int> used;
+  std::vector<std::string> figure(result.images.size());
   spill.rewind();
   SpilledImage rec;
-  std::vector<std::string> figure(result.images.size());
   for (int64_t i = 0; spill.read(rec); ++i) {
     const auto& r = result.images[i];
     if (any_mask && (!r.label || r.has_mask)) {
@@ -179,6 +178,21 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
       pixel_rows.push_back(i);
     }
     if (cfg.eval.save_maps || cfg.eval.save_raw_maps) figure[i] = figure_name(r, i, used);
+  }
+
+  // Pass 3: figures. The colour scale runs from the split's smallest map value to the
+  // eval.overlay_percentile of its pooled map values (100: the largest), so one bright corner of
+  // one image does not leave every other map in the coldest colours.
+  double vmax = range.hi();
+  if (std::isfinite(options.map_scale)) {
+    vmax = options.map_scale;
+  } else if (any_mask && cfg.eval.overlay_percentile < 100.0) {
+    vmax = pixels.quantile(cfg.eval.overlay_percentile / 100.0);
+  }
+  if (!(vmax > po.lo)) vmax = range.hi();
+  spill.rewind();
+  for (int64_t i = 0; (cfg.eval.save_maps || cfg.eval.save_raw_maps) && spill.read(rec); ++i) {
+    const auto& r = result.images[i];
     if (cfg.eval.save_raw_maps) {
       io::write_png((fs::path(options.out_dir) / "maps" / (figure[i] + "_raw.png")).string(),
                     (rec.map - po.lo) / (po.hi - po.lo), /*bit_depth=*/16);
@@ -196,7 +210,7 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
                         r.has_mask ? rec.mask : torch::Tensor(), ov);
     }
     if (tty && (i % 16 == 15 || i + 1 == spill.size())) {
-      std::fprintf(stderr, "\r[eval] metrics and figures %lld/%lld", static_cast<long long>(i + 1),
+      std::fprintf(stderr, "\r[eval] figures %lld/%lld", static_cast<long long>(i + 1),
                    static_cast<long long>(spill.size()));
     }
   }
@@ -236,6 +250,11 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
     write_curves(options.out_dir, result.images, nullptr, {});
   }
   if (std::isfinite(options.threshold)) m["decisions"] = decisions(result.images, options.threshold);
+  if (cfg.eval.save_maps) {
+    m["overlays"] = {{"colour_scale", {po.lo, vmax}},
+                     {"percentile", std::isfinite(options.map_scale) ? json(nullptr)
+                                                                     : json(cfg.eval.overlay_percentile)}};
+  }
   if (cfg.eval.save_raw_maps) {
     m["raw_maps"] = {{"scale", "value = lo + png / 65535 * (hi - lo)"}, {"lo", po.lo},
                      {"hi", po.hi}};

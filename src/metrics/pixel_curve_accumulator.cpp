@@ -37,6 +37,23 @@ double PixelCurveAccumulator::bin_edge(std::int64_t k) const {
                            ((options_.hi - options_.lo) / static_cast<double>(options_.bins));
 }
 
+double PixelCurveAccumulator::quantile(double q) const {
+  if (!(q >= 0.0 && q <= 1.0)) {
+    throw UserError("quantile: q must lie in [0, 1], got " + std::to_string(q));
+  }
+  std::int64_t total = 0;
+  for (std::int64_t k = 0; k < options_.bins; ++k) total += pos_[k] + neg_[k];
+  if (total == 0) return options_.hi;
+  const auto target = std::max<std::int64_t>(
+      1, static_cast<std::int64_t>(std::ceil(q * static_cast<double>(total))));
+  std::int64_t seen = 0;
+  for (std::int64_t k = 0; k < options_.bins; ++k) {
+    seen += pos_[k] + neg_[k];
+    if (seen >= target) return bin_edge(k + 1);
+  }
+  return options_.hi;
+}
+
 std::int64_t PixelCurveAccumulator::bin_of(double score) const {
   const double x = std::floor((score - options_.lo) * scale_);
   if (x < 0) return 0;

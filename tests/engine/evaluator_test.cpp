@@ -12,6 +12,7 @@
 #include "qfae/engine/anomaly_scorer.h"
 #include "qfae/engine/eval_report.h"
 #include "qfae/engine/evaluator.h"
+#include "qfae/io/image.h"
 #include "qfae/util/error.h"
 
 namespace fs = std::filesystem;
@@ -78,6 +79,52 @@ TEST(Evaluator, AnomalousImagesWithoutMasksAreLeftOutOfPixelMetrics) {
   int with_dice = 0;
   for (const auto& img : r.images) with_dice += std::isfinite(img.dice);
   EXPECT_EQ(with_dice, 3);
+}
+
+// The overlays' colour scale tops at eval.overlay_percentile of the pooled map values: checked
+// against the raw 16-bit maps (resolution (hi - lo) / 65535, about one histogram bin).
+TEST(Evaluator, OverlayColourScaleIsAPercentileOfThePooledMaps) {
+  TempDir dir;
+  for (const double pct : {50.0, 90.0, 100.0}) {
+    auto cfg = test::tiny_config(dir.path() / "data",
+                                 {"eval.save_raw_maps=true", "eval.bootstrap=0",
+                                  "eval.overlay_percentile=" + std::to_string(pct)})
+                   .config;
+    System system(cfg, torch::kCPU);
+    const auto samples = data::index_dataset(cfg.data, 0).test;
+    EvaluationOptions o;
+    o.out_dir = (dir.path() / ("p" + std::to_string(static_cast<int>(pct)))).string();
+    o.progress = false;
+    const auto r = evaluate_split(system, samples, o);
+    const double lo = r.metrics["pixel"]["score_range"][0], hi = r.metrics["pixel"]["score_range"][1];
+    const double vmin = r.metrics["overlays"]["colour_scale"][0];
+    const double vmax = r.metrics["overlays"]["colour_scale"][1];
+    EXPECT_DOUBLE_EQ(vmin, lo);
+    if (pct == 100.0) {
+      EXPECT_DOUBLE_EQ(vmax, hi);
+      continue;
+    }
+    std::vector<torch::Tensor> maps;
+    for (const auto& f : fs::directory_iterator(fs::path(o.out_dir) / "maps" / "normal")) {
+      if (f.path().string().find("_raw.png") != std::string::npos) {
+        maps.push_back(io::read_image(f.path().string()).flatten());
+      }
+    }
+    for (const auto& f : fs::directory_iterator(fs::path(o.out_dir) / "maps" / "anomalous")) {
+      if (f.path().string().find("_raw.png") != std::string::npos) {
+        maps.push_back(io::read_image(f.path().string()).flatten());
+      }
+    }
+    ASSERT_EQ(maps.size(), samples.size());
+    const auto values = torch::cat(maps).to(torch::kFloat64) * (hi - lo) + lo;
+    const double step = 2 * (hi - lo) / 65535;
+    const double at_or_below = (values <= vmax + step).to(torch::kFloat64).mean().item<double>();
+    const double below = (values < vmax - step).to(torch::kFloat64).mean().item<double>();
+    EXPECT_GE(at_or_below, pct / 100) << pct;
+    EXPECT_LT(below, pct / 100) << pct;
+    EXPECT_GT(vmax, lo);
+    EXPECT_LT(vmax, hi);
+  }
 }
 
 TEST(EvalReport, SummaryTablesHandWorked) {

@@ -114,6 +114,26 @@ TEST(PixelCurveAccumulator, HandWorkedDiceAndPerImageDice) {
   EXPECT_NEAR(at_quarter[1], 2.0 / 3.0, 1e-12);
 }
 
+TEST(PixelCurveAccumulator, QuantileIsTheUpperEdgeOfTheBinHoldingIt) {
+  // 10 scores over [0, 1] in 10 bins: 0.05 0.15 ... 0.95, one per bin, split across two images.
+  auto maps = (torch::arange(10, torch::kFloat64) * 0.1 + 0.05).reshape({2, 1, 5});
+  auto masks = torch::zeros({2, 1, 5});
+  masks[0][0][4] = 1;
+  PixelCurveOptions options;
+  options.bins = 10;
+  PixelCurveAccumulator acc(options);
+  EXPECT_DOUBLE_EQ(acc.quantile(0.5), 1.0);  // nothing added yet: hi
+  acc.add(maps, masks);
+  // ceil(q * 10)-th smallest score; its bin's upper edge (normal and anomalous pixels pooled).
+  EXPECT_NEAR(acc.quantile(0.0), 0.1, 1e-12);   // at least the first score: bin 0
+  EXPECT_NEAR(acc.quantile(0.1), 0.1, 1e-12);   // 1st
+  EXPECT_NEAR(acc.quantile(0.45), 0.5, 1e-12);  // 5th score 0.45 lies in bin 4 = [0.4, 0.5)
+  EXPECT_NEAR(acc.quantile(0.91), 1.0, 1e-12);  // 10th
+  EXPECT_NEAR(acc.quantile(1.0), 1.0, 1e-12);
+  EXPECT_THROW(acc.quantile(1.5), qfae::UserError);
+  EXPECT_THROW(acc.quantile(std::nan("")), qfae::UserError);
+}
+
 TEST(PixelCurveAccumulator, HandWorkedAupro) {
   // One 3x4 image, two regions: A = {(0,0), (0,1)} (area 2), B = {(2,3)} (area 1); 9 normals.
   //   A scores .75, .125; B .5; normals .625, .375, .125 and six 0.

@@ -182,6 +182,8 @@ struct EvalConfig {
   int64_t batch_size = 32;
   bool save_maps = true;
   bool save_raw_maps = false;
+  double overlay_percentile = 99.5;     // overlays' colour scale tops at this percentile of the
+                                        // split's pooled map values (100: the largest)
   int64_t bootstrap = 1000;             // resamples for the image-AUROC interval, 0 = off
   double max_fpr = 0.3;                 // AUPRO integration limit
   double threshold_percentile = 99.0;   // calibrated threshold from validation normals
@@ -196,6 +198,7 @@ struct EvalConfig {
     v("batch_size", batch_size);
     v("save_maps", save_maps);
     v("save_raw_maps", save_raw_maps);
+    v("overlay_percentile", overlay_percentile);
     v("bootstrap", bootstrap);
     v("max_fpr", max_fpr);
     v("threshold_percentile", threshold_percentile);

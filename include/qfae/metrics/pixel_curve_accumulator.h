@@ -65,6 +65,11 @@ class PixelCurveAccumulator {
   // The binned curve (thresholds are bin edges, only occupied bins), for ROC/PR plots.
   BinaryCurve curve() const;
   double bin_edge(std::int64_t k) const;
+
+  // The q-quantile (q in [0, 1]) of all pixel scores added so far, at bin resolution: the upper
+  // edge of the bin that holds the ceil(q * n)-th smallest score (at least the first). It is
+  // >= the exact quantile and less than one bin width above it. `hi` when nothing was added.
+  double quantile(double q) const;
   std::int64_t images() const { return images_; }
 
  private:
