@@ -77,7 +77,9 @@ InferenceResult infer_images(System& system, const std::vector<std::string>& fil
     for (size_t i = start; i < std::min(files.size(), start + batch_size); ++i) {
       rows[i].path = files[i];
       try {
-        images.push_back(data::load_sample(data::Sample{files[i]}, cfg.data, false, 0).image);
+        data::Sample sample;
+        sample.image = files[i];
+        images.push_back(data::load_sample(sample, cfg.data, false, 0).image);
         index.push_back(i);
       } catch (const std::exception& e) {
         std::string what = e.what();
