@@ -7,17 +7,11 @@
 #include <filesystem>
 
 #include "qfae/data/random.h"
+#include "qfae/util/math.h"
 #include "qfae/io/image.h"
 
 namespace qfae::data {
 namespace {
-
-constexpr double kTwoPi = 6.283185307179586;
-
-double smoothstep(double lo, double hi, double x) {
-  const double t = std::clamp((x - lo) / (hi - lo), 0.0, 1.0);
-  return t * t * (3.0 - 2.0 * t);
-}
 
 // A sum of a few plane waves with random direction, frequency (cycles per image) and phase.
 struct Texture {

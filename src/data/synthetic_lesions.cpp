@@ -7,16 +7,10 @@
 #include <vector>
 
 #include "qfae/data/random.h"
+#include "qfae/util/math.h"
 
 namespace qfae::data {
 namespace {
-
-constexpr double kTwoPi = 6.283185307179586;
-
-double smoothstep(double lo, double hi, double x) {
-  const double t = std::clamp((x - lo) / (hi - lo), 0.0, 1.0);
-  return t * t * (3.0 - 2.0 * t);
-}
 
 // An irregular blob: an ellipse (radius R, aspect <= 1, rotation) whose outline wobbles with the
 // 2nd, 3rd and 5th angular harmonics. distance() is the signed radial distance inside the outline,

@@ -67,14 +67,18 @@ void write_scores_csv(const std::string& path, const std::vector<ImageResult>& r
 
 void write_json(const std::string& path, const json& j) { write_file_atomic(path, j.dump(2) + "\n"); }
 
+ScoresAndLabels scores_and_labels(const std::vector<ImageResult>& rows) {
+  ScoresAndLabels out;
+  for (const auto& r : rows) {
+    out.scores.push_back(r.score);
+    out.labels.push_back(r.label);
+  }
+  return out;
+}
+
 void write_curves(const std::string& dir, const std::vector<ImageResult>& rows,
                   const metrics::PixelCurveAccumulator* pixels, const metrics::PixelMetrics& pm) {
-  std::vector<double> scores;
-  std::vector<int> labels;
-  for (const auto& r : rows) {
-    scores.push_back(r.score);
-    labels.push_back(r.label);
-  }
+  const auto [scores, labels] = scores_and_labels(rows);
   const auto anomalous = std::count(labels.begin(), labels.end(), 1);
   if (anomalous == 0 || anomalous == static_cast<long>(labels.size())) return;
   const auto image = metrics::binary_curve(scores, labels);

@@ -50,12 +50,7 @@ std::string figure_name(const ImageResult& r, int64_t index, std::map<std::strin
 
 json image_metrics(const std::vector<ImageResult>& rows, const config::Config& cfg,
                    std::vector<std::string>& notes) {
-  std::vector<double> scores;
-  std::vector<int> labels;
-  for (const auto& r : rows) {
-    scores.push_back(r.score);
-    labels.push_back(r.label);
-  }
+  const auto [scores, labels] = scores_and_labels(rows);
   const auto anomalous = std::count(labels.begin(), labels.end(), 1);
   const auto normal = static_cast<int64_t>(labels.size()) - anomalous;
   json j = {{"auroc", nullptr}, {"ap", nullptr}, {"f1_max", nullptr}};

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "png_mat.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 
@@ -68,11 +69,7 @@ void write_curve_plot(const std::string& path, const CurvePlot& plot) {
     cv::line(canvas, at + cv::Point(0, -4), at + cv::Point(24, -4), colour, 2, cv::LINE_AA);
     cv::putText(canvas, series.label, at + cv::Point(30, 0), font, 0.45, black, 1, cv::LINE_AA);
   }
-  std::vector<unsigned char> buffer;
-  if (!cv::imencode(".png", canvas, buffer)) throw UserError("cannot encode PNG '" + path + "'");
-  const auto parent = fs::path(path).parent_path();
-  if (!parent.empty()) fs::create_directories(parent);
-  write_file_atomic(path, std::string(buffer.begin(), buffer.end()));
+  write_png_mat(path, canvas);
 }
 
 }  // namespace qfae::io

@@ -11,6 +11,7 @@
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
+#include "png_mat.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 
@@ -133,6 +134,14 @@ torch::Tensor read_mask(const std::string& path, double threshold) {
   return (grey > threshold).to(torch::kFloat32);
 }
 
+void write_png_mat(const std::string& path, const cv::Mat& image) {
+  std::vector<unsigned char> buffer;
+  if (!cv::imencode(".png", image, buffer)) throw UserError("cannot encode PNG '" + path + "'");
+  const auto parent = fs::path(path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent);
+  write_file_atomic(path, std::string(buffer.begin(), buffer.end()));
+}
+
 void write_png(const std::string& path, const torch::Tensor& image, int bit_depth) {
   TORCH_CHECK(bit_depth == 8 || bit_depth == 16, "write_png: bit_depth must be 8 or 16, got ",
               bit_depth);
@@ -151,11 +160,7 @@ void write_png(const std::string& path, const torch::Tensor& image, int bit_dept
   cv::Mat out;
   levels_mat.convertTo(out, bit_depth == 8 ? CV_8U : CV_16U);
   if (c == 3) cv::cvtColor(out, out, cv::COLOR_RGB2BGR);
-  std::vector<unsigned char> buffer;
-  if (!cv::imencode(".png", out, buffer)) throw UserError("cannot encode PNG '" + path + "'");
-  const auto parent = fs::path(path).parent_path();
-  if (!parent.empty()) fs::create_directories(parent);
-  write_file_atomic(path, std::string(buffer.begin(), buffer.end()));
+  write_png_mat(path, out);
 }
 
 }  // namespace qfae::io

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "png_mat.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 
@@ -89,11 +90,7 @@ void write_overlay(const std::string& path, const torch::Tensor& image, const to
     cv::putText(canvas, options.caption, {6, big.height + 17}, cv::FONT_HERSHEY_SIMPLEX, 0.5,
                 cv::Scalar(255, 255, 255), 1, cv::LINE_AA);
   }
-  std::vector<unsigned char> buffer;
-  if (!cv::imencode(".png", canvas, buffer)) throw UserError("cannot encode PNG '" + path + "'");
-  const auto parent = fs::path(path).parent_path();
-  if (!parent.empty()) fs::create_directories(parent);
-  write_file_atomic(path, std::string(buffer.begin(), buffer.end()));
+  write_png_mat(path, canvas);
 }
 
 }  // namespace qfae::io

@@ -19,17 +19,9 @@ using nlohmann::json;
 using qfae::test::read_text;
 using qfae::test::run_qfae;
 using qfae::test::TempDir;
+using qfae::test::tiny_sets;
 
 namespace {
-
-std::string tiny_sets(const fs::path& data, const std::vector<std::string>& extra = {}) {
-  std::string args;
-  auto sets = qfae::test::tiny_overrides();
-  sets.push_back("data.root=" + data.string());
-  sets.insert(sets.end(), extra.begin(), extra.end());
-  for (const auto& s : sets) args += " --set '" + s + "'";
-  return args;
-}
 
 std::vector<std::vector<std::string>> read_csv(const fs::path& path) {
   std::vector<std::vector<std::string>> rows;

@@ -10,6 +10,7 @@
 namespace fs = std::filesystem;
 using qfae::test::run_qfae;
 using qfae::test::TempDir;
+using qfae::test::tiny_sets;
 
 namespace {
 size_t count_files(const fs::path& dir) {
@@ -18,15 +19,6 @@ size_t count_files(const fs::path& dir) {
   return n;
 }
 
-// "--set a --set b ..." for the tiny config plus extras.
-std::string tiny_sets(const fs::path& data, const std::vector<std::string>& extra = {}) {
-  std::string args;
-  auto sets = qfae::test::tiny_overrides();
-  sets.push_back("data.root=" + data.string());
-  sets.insert(sets.end(), extra.begin(), extra.end());
-  for (const auto& s : sets) args += " --set '" + s + "'";
-  return args;
-}
 }  // namespace
 
 TEST(PrepareCli, WritesASyntheticBmadTreeOnce) {

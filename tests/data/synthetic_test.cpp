@@ -3,23 +3,14 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/dilate.h"
 #include "../support/run_binary.h"
 #include "qfae/data/dataset.h"
 #include "qfae/io/image.h"
 
 namespace fs = std::filesystem;
 using qfae::test::TempDir;
-
-namespace {
-
-torch::Tensor dilate(const torch::Tensor& mask, int64_t radius) {  // (H, W) 0/1, square window
-  namespace F = torch::nn::functional;
-  return F::max_pool2d(mask.unsqueeze(0).unsqueeze(0),
-                       F::MaxPool2dFuncOptions(2 * radius + 1).stride(1).padding(radius))
-      .squeeze();
-}
-
-}  // namespace
+using qfae::test::dilate;
 
 TEST(Synthetic, LesionsChangeOnlyPixelsNearTheirMask) {
   for (uint64_t seed = 1; seed <= 40; ++seed) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "../support/dilate.h"
 #include "../support/nifti_writer.h"
 #include "../support/run_binary.h"
 #include "../support/user_error.h"
@@ -19,16 +20,10 @@
 namespace fs = std::filesystem;
 using nlohmann::json;
 using qfae::test::TempDir;
+using qfae::test::dilate;
 using qfae::test::TinyBrain;
 
 namespace {
-
-torch::Tensor dilate(const torch::Tensor& mask, int64_t radius) {  // (H, W) 0/1, square window
-  namespace F = torch::nn::functional;
-  return F::max_pool2d(mask.unsqueeze(0).unsqueeze(0),
-                       F::MaxPool2dFuncOptions(2 * radius + 1).stride(1).padding(radius))
-      .squeeze();
-}
 
 // Every manifest entry exists on disk, masks exactly for label 1, counts add up, and the BMAD
 // loader indexes the same numbers.

@@ -57,4 +57,15 @@ inline config::LoadedConfig tiny_config(const std::filesystem::path& data_root,
   return config::load_config({}, sets);
 }
 
+// "--set 'a' --set 'b' ..." for the tiny config on `data_root` plus extras (for run_qfae).
+inline std::string tiny_sets(const std::filesystem::path& data_root,
+                             const std::vector<std::string>& extra = {}) {
+  std::string args;
+  auto sets = tiny_overrides();
+  sets.push_back("data.root=" + data_root.string());
+  sets.insert(sets.end(), extra.begin(), extra.end());
+  for (const auto& s : sets) args += " --set '" + s + "'";
+  return args;
+}
+
 }  // namespace qfae::test

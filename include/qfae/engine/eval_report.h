@@ -12,6 +12,13 @@
 namespace qfae::engine {
 
 // path,label,score,dice[,anomalous] with `anomalous` (0/1) only when the threshold is finite.
+// The image scores and 0/1 labels of `rows`, in order.
+struct ScoresAndLabels {
+  std::vector<double> scores;
+  std::vector<int> labels;
+};
+ScoresAndLabels scores_and_labels(const std::vector<ImageResult>& rows);
+
 void write_scores_csv(const std::string& path, const std::vector<ImageResult>& rows,
                       double threshold);
 void write_json(const std::string& path, const nlohmann::json& j);
