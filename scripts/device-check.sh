@@ -129,6 +129,13 @@ if [[ -x $QFAE ]]; then
       --output-dir "$WORK/eval"
   mkdir -p "$OUT/demo"
   cp "$WORK"/runs/demo/latest/metrics.jsonl "$OUT/demo/" 2>/dev/null
+  # The loader alone at the brain config's 224 px (240 px sources, BraTS's slice size), 4 threads:
+  # does it keep up with the 610 images/s training target?
+  step loader_prepare 5 40 "$QFAE" prepare --synthetic "$WORK/loader-data" --image-size 240 \
+      --train 192 --val 0 --test-normal 0 --test-anomalous 0
+  step loader 10 40 "$QFAE" bench --config configs/brats.yaml --mode loader \
+      --set "data.root=$WORK/loader-data" --set data.layout=bmad --batch-size 64 --warmup 2 \
+      --iters 12 --workers 4 --json "$OUT/bench_loader.json"
   find "$WORK/eval" -name '*.json' -size -1M -exec cp {} "$OUT/demo/" \; 2>/dev/null
 fi
 

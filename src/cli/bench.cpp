@@ -1,5 +1,6 @@
 // `qfae bench`: times the training and evaluation steps of a config on random images and prints
-// images/s, step times, peak memory and FLOP-based utilisation (docs/performance.md).
+// images/s, step times, peak memory and FLOP-based utilisation (docs/performance.md); with
+// --mode loader, the training data loader on the config's data instead.
 #include "qfae/engine/bench.h"
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 
 #include "qfae/cli/common.h"
 #include "qfae/engine/flops.h"
+#include "qfae/engine/loader_bench.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
@@ -27,6 +29,7 @@ struct BenchCliOptions {
   std::string precision;  // empty: train.precision
   double peak_tflops = 0;
   std::string json;
+  int64_t workers = -1;  // loader mode: -1 = data.workers
 };
 
 void require_file(const std::string& key, const std::string& path) {
@@ -37,7 +40,29 @@ void require_file(const std::string& key, const std::string& path) {
   }
 }
 
+int run_loader_bench(const BenchCliOptions& o) {
+  const auto loaded = resolve_config(o.common, /*check_files=*/false);
+  const auto& cfg = loaded.config;
+  if (!fs::is_directory(cfg.data.root)) {
+    throw UserError("data.root: '" + cfg.data.root + "' is not a folder (bench --mode loader "
+                    "reads the training images)");
+  }
+  engine::LoaderBenchOptions options;
+  options.batch_size = o.batch_size > 0 ? o.batch_size : cfg.train.batch_size;
+  options.warmup = o.warmup;
+  options.batches = o.iters;
+  options.workers = o.workers;
+  const auto result = engine::run_loader_bench(cfg, options);
+  std::cout << engine::format_result(result) << std::flush;
+  if (!o.json.empty()) {
+    write_file_atomic(o.json, engine::to_json(result).dump(2) + "\n");
+    log("bench")->info("wrote {}", o.json);
+  }
+  return 0;
+}
+
 int run_bench(const BenchCliOptions& o) {
+  if (o.mode == "loader") return run_loader_bench(o);
   // No data set is read, so data.root need not exist; the backbone files must.
   const auto loaded = resolve_config(o.common, /*check_files=*/false);
   const auto& cfg = loaded.config;
@@ -74,11 +99,13 @@ Command add_bench_command(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "bench",
       "Time the training and evaluation steps on random images: qfae bench --config "
-      "configs/brats.yaml --precision bf16");
+      "configs/brats.yaml --precision bf16\n"
+      "--mode loader times the training data loader (decoding, augmentation, batching of "
+      "data.root's training images) instead: --iters batches after --warmup, images/s.");
   auto o = std::make_shared<BenchCliOptions>();
   add_common_options(*sub, o->common);
-  sub->add_option("--mode", o->mode, "Which steps to time")
-      ->check(CLI::IsMember({"train", "eval", "both"}));
+  sub->add_option("--mode", o->mode, "Which steps to time: train, eval, both, or loader")
+      ->check(CLI::IsMember({"train", "eval", "both", "loader"}));
   sub->add_option("-b,--batch-size", o->batch_size, "Images per step")
       ->check(CLI::PositiveNumber)
       ->default_str("train.batch_size");
@@ -94,6 +121,9 @@ Command add_bench_command(CLI::App& app) {
                   "bf16 989, tf32 495, fp32 67; none on the CPU)")
       ->check(CLI::PositiveNumber)
       ->default_str("per precision");
+  sub->add_option("--workers", o->workers, "Loader threads for --mode loader (0: one per core)")
+      ->check(CLI::NonNegativeNumber)
+      ->default_str("data.workers");
   sub->add_option("--json", o->json, "Also write the results to this JSON file");
   sub->footer(engine::flop_formula());
   return {sub, [o] { return run_bench(*o); }};

@@ -91,3 +91,39 @@ TEST(BenchCli, RefusesBadInput) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("backbone.perceptual"), std::string::npos) << r.err;
 }
+
+// --mode loader: counts add up (batches x batch size), the rate is images / seconds, the timed
+// batches' waits sum to the wall time, and a missing data.root is a one-line error naming it.
+TEST(BenchCli, LoaderModeTimesTheTrainingLoader) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  ASSERT_EQ(run_qfae("prepare --synthetic '" + data.string() + "' --image-size 32 --train 10 " +
+                     "--val 2 --test-normal 2 --test-anomalous 2")
+                .code,
+            0);
+  const auto json_path = dir.path() / "loader.json";
+  const auto r = run_qfae("bench --config '" + kDemo + "' --mode loader --set 'data.root=" +
+                          data.string() + "' --batch-size 4 --warmup 1 --iters 5 --workers 2 " +
+                          "--json '" + json_path.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("images/s"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(qfae::test::read_text(json_path));
+  EXPECT_EQ(j.at("phase"), "loader");
+  EXPECT_EQ(j.at("workers"), 2);
+  EXPECT_EQ(j.at("train_images"), 10);
+  EXPECT_EQ(j.at("batches"), 5);
+  EXPECT_EQ(j.at("images"), 20);  // 2 full batches per epoch of 10: epochs restart, 4 each
+  EXPECT_EQ(j.at("augment"), true);
+  const double seconds = j.at("seconds"), rate = j.at("images_per_s");
+  EXPECT_GT(seconds, 0.0);
+  EXPECT_NEAR(rate, 20.0 / seconds, 1e-9 * rate);
+  double waits = 0;
+  for (const double w : j.at("batch_seconds")) waits += w;
+  EXPECT_EQ(j.at("batch_seconds").size(), 5u);
+  EXPECT_NEAR(waits, seconds, 1e-6);
+
+  const auto missing = run_qfae("bench --config '" + kDemo +
+                                "' --mode loader --set data.root=/nowhere/data");
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("/nowhere/data"), std::string::npos) << missing.err;
+}
