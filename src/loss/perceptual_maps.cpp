@@ -16,10 +16,8 @@ Reduction parse_reduction(const std::string& name, const std::string& key) {
 torch::Tensor cosine_similarity(const torch::Tensor& a, const torch::Tensor& b, int64_t dim,
                                 double eps) {
   const std::vector<int64_t> dims = {dim};
-  auto a_norm =
-      torch::linalg_vector_norm(a, 2, dims, /*keepdim=*/true, c10::nullopt).clamp_min(eps);
-  auto b_norm =
-      torch::linalg_vector_norm(b, 2, dims, /*keepdim=*/true, c10::nullopt).clamp_min(eps);
+  auto a_norm = torch::linalg_vector_norm(a, 2, dims, /*keepdim=*/true).clamp_min(eps);
+  auto b_norm = torch::linalg_vector_norm(b, 2, dims, /*keepdim=*/true).clamp_min(eps);
   return ((a / a_norm) * (b / b_norm)).sum(dim);
 }
 

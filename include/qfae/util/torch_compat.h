@@ -4,11 +4,16 @@
 #include <torch/version.h>
 #include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
-// Caching-allocator statistics through the device-generic API (LibTorch >= 2.9); define
+// Caching-allocator statistics through the device-generic API (LibTorch >= 2.9: declared in
+// ATen/DeviceAccelerator.h, later in ATen/accelerator/Allocator.h); define
 // QFAE_NO_ACCELERATOR_STATS to build without it (peak memory then reads "not available").
 #if !defined(QFAE_NO_ACCELERATOR_STATS) && \
     (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 9))
+#if __has_include(<ATen/accelerator/Allocator.h>)
+#include <ATen/accelerator/Allocator.h>
+#else
 #include <ATen/DeviceAccelerator.h>
+#endif
 #define QFAE_HAS_ACCELERATOR_STATS 1
 #endif
 
@@ -46,33 +51,45 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 }
 
 // bf16 autocast on CUDA for the scope of the guard (forward and loss; backward runs outside).
-// A no-op when disabled or on CPU, where qfae always computes in float32.
+// A no-op when disabled or on CPU, where qfae always computes in float32. Nests: the state before
+// the guard (enabled or not, and its dtype) comes back at its end.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define QFAE_AUTOCAST_BY_DEVICE 1
+#endif
 class CudaBf16Autocast {
  public:
   explicit CudaBf16Autocast(bool enable) : enabled_(enable) {
     if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#ifdef QFAE_AUTOCAST_BY_DEVICE
+    was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    was_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
     at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
     at::autocast::set_autocast_enabled(at::kCUDA, true);
 #else
+    was_enabled_ = at::autocast::is_enabled();
+    was_dtype_ = at::autocast::get_autocast_gpu_dtype();
     at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
     at::autocast::set_enabled(true);
 #endif
   }
   ~CudaBf16Autocast() {
     if (!enabled_) return;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#ifdef QFAE_AUTOCAST_BY_DEVICE
+    at::autocast::set_autocast_dtype(at::kCUDA, was_dtype_);
+    at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
 #else
-    at::autocast::set_enabled(false);
+    at::autocast::set_autocast_gpu_dtype(was_dtype_);
+    at::autocast::set_enabled(was_enabled_);
 #endif
-    at::autocast::clear_cache();
+    if (!was_enabled_) at::autocast::clear_cache();
   }
   CudaBf16Autocast(const CudaBf16Autocast&) = delete;
   CudaBf16Autocast& operator=(const CudaBf16Autocast&) = delete;
 
  private:
   bool enabled_;
+  bool was_enabled_ = false;
+  at::ScalarType was_dtype_ = at::kHalf;
 };
 
 // TF32 for float32 matrix products and convolutions on CUDA (on: `--precision tf32`; off: strict
