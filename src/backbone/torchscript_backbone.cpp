@@ -196,6 +196,9 @@ std::vector<torch::Tensor> TorchScriptBackbone::forward(const torch::Tensor& ima
   const std::vector<int64_t> expected{images.size(0), d.num_prefix + g * g, d.width};
   for (size_t i = 0; i < list.size(); ++i) {
     torch::Tensor out = list.get(i);
+    if (out.scalar_type() == torch::kBFloat16 || out.scalar_type() == torch::kFloat16) {
+      out = out.to(torch::kFloat32);  // reduced-precision weights: float32 from here on
+    }
     TORCH_CHECK(out.sizes() == torch::IntArrayRef(expected), path_, ": block output ", i,
                 " has shape ", out.sizes(), ", qfae.json promises ", torch::IntArrayRef(expected));
     outputs.push_back(std::move(out));  // (B, P + g*g, D)

@@ -52,6 +52,7 @@ int run_loader_bench(const BenchCliOptions& o) {
   options.warmup = o.warmup;
   options.batches = o.iters;
   options.workers = o.workers;
+  options.pin_memory = resolve_device(cfg.device).is_cuda();  // what training there does
   const auto result = engine::run_loader_bench(cfg, options);
   std::cout << engine::format_result(result) << std::flush;
   if (!o.json.empty()) {

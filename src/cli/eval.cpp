@@ -6,6 +6,7 @@
 
 #include "qfae/cli/common.h"
 #include "qfae/data/dataset.h"
+#include "qfae/engine/anomaly_scorer.h"
 #include "qfae/engine/checkpoint.h"
 #include "qfae/engine/eval_report.h"
 #include "qfae/engine/evaluator.h"
@@ -49,6 +50,7 @@ nlohmann::json evaluate_one(const EvalOptions& o, const std::string& checkpoint_
   const auto& cfg = loaded.config;
   const auto device = resolve_device(cfg.device);
   engine::System system(cfg, device);
+  engine::prepare_for_scoring(system);
   const auto progress = engine::load_checkpoint(ckpt, *system.autoencoder(), nullptr);
   const auto index = data::index_dataset(cfg.data, static_cast<uint64_t>(cfg.train.seed));
   const auto& samples = o.split == "val" ? index.val : index.test;

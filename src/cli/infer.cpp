@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "qfae/cli/common.h"
+#include "qfae/engine/anomaly_scorer.h"
 #include "qfae/engine/checkpoint.h"
 #include "qfae/engine/inference.h"
 #include "qfae/engine/run_dir.h"
@@ -49,6 +50,7 @@ int run_infer(const InferOptions& o) {
 
   const auto device = resolve_device(cfg.device);
   engine::System system(cfg, device);
+  engine::prepare_for_scoring(system);
   const auto progress = engine::load_checkpoint(ckpt, *system.autoencoder(), nullptr);
 
   engine::InferenceOptions io;

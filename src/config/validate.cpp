@@ -148,7 +148,7 @@ void validate_train(const TrainConfig& t, const Checker& c) {
             "a value in [0, train.beta1_max]");
   c.unit("train.beta2", t.beta2, /*include_one=*/false);
   c.non_negative("train.weight_decay", t.weight_decay);
-  c.one_of("train.precision", t.precision, {"fp32", "bf16"});
+  c.one_of("train.precision", t.precision, {"fp32", "tf32", "bf16"});
   c.positive("train.log_every", t.log_every);
   c.non_negative("train.eval_every", t.eval_every);
   c.non_negative("train.checkpoint_every", t.checkpoint_every);
@@ -161,6 +161,7 @@ void validate_eval(const EvalConfig& e, int64_t image_size, const Checker& c) {
   c.one_of("eval.layer_reduction", e.layer_reduction, {"mean", "max"});
   c.non_negative("eval.smoothing_sigma", e.smoothing_sigma);
   c.positive("eval.batch_size", e.batch_size);
+  c.one_of("eval.precision", e.precision, {"fp32", "tf32", "bf16"});
   c.non_negative("eval.bootstrap", e.bootstrap);
   c.require(e.max_fpr > 0 && e.max_fpr <= 1, "eval.max_fpr", e.max_fpr, "a value in (0, 1]");
   c.require(e.threshold_percentile >= 0 && e.threshold_percentile <= 100,

@@ -7,6 +7,7 @@
 
 #include "qfae/loss/gaussian_smoothing.h"
 #include "qfae/util/error.h"
+#include "qfae/util/log.h"
 
 namespace qfae::engine {
 
@@ -14,7 +15,8 @@ AnomalyScorer::AnomalyScorer(System& system, const config::EvalConfig& eval)
     : system_(system),
       over_pixels_(loss::parse_reduction(eval.pixel_reduction, "eval.pixel_reduction")),
       over_layers_(loss::parse_reduction(eval.layer_reduction, "eval.layer_reduction")),
-      sigma_(eval.smoothing_sigma) {
+      sigma_(eval.smoothing_sigma),
+      precision_(resolve_precision(eval.precision, system.device(), "eval.precision")) {
   if (!std::isfinite(sigma_) || sigma_ < 0) {
     throw UserError("eval.smoothing_sigma: " + std::to_string(sigma_) +
                     " must be 0 (off) or a positive number of pixels");
@@ -27,7 +29,11 @@ AnomalyOutput AnomalyScorer::operator()(const torch::Tensor& images) {
   ae->eval();
   torch::NoGradGuard no_grad;
   const auto x = images.to(system_.device());
-  auto out = from_reconstruction(x, system_.reconstruct(x));
+  AnomalyOutput out;
+  {
+    PrecisionScope scope(precision_, system_.device());
+    out = from_reconstruction(x, system_.reconstruct(x));
+  }
   if (was_training) ae->train();
   return out;
 }
@@ -46,6 +52,17 @@ AnomalyOutput AnomalyScorer::from_reconstruction(const torch::Tensor& x,
                    .to(torch::kCPU, torch::kDouble)
                    .contiguous();
   return out;
+}
+
+Precision prepare_for_scoring(System& system) {
+  const auto& name = system.config().eval.precision;
+  if (precision_falls_back(name, system.device())) {
+    log("eval")->warn("eval.precision: {} applies on CUDA only; scoring in fp32 on {}", name,
+                      system.device().str());
+  }
+  const auto precision = resolve_precision(name, system.device(), "eval.precision");
+  system.set_frozen_dtype(system.frozen_dtype_for(precision));
+  return precision;
 }
 
 double percentile(std::vector<double> values, double p) {

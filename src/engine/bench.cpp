@@ -139,19 +139,21 @@ BenchResult run_bench(const config::Config& config, torch::Device device,
   result.warmup = options.warmup;
   result.iters = options.iters;
   result.threads = torch::get_num_threads();
-  result.tf32 = device.is_cuda() && options.precision == "tf32";
-  result.autocast_bf16 = device.is_cuda() && options.precision == "bf16";
-  result.precision = device.is_cuda() ? options.precision : "fp32";
-  if (!device.is_cuda() && options.precision != "fp32") {
+  const auto precision = resolve_precision(options.precision, device, "--precision");
+  result.tf32 = precision == Precision::kTf32;
+  result.autocast_bf16 = precision == Precision::kBf16;
+  result.precision = precision_name(precision);
+  if (precision_falls_back(options.precision, device)) {
     log("bench")->warn("--precision {} applies on CUDA only; timing fp32 on {}", options.precision,
                        device.str());
   }
-  if (device.is_cuda()) compat::set_cuda_tf32(result.tf32);
   result.peak_tflops = options.peak_tflops > 0 ? options.peak_tflops
                        : device.is_cuda()      ? default_peak_tflops(result.precision)
                                                : 0.0;
 
   System system(config, device);
+  system.set_frozen_dtype(system.frozen_dtype_for(precision));
+  result.frozen_bf16 = system.frozen_dtype() == torch::kBFloat16;
   std::vector<backbone::BackboneDescription> encoders;
   for (const auto& path : config.backbone.encoders) {
     encoders.push_back(read_backbone_description(path));
@@ -163,7 +165,6 @@ BenchResult run_bench(const config::Config& config, torch::Device device,
   const auto images =
       torch::randn({options.batch_size, 3, size, size}, torch::TensorOptions().device(device));
   auto& ae = system.autoencoder();
-  const bool bf16 = result.autocast_bf16;
 
   // Evaluation first: its peak memory then excludes the optimizer state and gradients.
   if (options.eval) {
@@ -174,7 +175,7 @@ BenchResult run_bench(const config::Config& config, torch::Device device,
     ae->eval();
     auto step = [&] {
       torch::NoGradGuard no_grad;
-      compat::CudaBf16Autocast autocast(bf16);
+      PrecisionScope scope(precision, device);
       const auto x_hat = system.reconstruct(images);
       const auto maps = system.test_distance().layer_maps(images, x_hat);      // (R, B, 1, H, W)
       const auto pixel = loss::pixel_map(maps);                                // (B, 1, H, W)
@@ -199,7 +200,7 @@ BenchResult run_bench(const config::Config& config, torch::Device device,
       optimizer.zero_grad();
       torch::Tensor loss;
       {
-        compat::CudaBf16Autocast autocast(bf16);
+        PrecisionScope scope(precision, device);
         const auto x_hat = system.reconstruct(images);
         loss = system.training_loss(images, x_hat).to(torch::kFloat32) * config.loss.weight;
       }
@@ -243,6 +244,7 @@ nlohmann::json to_json(const BenchResult& r) {
           {"precision", r.precision},
           {"autocast_bf16", r.autocast_bf16},
           {"tf32", r.tf32},
+          {"frozen_weights", r.frozen_bf16 ? "bf16" : "fp32"},
           {"torch_version", r.torch_version},
           {"batch_size", r.batch_size},
           {"warmup", r.warmup},
@@ -260,8 +262,9 @@ std::string format_result(const BenchResult& r) {
       << (r.autocast_bf16 ? " (bf16 autocast)"
           : r.tf32        ? " (TF32 matmuls)"
                           : "")
-      << ", batch " << r.batch_size << ", " << r.warmup << " warm-up + " << r.iters
-      << " timed steps, LibTorch " << r.torch_version << ", " << r.threads << " CPU threads\n";
+      << (r.frozen_bf16 ? ", frozen networks' weights in bf16" : "") << ", batch " << r.batch_size
+      << ", " << r.warmup << " warm-up + " << r.iters << " timed steps, LibTorch "
+      << r.torch_version << ", " << r.threads << " CPU threads\n";
   std::snprintf(line, sizeof(line), "%-6s %10s %28s %10s %10s %8s  %s\n", "phase", "images/s",
                 "step ms: median (min-max)", "TFLOP/img", "TFLOP/s", "util", "peak memory");
   out << line;

@@ -104,6 +104,7 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
   AnomalyScorer scorer(system, cfg.eval);
   data::LoaderOptions lo;
   lo.batch_size = cfg.eval.batch_size;
+  lo.pin_memory = system.device().is_cuda();
   data::Loader loader(samples, cfg.data, lo);
   MapSpill spill((fs::path(options.out_dir) / ".maps.tmp").string(), side);
   metrics::ScoreRange range;
@@ -217,6 +218,10 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
   m["checkpoint"] = options.checkpoint;
   m["config_sha256"] = sha256_hex(config::to_yaml(cfg));
   m["device"] = system.device().str();
+  m["precision"] = {{"eval", precision_name(resolve_precision(cfg.eval.precision, system.device(),
+                                                              "eval.precision"))},
+                    {"frozen_weights", system.frozen_dtype() == torch::kBFloat16 ? "bf16"
+                                                                                 : "fp32"}};
   int64_t anomalous = 0;
   for (const auto& r : result.images) anomalous += r.label;
   m["dataset"] = {{"root", cfg.data.root}, {"layout", cfg.data.layout}, {"split", options.split},

@@ -27,6 +27,7 @@ LoaderBenchResult run_loader_bench(const config::Config& cfg, const LoaderBenchO
   lo.augment = cfg.data.augment;
   lo.seed = static_cast<uint64_t>(cfg.train.seed);
   lo.workers = options.workers;
+  lo.pin_memory = options.pin_memory;
   data::Loader loader(index.train, cfg.data, lo);
   if (loader.batches_per_epoch() == 0) {
     throw UserError("bench --batch-size: " + std::to_string(options.batch_size) +
@@ -42,6 +43,7 @@ LoaderBenchResult run_loader_bench(const config::Config& cfg, const LoaderBenchO
   r.warmup = options.warmup;
   r.train_images = static_cast<int64_t>(index.train.size());
   r.augment = cfg.data.augment;
+  r.pinned = options.pin_memory;
 
   using Clock = std::chrono::steady_clock;
   int64_t epoch = 0;
@@ -76,6 +78,7 @@ nlohmann::json to_json(const LoaderBenchResult& r) {
           {"batch_size", r.batch_size},
           {"workers", r.workers},
           {"augment", r.augment},
+          {"pinned", r.pinned},
           {"train_images", r.train_images},
           {"warmup_batches", r.warmup},
           {"batches", r.batches},

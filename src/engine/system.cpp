@@ -84,6 +84,19 @@ torch::Tensor System::training_loss(const torch::Tensor& images, const torch::Te
   return train_distance_->loss(images, x_hat);
 }
 
+void System::set_frozen_dtype(torch::Dtype dtype) {
+  TORCH_CHECK(dtype == torch::kFloat32 || dtype == torch::kBFloat16,
+              "System::set_frozen_dtype: float32 or bfloat16 expected");
+  if (dtype == frozen_dtype()) return;
+  for (auto& enc : encoders_) enc->to(device_, dtype);
+  perceptual_->to(device_, dtype);
+}
+
+torch::Dtype System::frozen_dtype_for(Precision precision) const {
+  return precision == Precision::kBf16 && config_.backbone.frozen_bf16 ? torch::kBFloat16
+                                                                        : torch::kFloat32;
+}
+
 torch::Tensor System::reconstruct(const torch::Tensor& images) {
   return autoencoder_->forward(encoder_tokens(images));
 }

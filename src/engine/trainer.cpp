@@ -16,7 +16,6 @@
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
-#include "qfae/util/torch_compat.h"
 
 namespace fs = std::filesystem;
 
@@ -61,6 +60,7 @@ Trainer::Trainer(const config::Config& config, const std::string& run_dir, torch
   train_opts.drop_last = true;
   train_opts.augment = config.data.augment;
   train_opts.seed = static_cast<uint64_t>(t.seed);
+  train_opts.pin_memory = device.is_cuda();
   train_loader_ = std::make_unique<data::Loader>(index_.train, config.data, train_opts);
   steps_per_epoch_ = train_loader_->batches_per_epoch();
   if (steps_per_epoch_ == 0) {
@@ -71,6 +71,7 @@ Trainer::Trainer(const config::Config& config, const std::string& run_dir, torch
   if (!index_.val.empty()) {
     data::LoaderOptions val_opts;
     val_opts.batch_size = config.eval.batch_size;
+    val_opts.pin_memory = device.is_cuda();
     val_loader_ = std::make_unique<data::Loader>(index_.val, config.data, val_opts);
     for (const auto& sample : index_.val) {
       (sample.label ? val_has_anomalies_ : val_has_normals_) = true;
@@ -80,12 +81,18 @@ Trainer::Trainer(const config::Config& config, const std::string& run_dir, torch
                      index_.layout, index_.train.size(), index_.val.size(), index_.test.size(),
                      steps_per_epoch_);
 
-  bf16_ = t.precision == "bf16" && device.is_cuda();
-  if (t.precision == "bf16" && !bf16_) {
-    log("train")->warn("train.precision: bf16 applies on CUDA only; training in fp32 on {}",
-                       device.str());
+  if (precision_falls_back(t.precision, device)) {
+    log("train")->warn("train.precision: {} applies on CUDA only; training in fp32 on {}",
+                       t.precision, device.str());
   }
+  if (precision_falls_back(config.eval.precision, device)) {
+    log("train")->warn("eval.precision: {} applies on CUDA only; validating in fp32 on {}",
+                       config.eval.precision, device.str());
+  }
+  train_precision_ = resolve_precision(t.precision, device, "train.precision");
   system_ = std::make_unique<System>(config, device);
+  // Validation shares these weights: under bf16 training it runs with bf16 frozen networks.
+  system_->set_frozen_dtype(system_->frozen_dtype_for(train_precision_));
   auto& ae = system_->autoencoder();
   std::vector<torch::Tensor> trainable;
   for (const auto& p : ae->parameters()) {
@@ -125,11 +132,12 @@ torch::Tensor Trainer::train_step(const data::Batch& batch) {
     o.lr(v.lr);
     o.betas(std::make_tuple(v.beta1, config_.train.beta2));
   }
-  const auto images = batch.images.to(device_);
+  // Pinned on CUDA (the loader's pin_memory): the copy does not wait for the device.
+  const auto images = batch.images.to(device_, batch.images.scalar_type(), /*non_blocking=*/true);
   optimizer_->zero_grad();
   torch::Tensor loss;
   {
-    compat::CudaBf16Autocast autocast(bf16_);
+    PrecisionScope scope(train_precision_, device_);
     const auto x_hat = system_->reconstruct(images);
     loss = system_->training_loss(images, x_hat).to(torch::kFloat32) * config_.loss.weight;
   }
@@ -155,10 +163,14 @@ ValidationResult Trainer::evaluate() {
   data::Batch batch;
   while (val_loader_->next(batch)) {
     const auto images = batch.images.to(device_);
-    const auto x_hat = system_->reconstruct(images);
-    total += system_->training_loss(images, x_hat).item<double>() * images.size(0);
+    AnomalyOutput out;
+    {
+      PrecisionScope scope(scorer.precision(), device_);
+      const auto x_hat = system_->reconstruct(images);
+      total += system_->training_loss(images, x_hat).item<double>() * images.size(0);
+      out = scorer.from_reconstruction(images, x_hat);
+    }
     count += images.size(0);
-    const auto out = scorer.from_reconstruction(images, x_hat);
     const auto l = batch.labels.to(torch::kCPU);
     for (int64_t i = 0; i < out.scores.size(0); ++i) {
       const double s = out.scores[i].item<double>();

@@ -110,6 +110,32 @@ TEST(BackboneForward, ConvertsToTheModuleDtype) {
   for (const auto& p : dino.parameters()) EXPECT_FALSE(p.requires_grad());
 }
 
+// bf16 weights (the frozen networks under bf16 precision): float32 out, near the float32 values,
+// and still differentiable in the images.
+TEST(BackboneForward, Bf16WeightsGiveFloat32OutputsNearTheReference) {
+  const auto ref = reference();
+  TorchScriptBackbone dino(fixture("tiny_dino.pt"), torch::kCPU);
+  dino.to(torch::kCPU, torch::kBFloat16);
+  for (const auto& p : dino.parameters()) {
+    EXPECT_EQ(p.scalar_type(), torch::kBFloat16);
+    EXPECT_FALSE(p.requires_grad());
+  }
+  auto images = ref.at("input").clone().requires_grad_(true);
+  const auto out = dino.forward(images, {1, 3});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].scalar_type(), torch::kFloat32);
+  for (const auto& [got, name] : {std::pair{out[0], "dino_l1"}, std::pair{out[1], "dino_l3"}}) {
+    const auto want = ref.at(name);
+    const double rel = ((got - want).abs().max() / want.abs().max()).item<double>();
+    EXPECT_LT(rel, 2e-2) << name;
+    EXPECT_GT(rel, 0.0) << name << ": bf16 weights should round something";
+  }
+  out[1].sum().backward();
+  ASSERT_TRUE(images.grad().defined());
+  EXPECT_EQ(images.grad().scalar_type(), torch::kFloat32);
+  EXPECT_GT(images.grad().abs().sum().item<double>(), 0.0);
+}
+
 TEST(BackboneForward, RejectsBadImages) {
   TorchScriptBackbone dino(fixture("tiny_dino.pt"), torch::kCPU);
   EXPECT_THROW(dino.forward(torch::zeros({1, 3, 64, 64}), {1}), c10::Error);

@@ -78,6 +78,7 @@ TEST(BenchCli, ModeBatchAndPrecisionOptions) {
   EXPECT_EQ(j["phases"][0]["phase"], "eval");
   EXPECT_EQ(j.at("batch_size"), 2);
   EXPECT_EQ(j.at("precision"), "fp32");  // bf16 is CUDA only: the CPU says so and times fp32
+  EXPECT_EQ(j.at("frozen_weights"), "fp32");
   EXPECT_NE(r.err.find("CUDA only"), std::string::npos) << r.err;
   EXPECT_GT(j["phases"][0]["utilisation"].get<double>(), 0.0);  // from --peak-tflops
 }
@@ -114,6 +115,7 @@ TEST(BenchCli, LoaderModeTimesTheTrainingLoader) {
   EXPECT_EQ(j.at("batches"), 5);
   EXPECT_EQ(j.at("images"), 20);  // 2 full batches per epoch of 10: epochs restart, 4 each
   EXPECT_EQ(j.at("augment"), true);
+  EXPECT_EQ(j.at("pinned"), false);  // page-locked batches only where the device is CUDA
   const double seconds = j.at("seconds"), rate = j.at("images_per_s");
   EXPECT_GT(seconds, 0.0);
   EXPECT_NEAR(rate, 20.0 / seconds, 1e-9 * rate);

@@ -100,6 +100,8 @@ TEST_F(EvalCli, WritesEveryOutputAndItsNumbersAgreeWithTheScores) {
   const auto m = json::parse(read_text(out.path() / "metrics.json"));
   EXPECT_EQ(m["qfae_version"], QFAE_VERSION);
   EXPECT_EQ(m["config_sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(m["precision"]["eval"], "fp32");  // the default, and all a CPU runs
+  EXPECT_EQ(m["precision"]["frozen_weights"], "fp32");
   EXPECT_NE(m["checkpoint"].get<std::string>().find("checkpoints/last"), std::string::npos);
   EXPECT_EQ(m["dataset"]["images"], 8);
   EXPECT_EQ(m["dataset"]["anomalous"], 4);

@@ -22,17 +22,25 @@ class AnomalyScorer {
   // the key when one is invalid). The maps use eval.patch_sizes / eval.layers via the System.
   AnomalyScorer(System& system, const config::EvalConfig& eval);
 
-  // images (B, 3, H, W) normalised, any device -> maps and scores. No gradient; the autoencoder
-  // is put in eval mode for the call and its previous mode restored.
+  // images (B, 3, H, W) normalised, any device -> maps and scores, at eval.precision. No
+  // gradient; the autoencoder is put in eval mode for the call and its previous mode restored.
   AnomalyOutput operator()(const torch::Tensor& images);
-  // The same from a reconstruction already made (x and x_hat on the System's device).
+  // The same from a reconstruction already made (x and x_hat on the System's device), under the
+  // caller's PrecisionScope.
   AnomalyOutput from_reconstruction(const torch::Tensor& x, const torch::Tensor& x_hat);
+  // eval.precision as it runs on the System's device.
+  Precision precision() const { return precision_; }
 
  private:
   System& system_;
   loss::Reduction over_pixels_, over_layers_;
   double sigma_;
+  Precision precision_;
 };
+
+// Readies a System for maps and scores: resolves eval.precision on its device (warning once when
+// the device cannot run it) and holds the frozen networks in the matching dtype.
+Precision prepare_for_scoring(System& system);
 
 // The p-th percentile (0..100) of `values` with linear interpolation between order statistics
 // (numpy's default). UserError when `values` is empty or p is outside [0, 100].

@@ -42,6 +42,7 @@ struct PhaseResult {
 struct BenchResult {
   std::string device, precision, torch_version;
   bool autocast_bf16 = false, tf32 = false;  // what actually ran
+  bool frozen_bf16 = false;                   // the frozen networks' weights held in bf16
   int64_t batch_size = 0, warmup = 0, iters = 0, threads = 0;
   double peak_tflops = 0;
   std::vector<PhaseResult> phases;

@@ -12,19 +12,21 @@ namespace qfae::engine {
 
 struct LoaderBenchOptions {
   int64_t batch_size = 64;
-  int64_t warmup = 3;   // batches taken before the clock starts
-  int64_t batches = 20;  // batches timed (epochs restart as needed)
-  int64_t workers = -1;  // loader threads; -1 = data.workers (0 = one per core)
+  int64_t warmup = 3;       // batches taken before the clock starts
+  int64_t batches = 20;     // batches timed (epochs restart as needed)
+  int64_t workers = -1;     // loader threads; -1 = data.workers (0 = one per core)
+  bool pin_memory = false;  // as training on CUDA does: batches stacked into page-locked memory
 };
 
 struct LoaderBenchResult {
   std::string root;
   int64_t image_size = 0, batch_size = 0, workers = 0, warmup = 0;
-  int64_t batches = 0, images = 0;   // timed
-  int64_t train_images = 0;          // in the data set
+  int64_t batches = 0, images = 0;  // timed
+  int64_t train_images = 0;         // in the data set
   bool augment = false;
-  double seconds = 0;                // wall time of the timed batches
-  double images_per_s = 0;           // images / seconds
+  bool pinned = false;
+  double seconds = 0;       // wall time of the timed batches
+  double images_per_s = 0;  // images / seconds
   double images_per_s_per_worker = 0;
   std::vector<double> batch_seconds;  // wait of the consumer for each timed batch
 };

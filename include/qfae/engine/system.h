@@ -8,6 +8,7 @@
 
 #include "qfae/backbone/torchscript_backbone.h"
 #include "qfae/config/config.h"
+#include "qfae/engine/precision.h"
 #include "qfae/loss/perceptual_distance.h"
 #include "qfae/model/autoencoder.h"
 
@@ -32,6 +33,14 @@ class System {
   torch::Tensor training_loss(const torch::Tensor& images, const torch::Tensor& x_hat);
   // The test-time perceptual distance (eval.patch_sizes, eval.layers) for maps and scores.
   loss::PerceptualDistance& test_distance() { return *test_distance_; }
+
+  // Weights of the frozen networks (encoders and perceptual MAE): float32 (as loaded) or bf16.
+  // Their outputs stay float32 either way; gradients still reach x_hat through the MAE. Back to
+  // float32 after bf16 keeps the bf16-rounded values.
+  void set_frozen_dtype(torch::Dtype dtype);
+  torch::Dtype frozen_dtype() const { return perceptual_->dtype(); }
+  // The frozen dtype for a phase run at `precision`: bf16 under bf16 when backbone.frozen_bf16.
+  torch::Dtype frozen_dtype_for(Precision precision) const;
 
   model::QFormerAutoencoder& autoencoder() { return autoencoder_; }
   backbone::TorchScriptBackbone& perceptual_backbone() { return *perceptual_; }

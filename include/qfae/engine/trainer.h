@@ -67,7 +67,7 @@ class Trainer {
   TrainProgress progress_;
   JsonlWriter metrics_;
   bool tty_ = false;
-  bool bf16_ = false;
+  Precision train_precision_ = Precision::kFp32;
   bool val_has_normals_ = false, val_has_anomalies_ = false;  // train.precision bf16 on a CUDA device
 };
 
