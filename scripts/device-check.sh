@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # One call on the lent GPU machine (../shared/device/README.md): build qfae against the PyTorch
 # wheel's LibTorch (CUDA) and the carried static OpenCV, export random-init real-size backbones,
-# time `qfae bench --config configs/brats.yaml` in fp32, tf32 and bf16, run the test suite with
-# QFAE_TEST_DEVICE=cuda, a short demo train / eval, and print a table last. Logs go to $OUT.
+# time `qfae bench --config configs/brats.yaml` in bf16 (frozen networks' weights in bf16, then in
+# fp32), tf32 and fp32, run the test suite with QFAE_TEST_DEVICE=cuda, train and evaluate the demo
+# on CUDA in fp32 and in bf16 (image AUROC side by side), and print a table last. Logs go to $OUT.
 #
-#   run(command="bash scripts/device-check.sh", carry=[".deps/opencv-static"], timeout_s=600)
+#   run(command="bash scripts/device-check.sh", carry=[".deps/opencv-static", "runs/demo-mri"],
+#       timeout_s=600)
+#
+# runs/demo-mri is the demo's data set (scripts/demo.sh writes it here; the GPU machine has no
+# Colin27 brain); without it the demo steps use a short synthetic data set instead.
 #
 # Fail-soft: every step runs under `timeout`, its exit code and seconds are recorded in
 # $OUT/steps.tsv, and a failed step never stops the ones after it (only steps that need the
@@ -18,6 +23,10 @@ PY=${QFAE_PYTHON:-/opt/torch/.venv/bin/python}
 JOBS=${JOBS:-$(nproc)}
 LIMIT=${QFAE_CHECK_SECONDS:-540}
 BUILD=${QFAE_BUILD_DIR:-build-cuda}
+# For a dry run of the script itself on a CPU machine: QFAE_DEVICE=cpu QFAE_PREBUILT=1
+# QFAE_BUILD_DIR=build QFAE_DEMO_EPOCHS=3 (uses an existing build, trains the demo briefly).
+DEVICE=${QFAE_DEVICE:-cuda}
+PREBUILT=${QFAE_PREBUILT:-0}
 WORK=$(mktemp -d /tmp/qfae-device-check.XXXXXX)
 START=$(date +%s)
 STEPS=$OUT/steps.tsv
@@ -84,8 +93,10 @@ configure() {
 build() { cmake --build "$BUILD" -j "$JOBS" -- -k 0; }
 export BUILD JOBS TORCH_CMAKE OPENCV_DIR
 export -f configure build
-step configure 20 120 configure
-step build 60 330 build
+if [[ $PREBUILT != 1 ]]; then
+  step configure 20 120 configure
+  step build 60 330 build
+fi
 # Fallback: without the allocator-statistics API (torch_compat.h), if that is what failed.
 if [[ ! -x $BUILD/qfae ]] && grep -q -e DeviceAccelerator -e getDeviceStats -e resetPeakStats \
      "$OUT/build.log" 2>/dev/null; then
@@ -101,8 +112,12 @@ ls -la backbones > "$OUT/backbones.txt" 2>&1
 # ---- 3. Bench: the brain config at batch 64, three precisions ------------------------------------
 if [[ -x $QFAE && -f $DINO && -f $MAE ]]; then
   for p in bf16 tf32 fp32; do
-    step "bench_$p" 30 120 "$QFAE" bench --config configs/brats.yaml --device cuda \
+    step "bench_$p" 30 120 "$QFAE" bench --config configs/brats.yaml --device "$DEVICE" \
         --precision "$p" --warmup 3 --iters 8 --json "$OUT/bench_$p.json"
+    # The route: bf16 autocast over float32 frozen weights (cast at every call) instead.
+    [[ $p == bf16 ]] && step bench_bf16_frozen_fp32 30 120 "$QFAE" bench \
+        --config configs/brats.yaml --device "$DEVICE" --precision bf16 --warmup 3 --iters 8 \
+        --set backbone.frozen_bf16=false --json "$OUT/bench_bf16_frozen_fp32.json"
   done
 else
   printf 'bench\t-\t0\tskipped: no binary or no backbones\n' >> "$STEPS"
@@ -110,25 +125,34 @@ fi
 
 # ---- 4. Tests on CUDA (one process; ctest would start ~300) -------------------------------------
 if [[ -x $BUILD/tests/qfae_tests ]]; then
-  export QFAE_TEST_DEVICE=cuda
+  export QFAE_TEST_DEVICE=$DEVICE
   step tests 30 180 "$BUILD/tests/qfae_tests" --gtest_output="xml:$OUT/tests.xml" --gtest_brief=1
   unset QFAE_TEST_DEVICE
 else
   printf 'tests\t-\t0\tskipped: qfae_tests not built\n' >> "$STEPS"
 fi
 
-# ---- 5. Demo: prepare, a short training run on CUDA (fp32, then bf16), eval --------------------
+# ---- 5. Demo on CUDA: the whole demo trained in fp32 and in bf16, each evaluated ----------------
+# (issue 6: a bf16-trained model's image AUROC within 0.01 of an fp32-trained one's).
 if [[ -x $QFAE ]]; then
-  step demo_prepare 10 60 "$QFAE" prepare --synthetic "$WORK/demo-data" --image-size 64
-  step demo_train 20 90 "$QFAE" train --config configs/demo.yaml --device cuda \
-      --set "data.root=$WORK/demo-data" --set train.epochs=2 --output-dir "$WORK/runs"
-  step demo_train_bf16 20 60 "$QFAE" train --config configs/demo.yaml --device cuda \
-      --set "data.root=$WORK/demo-data" --set train.epochs=1 --set train.precision=bf16 \
-      --output-dir "$WORK/runs-bf16"
-  step demo_eval 20 90 "$QFAE" eval --checkpoint "$WORK/runs/demo/latest" --device cuda \
-      --output-dir "$WORK/eval"
+  DEMO_DATA=$PWD/runs/demo-mri
+  DEMO_SETS=()
+  [[ -n ${QFAE_DEMO_EPOCHS:-} ]] && DEMO_SETS=(--set "train.epochs=$QFAE_DEMO_EPOCHS")
+  if [[ ! -d $DEMO_DATA/train ]]; then
+    DEMO_DATA=$WORK/demo-data
+    DEMO_SETS=(--set train.epochs="${QFAE_DEMO_EPOCHS:-20}")
+    step demo_prepare 10 60 "$QFAE" prepare --synthetic "$DEMO_DATA" --image-size 64
+  fi
   mkdir -p "$OUT/demo"
-  cp "$WORK"/runs/demo/latest/metrics.jsonl "$OUT/demo/" 2>/dev/null
+  for p in fp32 bf16; do
+    step "demo_train_$p" 20 120 "$QFAE" train --config configs/demo.yaml --device "$DEVICE" \
+        --set "data.root=$DEMO_DATA" "${DEMO_SETS[@]}" --set "train.precision=$p" \
+        --set "eval.precision=$p" --output-dir "$WORK/runs-$p"
+    step "demo_eval_$p" 10 60 "$QFAE" eval --checkpoint "$WORK/runs-$p/demo/latest" \
+        --device "$DEVICE" --output-dir "$WORK/eval-$p"
+    cp "$WORK/runs-$p/demo/latest/metrics.jsonl" "$OUT/demo/train-$p.jsonl" 2>/dev/null
+    cp "$WORK/eval-$p/metrics.json" "$OUT/demo/eval-$p.json" 2>/dev/null
+  done
   # The loader alone at the brain config's 224 px (240 px sources, BraTS's slice size), 4 threads:
   # does it keep up with the 610 images/s training target?
   step loader_prepare 5 40 "$QFAE" prepare --synthetic "$WORK/loader-data" --image-size 240 \
@@ -136,7 +160,6 @@ if [[ -x $QFAE ]]; then
   step loader 10 40 "$QFAE" bench --config configs/brats.yaml --mode loader \
       --set "data.root=$WORK/loader-data" --set data.layout=bmad --batch-size 64 --warmup 2 \
       --iters 12 --workers 4 --json "$OUT/bench_loader.json"
-  find "$WORK/eval" -name '*.json' -size -1M -exec cp {} "$OUT/demo/" \; 2>/dev/null
 fi
 
 # ---- 6. The table, last ------------------------------------------------------------------------
@@ -149,12 +172,12 @@ echo "== qfae bench, configs/brats.yaml, batch 64 (targets: train >= 610 img/s a
 "$PY" - "$OUT" <<'EOF' 2>&1 || echo "(no bench results)"
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
-print(f"{'precision':9} {'train img/s':>11} {'eval img/s':>10} {'train ms':>9} {'eval ms':>8} "
+print(f"{'precision':16} {'train img/s':>11} {'eval img/s':>10} {'train ms':>9} {'eval ms':>8} "
       f"{'train GiB':>9} {'eval GiB':>8} {'train util':>10} {'eval util':>9}")
-for p in ("fp32", "tf32", "bf16"):
+for p in ("fp32", "tf32", "bf16", "bf16_frozen_fp32"):
     f = out / f"bench_{p}.json"
     if not f.exists():
-        print(f"{p:9} (no result)")
+        print(f"{p:16} (no result)")
         continue
     r = json.loads(f.read_text())
     ph = {x["phase"]: x for x in r["phases"]}
@@ -171,9 +194,21 @@ for p in ("fp32", "tf32", "bf16"):
             return f"{b / 2**30:.2f}" if b is not None and b >= 0 else "n/a"
         u = x.get("utilisation")
         return f"{100 * u:.1f}%" if u is not None else "n/a"
-    print(f"{p:9} {g('train','ips'):>11} {g('eval','ips'):>10} {g('train','ms'):>9} "
+    print(f"{p:16} {g('train','ips'):>11} {g('eval','ips'):>10} {g('train','ms'):>9} "
           f"{g('eval','ms'):>8} {g('train','gib'):>9} {g('eval','gib'):>8} "
           f"{g('train','util'):>10} {g('eval','util'):>9}")
+auroc = {}
+for p in ("fp32", "bf16"):
+    f = out / "demo" / f"eval-{p}.json"
+    if f.exists():
+        m = json.loads(f.read_text())
+        auroc[p] = m["image"]["auroc"]
+        pix = (m.get("pixel") or {}).get("auroc")
+        print(f"demo trained+evaluated in {p}: image AUROC {auroc[p]:.4f}, pixel AUROC {pix}, "
+              f"precision {m.get('precision')}")
+if len(auroc) == 2:
+    d = auroc["bf16"] - auroc["fp32"]
+    print(f"demo image AUROC bf16 - fp32: {d:+.4f} ({'within' if abs(d) <= 0.01 else 'OUTSIDE'} 0.01)")
 t = out / "tests.xml"
 if t.exists():
     import re
