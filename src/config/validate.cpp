@@ -126,6 +126,9 @@ void validate_model(const Config& cfg, const Checker& c) {
   c.require(m.decoder_dim % m.decoder_heads == 0, "model.decoder_heads", m.decoder_heads,
             "a divisor of model.decoder_dim (" + std::to_string(m.decoder_dim) + ")");
   c.non_negative("model.decoder_registers", m.decoder_registers);
+  c.require(m.decoder_checkpoint >= 0 && m.decoder_checkpoint <= m.decoder_depth,
+            "model.decoder_checkpoint", m.decoder_checkpoint,
+            "a number of decoder blocks in [0, model.decoder_depth]");
   c.require(m.decoder_patch > 0 && cfg.data.image_size % m.decoder_patch == 0,
             "model.decoder_patch", m.decoder_patch,
             "a divisor of data.image_size (" + std::to_string(cfg.data.image_size) + ")");

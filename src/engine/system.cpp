@@ -32,6 +32,7 @@ model::AutoencoderOptions autoencoder_options(const config::Config& c) {
   d.grid = c.decoder_grid();
   d.patch = c.model.decoder_patch;
   d.registers = c.model.decoder_registers;
+  d.checkpoint_blocks = c.model.decoder_checkpoint;
   return o;
 }
 

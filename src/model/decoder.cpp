@@ -2,6 +2,7 @@
 // biases); the parity fixture checks the forward pass only.
 #include "qfae/model/decoder.h"
 
+#include "qfae/model/checkpoint.h"
 #include "qfae/model/pos_embed.h"
 #include "qfae/util/error.h"
 
@@ -53,8 +54,12 @@ torch::Tensor DecoderImpl::predict_patches(const torch::Tensor& tokens) {
   auto x = decoder_embed_->forward(tokens) + decoder_pos_embed_;  // (B, G*G, D)
   x = torch::cat({reg_tokens_.expand({b, -1, -1}), cls_token_.expand({b, -1, -1}), x},
                  /*dim=*/1);  // (B, R + 1 + G*G, D)
+  const bool recompute = is_training() && torch::GradMode::is_enabled();
+  int64_t index = 0;
   for (const auto& block : *decoder_blocks_) {
-    x = block->as<ViTBlock>()->forward(x);
+    auto* vit = block->as<ViTBlock>();
+    x = recompute && index++ < o.checkpoint_blocks && x.requires_grad() ? checkpointed(*vit, x)
+                                                                        : vit->forward(x);
   }
   x = decoder_prediction_->forward(decoder_norm_->forward(x));  // (B, R + 1 + G*G, p*p*C)
   return x.slice(/*dim=*/1, o.registers + 1);                   // (B, G*G, p*p*C)

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "qfae/io/state_dict.h"
 #include "qfae/model/pos_embed.h"
@@ -94,4 +97,84 @@ TEST(DecoderTest, WrongTokenCountIsRejected) {
   o.patch = 2;
   Decoder decoder(o);
   EXPECT_THROW(decoder->forward(torch::randn({1, 8, 16})), c10::Error);
+}
+
+namespace {
+
+// Names of the autograd nodes behind `t` (breadth-first over the whole graph).
+std::vector<std::string> graph_node_names(const torch::Tensor& t) {
+  std::vector<std::string> names;
+  std::vector<std::shared_ptr<torch::autograd::Node>> todo{t.grad_fn()};
+  std::set<torch::autograd::Node*> seen;
+  while (!todo.empty()) {
+    auto node = todo.back();
+    todo.pop_back();
+    if (!node || !seen.insert(node.get()).second) continue;
+    names.push_back(node->name());
+    for (const auto& edge : node->next_edges()) todo.push_back(edge.function);
+  }
+  return names;
+}
+
+int count_checkpoints(const torch::Tensor& t) {
+  int n = 0;
+  for (const auto& name : graph_node_names(t)) n += name.find("CheckpointedBlock") != name.npos;
+  return n;
+}
+
+}  // namespace
+
+// model.decoder_checkpoint: the first N blocks recompute their activations in backward. Same
+// output, same gradients for the tokens and every parameter (float64), and only in training.
+TEST(DecoderTest, CheckpointedBlocksGiveTheSameOutputAndGradients) {
+  DecoderOptions o;
+  o.in_dim = 16;
+  o.dim = 32;
+  o.depth = 3;
+  o.heads = 4;
+  o.grid = 4;
+  o.patch = 2;
+  o.registers = 2;
+  torch::manual_seed(0);
+  Decoder plain(o);
+  o.checkpoint_blocks = 2;
+  Decoder recomputed(o);
+  plain->to(torch::kFloat64);
+  recomputed->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    const auto from = plain->named_parameters();
+    for (auto& p : recomputed->named_parameters()) p.value().copy_(from[p.key()]);
+  }
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  const auto tokens = torch::randn({2, 16, 16}, opts);
+  const auto weight = torch::randn({2, 3, 8, 8}, opts);
+
+  auto run = [&](Decoder& d) {
+    auto x = tokens.clone().requires_grad_(true);
+    const auto out = d->forward(x);
+    (out * weight).sum().backward();
+    return std::make_pair(out.detach(), x.grad());
+  };
+  const auto [out_a, grad_a] = run(plain);
+  const auto [out_b, grad_b] = run(recomputed);
+  EXPECT_TRUE(torch::equal(out_a, out_b));
+  EXPECT_TRUE(torch::allclose(grad_a, grad_b, 1e-12, 1e-12));
+  const auto grads = plain->named_parameters();
+  int compared = 0;
+  for (const auto& p : recomputed->named_parameters()) {
+    SCOPED_TRACE(p.key());
+    ASSERT_TRUE(p.value().grad().defined());
+    EXPECT_TRUE(torch::allclose(p.value().grad(), grads[p.key()].grad(), 1e-12, 1e-12));
+    EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0.0);
+    ++compared;
+  }
+  EXPECT_GT(compared, 20);
+
+  // Two checkpointed blocks in the graph; none without the option, in eval mode or without grad.
+  const auto x = tokens.clone().requires_grad_(true);
+  EXPECT_EQ(count_checkpoints(recomputed->forward(x)), 2);
+  EXPECT_EQ(count_checkpoints(plain->forward(x)), 0);
+  recomputed->eval();
+  EXPECT_EQ(count_checkpoints(recomputed->forward(x)), 0);
 }

@@ -100,6 +100,7 @@ struct ModelConfig {
   int64_t decoder_heads = 12;
   int64_t decoder_patch = 8;
   int64_t decoder_registers = 4;
+  int64_t decoder_checkpoint = 0;  // decoder blocks recomputed in backward instead of stored
 
   template <class V>
   void visit(V& v) {
@@ -118,6 +119,7 @@ struct ModelConfig {
     v("decoder_dim", decoder_dim);
     v("decoder_depth", decoder_depth);
     v("decoder_heads", decoder_heads);
+    v("decoder_checkpoint", decoder_checkpoint);
     v("decoder_patch", decoder_patch);
     v("decoder_registers", decoder_registers);
   }

@@ -24,6 +24,9 @@ struct DecoderOptions {
   // 1e-6 inside the blocks, as MAE's decoder; 1e-5, PyTorch's default, for decoder_norm).
   double block_norm_eps = 1e-6;
   double final_norm_eps = 1e-5;
+  // In training, the first `checkpoint_blocks` blocks keep no activations and recompute them in
+  // backward (checkpoint.h): less memory, one more forward pass of those blocks. 0 = off.
+  int64_t checkpoint_blocks = 0;
 };
 
 struct DecoderImpl : torch::nn::Module {

@@ -92,6 +92,15 @@ class CudaBf16Autocast {
   at::ScalarType was_dtype_ = at::kHalf;
 };
 
+// Whether CUDA autocast is on in this thread (a recomputation in backward must match the forward).
+inline bool cuda_autocast_enabled() {
+#ifdef QFAE_AUTOCAST_BY_DEVICE
+  return at::autocast::is_autocast_enabled(at::kCUDA);
+#else
+  return at::autocast::is_enabled();
+#endif
+}
+
 // TF32 for float32 matrix products and convolutions on CUDA (on: `--precision tf32`; off: strict
 // float32). No effect on CPU.
 inline void set_cuda_tf32(bool enable) {
