@@ -3,6 +3,7 @@
 tiny_reference.pt, the expected block outputs computed by an eager timm-like ViT written here
 independently of the exported wrapper. Run with Debian's PyTorch 1.13 so LibTorch 1.13 and 2.x both
 load the files:  /usr/bin/python3 scripts/make_test_backbones.py
+With --real-size DIR it writes random ViT-L backbones at the brain config's sizes instead.
 """
 import pathlib
 import sys
@@ -198,5 +199,32 @@ def main():
         print(f"{path.name}: {size} bytes")
 
 
+@torch.no_grad()
+def real_size(out_dir: pathlib.Path):
+    """Random-init backbones at the brain config's real sizes, without timm (CPU memory and speed
+    measurements only; 1.1 GB each, never committed): DINOv2 ViT-L/14-reg4 kept to block 23 and MAE
+    ViT-L/16 at patch 16/32/56 kept to block 20, as configs/brats.yaml taps them."""
+    global OUT
+    OUT = out_dir
+    OUT.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    dino = TinyViT(dim=1024, depth=24, heads=16, patch=14, image=224, registers=4,
+                   no_embed_class=True, layer_scale=True).eval()
+    save(dino, 224, [14], "dino_vitl14_reg4_random.pt", "vit_large_patch14_reg4_dinov2.lvd142m",
+         blocks=23)
+    del dino
+    mae = TinyViT(dim=1024, depth=24, heads=16, patch=16, image=224, registers=0,
+                  no_embed_class=False, layer_scale=False).eval()
+    save(mae, 224, [16, 32, 56], "mae_vitl16_random.pt", "vit_large_patch16_224.mae", blocks=20)
+    for path in sorted(OUT.glob("*_random.pt")):
+        print(f"{path}: {path.stat().st_size} bytes")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--real-size":
+        real_size(pathlib.Path(sys.argv[2]))
+    elif len(sys.argv) == 1:
+        main()
+    else:
+        sys.exit("usage: make_test_backbones.py              (the committed tiny fixtures)\n"
+                 "       make_test_backbones.py --real-size DIR  (brain-config sizes, random)")
