@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
 
 #include "qfae/config/loader.h"
 #include "qfae/data/loader.h"
@@ -186,12 +187,13 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
     vmax = pixels.quantile(cfg.eval.overlay_percentile / 100.0);
   }
   if (!(vmax > po.lo)) vmax = range.hi();
-  spill.rewind();
-  for (int64_t i = 0; (cfg.eval.save_maps || cfg.eval.save_raw_maps) && spill.read(rec); ++i) {
+  // Records are read in order, a chunk at a time, and drawn in parallel (PNG encoding dominates:
+  // ~25 ms a 224 px figure on one core).
+  auto draw = [&](int64_t i, const SpilledImage& one) {
     const auto& r = result.images[i];
     if (cfg.eval.save_raw_maps) {
       io::write_png((fs::path(options.out_dir) / "maps" / (figure[i] + "_raw.png")).string(),
-                    (rec.map - po.lo) / (po.hi - po.lo), /*bit_depth=*/16);
+                    (one.map - po.lo) / (po.hi - po.lo), /*bit_depth=*/16);
     }
     if (cfg.eval.save_maps) {
       io::OverlayOptions ov;
@@ -202,11 +204,28 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
                     r.score, r.label ? "anomalous" : "normal");
       ov.caption = caption;
       io::write_overlay((fs::path(options.out_dir) / "maps" / (figure[i] + ".png")).string(),
-                        rec.image.to(torch::kFloat32) / 255, rec.map,
-                        r.has_mask ? rec.mask : torch::Tensor(), ov);
+                        one.image.to(torch::kFloat32) / 255, one.map,
+                        r.has_mask ? one.mask : torch::Tensor(), ov);
     }
-    if (tty && (i % 16 == 15 || i + 1 == spill.size())) {
-      std::fprintf(stderr, "\r[eval] figures %lld/%lld", static_cast<long long>(i + 1),
+  };
+  std::set<fs::path> folders;  // made here, before the threads write into them
+  for (const auto& f : figure) {
+    if (!f.empty()) folders.insert((fs::path(options.out_dir) / "maps" / f).parent_path());
+  }
+  for (const auto& folder : folders) fs::create_directories(folder);
+  const int64_t chunk = std::max<int64_t>(8, 4 * torch::get_num_threads());
+  std::vector<SpilledImage> records;
+  spill.rewind();
+  for (int64_t first = 0; cfg.eval.save_maps || cfg.eval.save_raw_maps; first += chunk) {
+    records.clear();
+    while (static_cast<int64_t>(records.size()) < chunk && spill.read(rec)) records.push_back(rec);
+    if (records.empty()) break;
+    at::parallel_for(0, static_cast<int64_t>(records.size()), 1, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) draw(first + k, records[k]);
+    });
+    const int64_t done = first + static_cast<int64_t>(records.size());
+    if (tty) {
+      std::fprintf(stderr, "\r[eval] figures %lld/%lld", static_cast<long long>(done),
                    static_cast<long long>(spill.size()));
     }
   }
