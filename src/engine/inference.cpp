@@ -72,18 +72,32 @@ InferenceResult infer_images(System& system, const std::vector<std::string>& fil
   const bool tty = options.progress && isatty(STDERR_FILENO);
   const auto batch_size = static_cast<size_t>(std::max<int64_t>(1, cfg.eval.batch_size));
   for (size_t start = 0; start < files.size(); start += batch_size) {
+    // Decoding and drawing run on all cores (at::parallel_for); names, counts and messages are
+    // settled here in file order, so the output does not depend on the thread timing.
+    const size_t end = std::min(files.size(), start + batch_size);
+    std::vector<torch::Tensor> loaded(end - start);
+    std::vector<std::string> errors(end - start);
+    at::parallel_for(0, static_cast<int64_t>(end - start), 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t j = lo; j < hi; ++j) {
+        try {
+          data::Sample sample;
+          sample.image = files[start + j];
+          loaded[j] = data::load_sample(sample, cfg.data, false, 0).image;
+        } catch (const std::exception& e) {
+          const std::string what = e.what();
+          errors[j] = what.substr(0, what.find('\n'));
+        }
+      }
+    });
     std::vector<torch::Tensor> images;
     std::vector<size_t> index;
-    for (size_t i = start; i < std::min(files.size(), start + batch_size); ++i) {
+    for (size_t i = start; i < end; ++i) {
       rows[i].path = files[i];
-      try {
-        data::Sample sample;
-        sample.image = files[i];
-        images.push_back(data::load_sample(sample, cfg.data, false, 0).image);
+      if (loaded[i - start].defined()) {
+        images.push_back(loaded[i - start]);
         index.push_back(i);
-      } catch (const std::exception& e) {
-        std::string what = e.what();
-        rows[i].error = what.substr(0, what.find('\n'));
+      } else {
+        rows[i].error = errors[i - start];
         result.failed.push_back(files[i] + ": " + rows[i].error);
         log("infer")->warn("{}: {} (skipped; the other images go on)", files[i], rows[i].error);
       }
@@ -92,6 +106,7 @@ InferenceResult infer_images(System& system, const std::vector<std::string>& fil
     const auto batch = torch::stack(images);
     const auto out = scorer(batch);
     const auto display = (batch * cfg.data.std + cfg.data.mean).clamp(0, 1);
+    std::vector<io::OverlayOptions> figures(index.size());
     for (size_t k = 0; k < index.size(); ++k) {
       auto& row = rows[index[k]];
       row.score = out.scores[static_cast<int64_t>(k)].item<double>();
@@ -102,21 +117,28 @@ InferenceResult infer_images(System& system, const std::vector<std::string>& fil
       std::string name = fs::path(row.path).stem().string();
       if (used[name]++ > 0) name += "_" + std::to_string(index[k]);
       row.overlay = "maps/" + name + ".png";
-      const auto map = out.maps[static_cast<int64_t>(k)];
-      io::OverlayOptions ov;
+      auto& ov = figures[k];
       ov.vmin = 0;
-      ov.vmax = std::isfinite(options.map_scale) ? options.map_scale : map.max().item<double>();
+      ov.vmax = std::isfinite(options.map_scale)
+                    ? options.map_scale
+                    : out.maps[static_cast<int64_t>(k)].max().item<double>();
       char caption[200];
       std::snprintf(caption, sizeof caption, "%s  score %.5g%s", fs::path(row.path).filename().c_str(),
                     row.score,
                     std::isfinite(options.threshold) ? (flagged ? "  ANOMALOUS" : "  normal") : "");
       ov.caption = caption;
-      io::write_overlay((fs::path(options.out_dir) / row.overlay).string(),
-                        display[static_cast<int64_t>(k)], map, torch::Tensor(), ov);
+    }
+    if (options.save_maps) {
+      fs::create_directories(fs::path(options.out_dir) / "maps");
+      at::parallel_for(0, static_cast<int64_t>(index.size()), 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t k = lo; k < hi; ++k) {
+          io::write_overlay((fs::path(options.out_dir) / rows[index[k]].overlay).string(),
+                            display[k], out.maps[k], torch::Tensor(), figures[k]);
+        }
+      });
     }
     if (tty) {
-      std::fprintf(stderr, "\r[infer] %zu/%zu images", std::min(files.size(), start + batch_size),
-                   files.size());
+      std::fprintf(stderr, "\r[infer] %zu/%zu images", end, files.size());
     }
   }
   if (tty) std::fprintf(stderr, "\n");
