@@ -7,7 +7,6 @@
 
 #include "qfae/loss/gaussian_smoothing.h"
 #include "qfae/util/error.h"
-#include "qfae/util/log.h"
 
 namespace qfae::engine {
 
@@ -55,12 +54,8 @@ AnomalyOutput AnomalyScorer::from_reconstruction(const torch::Tensor& x,
 }
 
 Precision prepare_for_scoring(System& system) {
-  const auto& name = system.config().eval.precision;
-  if (precision_falls_back(name, system.device())) {
-    log("eval")->warn("eval.precision: {} applies on CUDA only; scoring in fp32 on {}", name,
-                      system.device().str());
-  }
-  const auto precision = resolve_precision(name, system.device(), "eval.precision");
+  const auto precision =
+      resolve_precision_warning(system.config().eval.precision, system.device(), "eval.precision");
   system.set_frozen_dtype(system.frozen_dtype_for(precision));
   return precision;
 }

@@ -139,14 +139,10 @@ BenchResult run_bench(const config::Config& config, torch::Device device,
   result.warmup = options.warmup;
   result.iters = options.iters;
   result.threads = torch::get_num_threads();
-  const auto precision = resolve_precision(options.precision, device, "--precision");
+  const auto precision = resolve_precision_warning(options.precision, device, "--precision");
   result.tf32 = precision == Precision::kTf32;
   result.autocast_bf16 = precision == Precision::kBf16;
   result.precision = precision_name(precision);
-  if (precision_falls_back(options.precision, device)) {
-    log("bench")->warn("--precision {} applies on CUDA only; timing fp32 on {}", options.precision,
-                       device.str());
-  }
   result.peak_tflops = options.peak_tflops > 0 ? options.peak_tflops
                        : device.is_cuda()      ? default_peak_tflops(result.precision)
                                                : 0.0;

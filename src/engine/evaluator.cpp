@@ -237,8 +237,7 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
   m["checkpoint"] = options.checkpoint;
   m["config_sha256"] = sha256_hex(config::to_yaml(cfg));
   m["device"] = system.device().str();
-  m["precision"] = {{"eval", precision_name(resolve_precision(cfg.eval.precision, system.device(),
-                                                              "eval.precision"))},
+  m["precision"] = {{"eval", precision_name(scorer.precision())},
                     {"frozen_weights", system.frozen_dtype() == torch::kBFloat16 ? "bf16"
                                                                                  : "fp32"}};
   int64_t anomalous = 0;

@@ -2,6 +2,7 @@
 #include "qfae/engine/precision.h"
 
 #include "qfae/util/error.h"
+#include "qfae/util/log.h"
 
 namespace qfae::engine {
 
@@ -33,6 +34,16 @@ Precision resolve_precision(const std::string& name, torch::Device device, const
 
 bool precision_falls_back(const std::string& name, torch::Device device) {
   return !device.is_cuda() && name != "fp32";
+}
+
+Precision resolve_precision_warning(const std::string& name, torch::Device device,
+                                    const std::string& key) {
+  const Precision p = resolve_precision(name, device, key);
+  if (precision_falls_back(name, device)) {
+    log("precision")
+        ->warn("{}: {} applies on CUDA only; computing in fp32 on {}", key, name, device.str());
+  }
+  return p;
 }
 
 PrecisionScope::PrecisionScope(Precision precision, torch::Device device)

@@ -81,15 +81,9 @@ Trainer::Trainer(const config::Config& config, const std::string& run_dir, torch
                      index_.layout, index_.train.size(), index_.val.size(), index_.test.size(),
                      steps_per_epoch_);
 
-  if (precision_falls_back(t.precision, device)) {
-    log("train")->warn("train.precision: {} applies on CUDA only; training in fp32 on {}",
-                       t.precision, device.str());
-  }
-  if (precision_falls_back(config.eval.precision, device)) {
-    log("train")->warn("eval.precision: {} applies on CUDA only; validating in fp32 on {}",
-                       config.eval.precision, device.str());
-  }
-  train_precision_ = resolve_precision(t.precision, device, "train.precision");
+  train_precision_ = resolve_precision_warning(t.precision, device, "train.precision");
+  // Said once here for validation; the scorer built at each validation resolves it quietly.
+  resolve_precision_warning(config.eval.precision, device, "eval.precision");
   system_ = std::make_unique<System>(config, device);
   // Validation shares these weights: under bf16 training it runs with bf16 frozen networks.
   system_->set_frozen_dtype(system_->frozen_dtype_for(train_precision_));

@@ -62,8 +62,9 @@ class TorchScriptBackbone {
 
   // images (B, 3, H, W), H = W = image_size, in any dtype/device (converted to the module's).
   // Returns one (B, P + g*g, D) tensor per tap in the weights' dtype, float32 for bf16/fp16
-  // weights, in the order given: raw block outputs, prefix tokens first, patch tokens row-major. Gradients reach `images` when it requires grad (never the
-  // weights); otherwise the module runs under NoGradGuard.
+  // weights, in the order given: raw block outputs, prefix tokens first, patch tokens row-major.
+  // Gradients reach `images` when it requires grad (never the weights); otherwise the module runs
+  // under NoGradGuard.
   std::vector<torch::Tensor> forward(const torch::Tensor& images, const std::vector<int>& taps,
                                      int64_t patch_size = 0);
 

@@ -16,8 +16,12 @@ enum class Precision { kFp32, kTf32, kBf16 };
 const char* precision_name(Precision p);
 // "fp32" | "tf32" | "bf16" (UserError naming `key` otherwise) as it will run on `device`.
 Precision resolve_precision(const std::string& name, torch::Device device, const std::string& key);
-// True when `name` asks for something the device cannot do, so the caller can say so once.
+// True when `name` asks for something the device cannot do.
 bool precision_falls_back(const std::string& name, torch::Device device);
+// resolve_precision, and a warning naming `key` when the device falls back to fp32: for the one
+// place that reads a setting for a run (a scorer built at every validation stays quiet).
+Precision resolve_precision_warning(const std::string& name, torch::Device device,
+                                    const std::string& key);
 
 // For the scope of a forward pass: TF32 on or off as the precision says (on CUDA; the previous
 // setting comes back at the end) and bf16 autocast when bf16. Nests.

@@ -68,7 +68,7 @@ class Trainer {
   JsonlWriter metrics_;
   bool tty_ = false;
   Precision train_precision_ = Precision::kFp32;
-  bool val_has_normals_ = false, val_has_anomalies_ = false;  // train.precision bf16 on a CUDA device
+  bool val_has_normals_ = false, val_has_anomalies_ = false;  // what the validation split holds
 };
 
 }  // namespace qfae::engine
