@@ -6,12 +6,31 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "qfae/metrics/aupro.h"
 #include "qfae/metrics/connected_components.h"
 #include "qfae/util/error.h"
 
 namespace qfae::metrics {
+namespace {
+
+// Sorts 16-bit bin indices by counting them: O(n + 65536) where std::sort's n log n took ~3 ms
+// for a 224 x 224 map, most of the time of the pixel metrics. Same result as std::sort.
+void sort_bins(std::vector<std::uint16_t>& v) {
+  if (v.size() < 4096) {
+    std::sort(v.begin(), v.end());
+    return;
+  }
+  std::vector<std::uint32_t> count(65536, 0);
+  for (const auto x : v) ++count[x];
+  auto out = v.begin();
+  for (std::size_t bin = 0; bin < count.size(); ++bin) {
+    out = std::fill_n(out, count[bin], static_cast<std::uint16_t>(bin));
+  }
+}
+
+}  // namespace
 
 PixelCurveAccumulator::PixelCurveAccumulator(const PixelCurveOptions& options) : options_(options) {
   if (options.bins < 2 || options.bins > 65536) {
@@ -108,8 +127,8 @@ void PixelCurveAccumulator::add(const torch::Tensor& maps, const torch::Tensor& 
       }
     }
     if (comp.count > 0 && options_.per_image_dice) {
-      std::sort(kept.inside.begin(), kept.inside.end());
-      std::sort(kept.outside.begin(), kept.outside.end());
+      sort_bins(kept.inside);
+      sort_bins(kept.outside);
       anomalous_.push_back(std::move(kept));
       anomalous_image_.push_back(images_ + b);
     }

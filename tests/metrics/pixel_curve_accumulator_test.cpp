@@ -114,6 +114,31 @@ TEST(PixelCurveAccumulator, HandWorkedDiceAndPerImageDice) {
   EXPECT_NEAR(at_quarter[1], 2.0 / 3.0, 1e-12);
 }
 
+TEST(PixelCurveAccumulator, PerImageDiceOfALargeMapMatchesADirectCount) {
+  // 96 x 96 with a 70 x 70 lesion: both pixel sets are large (they are sorted by counting, small
+  // ones by std::sort). Scores sit on the edges of 256 bins over [0, 1], so bin j holds exactly
+  // the pixels scoring j / 256 and a threshold at bin k flags the pixels with j >= k.
+  torch::manual_seed(3);
+  const auto level = torch::randint(0, 256, {1, 96, 96}, torch::kInt64);
+  const auto maps = level.to(torch::kFloat32) / 256.0;
+  auto masks = torch::zeros({1, 96, 96});
+  masks.slice(1, 10, 80).slice(2, 20, 90).fill_(1);
+  PixelCurveOptions options;
+  options.bins = 256;
+  PixelCurveAccumulator acc(options);
+  acc.add(maps, masks);
+  const auto inside = masks > 0.5;
+  for (const std::int64_t k : {0, 1, 64, 128, 200, 255}) {
+    const auto flagged = level >= k;
+    const double tp = (flagged & inside).sum().item<double>();
+    const double fp = (flagged & inside.logical_not()).sum().item<double>();
+    const double fn = (flagged.logical_not() & inside).sum().item<double>();
+    const auto dice = acc.image_dice(k);
+    ASSERT_EQ(dice.size(), 1u);
+    EXPECT_NEAR(dice[0], 2 * tp / (2 * tp + fp + fn), 1e-12) << "bin " << k;
+  }
+}
+
 TEST(PixelCurveAccumulator, QuantileIsTheUpperEdgeOfTheBinHoldingIt) {
   // 10 scores over [0, 1] in 10 bins: 0.05 0.15 ... 0.95, one per bin, split across two images.
   auto maps = (torch::arange(10, torch::kFloat64) * 0.1 + 0.05).reshape({2, 1, 5});
