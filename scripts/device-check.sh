@@ -172,6 +172,21 @@ if [[ -x $QFAE ]]; then
       --iters 12 --workers 4 --json "$OUT/bench_loader.json"
 fi
 
+# ---- 5b. `qfae eval` end to end on the brain config (512 synthetic 240 px test images) ------------
+# Scoring (pass 1: model, host filing overlapped with the next batch) against the bench's eval
+# step, and the whole command with metrics and overlay figures. Last: skipped when time is short.
+if [[ -x $QFAE && -f $DINO && -f $MAE ]]; then
+  EVAL_DATA=$WORK/eval-data
+  step e2e_prepare 20 40 "$QFAE" prepare --synthetic "$EVAL_DATA" --image-size 240 --train 80 \
+      --val 0 --test-normal 256 --test-anomalous 256 &&
+  step e2e_train 30 90 "$QFAE" train --config configs/brats.yaml --device "$DEVICE" \
+      --set "data.root=$EVAL_DATA" --set data.layout=bmad --set train.epochs=1 \
+      --set train.precision=bf16 --set eval.precision=bf16 --output-dir "$WORK/runs-e2e" &&
+  step e2e_eval 30 90 "$QFAE" eval --checkpoint "$WORK/runs-e2e/brats/latest" --device "$DEVICE" \
+      --output-dir "$WORK/eval-e2e" &&
+  cp "$WORK/eval-e2e/metrics.json" "$OUT/eval-e2e.json"
+fi
+
 # ---- 6. The table, last ------------------------------------------------------------------------
 echo
 echo "== steps (rc, seconds)"
@@ -219,6 +234,13 @@ for p in ("fp32", "bf16"):
 if len(auroc) == 2:
     d = auroc["bf16"] - auroc["fp32"]
     print(f"demo image AUROC bf16 - fp32: {d:+.4f} ({'within' if abs(d) <= 0.01 else 'OUTSIDE'} 0.01)")
+f = out / "eval-e2e.json"
+if f.exists():
+    m = json.loads(f.read_text())
+    t_, n = m["timing"], m["dataset"]["images"]
+    print(f"qfae eval, brain config, bf16, {n} images: scoring (pass 1) "
+          f"{n / t_['scoring_seconds']:.0f} img/s, whole command {n / t_['seconds']:.0f} img/s "
+          f"({t_['seconds']:.1f} s with metrics and figures); precision {m.get('precision')}")
 t = out / "tests.xml"
 if t.exists():
     import re

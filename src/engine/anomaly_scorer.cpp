@@ -1,9 +1,13 @@
 // Anomaly maps and image scores at the test-time settings.
 #include "qfae/engine/anomaly_scorer.h"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <string>
+#include <thread>
 
 #include "qfae/loss/gaussian_smoothing.h"
 #include "qfae/util/error.h"
@@ -22,34 +26,63 @@ AnomalyScorer::AnomalyScorer(System& system, const config::EvalConfig& eval)
   }
 }
 
-AnomalyOutput AnomalyScorer::operator()(const torch::Tensor& images) {
+namespace {
+
+// `t` as a contiguous host tensor of `dtype`: on CUDA an asynchronous copy into page-locked memory
+// (valid once the stream has passed it), elsewhere an ordinary conversion.
+torch::Tensor to_host_async(const torch::Tensor& t, torch::ScalarType dtype) {
+  if (!t.is_cuda()) return t.to(torch::kCPU, dtype).contiguous();
+  const auto on_device = t.to(dtype).contiguous();
+  auto host =
+      torch::empty(on_device.sizes(), torch::TensorOptions().dtype(dtype).pinned_memory(true));
+  host.copy_(on_device, /*non_blocking=*/true);
+  return host;
+}
+
+}  // namespace
+
+AnomalyOutput PendingOutput::get() {
+  if (copied_) {
+    // c10::Event has no blocking wait in every LibTorch we build against; poll it (the batch
+    // takes tens of milliseconds, a poll every 50 us costs nothing).
+    while (!copied_->query()) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    copied_.reset();
+  }
+  return std::move(out_);
+}
+
+PendingOutput AnomalyScorer::submit(const torch::Tensor& images) {
   auto& ae = system_.autoencoder();
   const bool was_training = ae->is_training();
   ae->eval();
   torch::NoGradGuard no_grad;
-  const auto x = images.to(system_.device());
-  AnomalyOutput out;
+  const auto x = images.to(system_.device(), images.scalar_type(), /*non_blocking=*/true);
+  PendingOutput out;
   {
     PrecisionScope scope(precision_, system_.device());
-    out = from_reconstruction(x, system_.reconstruct(x));
+    out = submit_reconstruction(x, system_.reconstruct(x));
   }
   if (was_training) ae->train();
   return out;
 }
 
-AnomalyOutput AnomalyScorer::from_reconstruction(const torch::Tensor& x,
-                                                 const torch::Tensor& x_hat) {
+PendingOutput AnomalyScorer::submit_reconstruction(const torch::Tensor& x,
+                                                   const torch::Tensor& x_hat) {
   torch::NoGradGuard no_grad;
   auto maps = system_.test_distance().layer_maps(x, x_hat);  // (R, B, 1, H, W)
   if (sigma_ > 0) {
     const auto sizes = maps.sizes().vec();
     maps = loss::gaussian_smooth(maps.flatten(0, 1), sigma_).view(sizes);
   }
-  AnomalyOutput out;
-  out.maps = loss::pixel_map(maps).squeeze(1).to(torch::kCPU, torch::kFloat).contiguous();
-  out.scores = loss::image_scores(maps, over_pixels_, over_layers_)
-                   .to(torch::kCPU, torch::kDouble)
-                   .contiguous();
+  PendingOutput out;
+  out.out_.maps = to_host_async(loss::pixel_map(maps).squeeze(1), torch::kFloat);
+  out.out_.scores =
+      to_host_async(loss::image_scores(maps, over_pixels_, over_layers_), torch::kDouble);
+  if (x.is_cuda()) {
+    const auto device = x.device();
+    out.copied_.emplace(device.type());
+    out.copied_->record(c10::impl::getDeviceGuardImpl(device.type())->getStream(device));
+  }
   return out;
 }
 

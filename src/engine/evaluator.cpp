@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 
 #include "qfae/config/loader.h"
@@ -113,24 +114,28 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
   std::vector<std::string> notes;
   const bool tty = options.progress && isatty(STDERR_FILENO);
 
-  // Pass 1: scores, maps to the spill file.
-  loader.start_epoch(0);
-  data::Batch batch;
-  while (loader.next(batch)) {
-    const auto out = scorer(batch.images);
+  // Pass 1: scores, maps to the spill file. Each batch is queued on the device before the host
+  // files the previous one, so on a GPU the two overlap (on the CPU it changes nothing).
+  struct InFlight {
+    data::Batch batch;
+    PendingOutput out;
+  };
+  const auto file_batch = [&](InFlight& f) {
+    const auto out = f.out.get();
+    const auto& b = f.batch;
     const auto display =
-        (batch.images * cfg.data.std + cfg.data.mean).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+        (b.images * cfg.data.std + cfg.data.mean).clamp(0, 1).mul(255).round().to(torch::kUInt8);
     for (int64_t i = 0; i < out.scores.size(0); ++i) {
       ImageResult r;
-      r.path = batch.paths[i];
-      r.label = static_cast<int>(batch.labels[i].item<int64_t>());
+      r.path = b.paths[i];
+      r.label = static_cast<int>(b.labels[i].item<int64_t>());
       r.score = out.scores[i].item<double>();
-      r.has_mask = !loader.samples()[batch.indices[i]].mask.empty();
+      r.has_mask = !loader.samples()[b.indices[i]].mask.empty();
       if (!std::isfinite(r.score) || !torch::isfinite(out.maps[i]).all().item<bool>()) {
         throw UserError("the anomaly map of " + r.path + " is not finite (NaN or infinity); "
                         "check the checkpoint (did training diverge?) and the image");
       }
-      spill.write(out.maps[i], batch.masks[i][0] > 0.5, display[i]);
+      spill.write(out.maps[i], b.masks[i][0] > 0.5, display[i]);
       result.images.push_back(std::move(r));
     }
     range.add(out.maps);
@@ -138,7 +143,16 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
       std::fprintf(stderr, "\r[eval] scoring %zu/%lld images", result.images.size(),
                    static_cast<long long>(loader.size()));
     }
+  };
+  loader.start_epoch(0);
+  std::unique_ptr<InFlight> previous;  // the batch the host has yet to file
+  data::Batch batch;
+  while (loader.next(batch)) {
+    InFlight next{batch, scorer.submit(batch.images)};
+    if (previous) file_batch(*previous);
+    previous = std::make_unique<InFlight>(std::move(next));
   }
+  if (previous) file_batch(*previous);
   if (tty) std::fprintf(stderr, "\n");
   for (const auto& s : loader.skipped()) notes.push_back("skipped " + s.path + ": " + s.reason);
   const double scoring_s = seconds_since(start);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <sstream>
 
 #include "qfae/data/pipeline.h"
@@ -71,6 +72,52 @@ InferenceResult infer_images(System& system, const std::vector<std::string>& fil
   std::map<std::string, int> used;
   const bool tty = options.progress && isatty(STDERR_FILENO);
   const auto batch_size = static_cast<size_t>(std::max<int64_t>(1, cfg.eval.batch_size));
+  // One batch queued on the device while the host draws the figures of the previous one.
+  struct InFlight {
+    size_t end = 0;             // files[..end) are loaded once this batch is done
+    std::vector<size_t> index;  // the files in the batch
+    torch::Tensor images;       // (B, 3, H, W) normalised, on the CPU
+    PendingOutput out;
+  };
+  const auto finish = [&](InFlight& f) {
+    const auto out = f.out.get();
+    const auto display = (f.images * cfg.data.std + cfg.data.mean).clamp(0, 1);
+    std::vector<io::OverlayOptions> figures(f.index.size());
+    for (size_t k = 0; k < f.index.size(); ++k) {
+      auto& row = rows[f.index[k]];
+      row.score = out.scores[static_cast<int64_t>(k)].item<double>();
+      ++result.processed;
+      const bool flagged = std::isfinite(options.threshold) && row.score >= options.threshold;
+      result.flagged += flagged ? 1 : 0;
+      if (!options.save_maps) continue;
+      std::string name = fs::path(row.path).stem().string();
+      if (used[name]++ > 0) name += "_" + std::to_string(f.index[k]);
+      row.overlay = "maps/" + name + ".png";
+      auto& ov = figures[k];
+      ov.vmin = 0;
+      ov.vmax = std::isfinite(options.map_scale)
+                    ? options.map_scale
+                    : out.maps[static_cast<int64_t>(k)].max().item<double>();
+      char caption[200];
+      std::snprintf(caption, sizeof caption, "%s  score %.5g%s", fs::path(row.path).filename().c_str(),
+                    row.score,
+                    std::isfinite(options.threshold) ? (flagged ? "  ANOMALOUS" : "  normal") : "");
+      ov.caption = caption;
+    }
+    if (options.save_maps) {
+      fs::create_directories(fs::path(options.out_dir) / "maps");
+      at::parallel_for(0, static_cast<int64_t>(f.index.size()), 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t k = lo; k < hi; ++k) {
+          io::write_overlay((fs::path(options.out_dir) / rows[f.index[k]].overlay).string(),
+                            display[k], out.maps[k], torch::Tensor(), figures[k]);
+        }
+      });
+    }
+    if (tty) {
+      std::fprintf(stderr, "\r[infer] %zu/%zu images", f.end, files.size());
+    }
+  };
+  std::unique_ptr<InFlight> previous;  // the batch the host has yet to file
   for (size_t start = 0; start < files.size(); start += batch_size) {
     // Decoding and drawing run on all cores (at::parallel_for); names, counts and messages are
     // settled here in file order, so the output does not depend on the thread timing.
@@ -89,58 +136,29 @@ InferenceResult infer_images(System& system, const std::vector<std::string>& fil
         }
       }
     });
+    InFlight next;
+    next.end = end;
     std::vector<torch::Tensor> images;
-    std::vector<size_t> index;
     for (size_t i = start; i < end; ++i) {
       rows[i].path = files[i];
       if (loaded[i - start].defined()) {
         images.push_back(loaded[i - start]);
-        index.push_back(i);
+        next.index.push_back(i);
       } else {
         rows[i].error = errors[i - start];
         result.failed.push_back(files[i] + ": " + rows[i].error);
         log("infer")->warn("{}: {} (skipped; the other images go on)", files[i], rows[i].error);
       }
     }
-    if (images.empty()) continue;
-    const auto batch = torch::stack(images);
-    const auto out = scorer(batch);
-    const auto display = (batch * cfg.data.std + cfg.data.mean).clamp(0, 1);
-    std::vector<io::OverlayOptions> figures(index.size());
-    for (size_t k = 0; k < index.size(); ++k) {
-      auto& row = rows[index[k]];
-      row.score = out.scores[static_cast<int64_t>(k)].item<double>();
-      ++result.processed;
-      const bool flagged = std::isfinite(options.threshold) && row.score >= options.threshold;
-      result.flagged += flagged ? 1 : 0;
-      if (!options.save_maps) continue;
-      std::string name = fs::path(row.path).stem().string();
-      if (used[name]++ > 0) name += "_" + std::to_string(index[k]);
-      row.overlay = "maps/" + name + ".png";
-      auto& ov = figures[k];
-      ov.vmin = 0;
-      ov.vmax = std::isfinite(options.map_scale)
-                    ? options.map_scale
-                    : out.maps[static_cast<int64_t>(k)].max().item<double>();
-      char caption[200];
-      std::snprintf(caption, sizeof caption, "%s  score %.5g%s", fs::path(row.path).filename().c_str(),
-                    row.score,
-                    std::isfinite(options.threshold) ? (flagged ? "  ANOMALOUS" : "  normal") : "");
-      ov.caption = caption;
+    if (!images.empty()) {
+      next.images = torch::stack(images);
+      next.out = scorer.submit(next.images);
     }
-    if (options.save_maps) {
-      fs::create_directories(fs::path(options.out_dir) / "maps");
-      at::parallel_for(0, static_cast<int64_t>(index.size()), 1, [&](int64_t lo, int64_t hi) {
-        for (int64_t k = lo; k < hi; ++k) {
-          io::write_overlay((fs::path(options.out_dir) / rows[index[k]].overlay).string(),
-                            display[k], out.maps[k], torch::Tensor(), figures[k]);
-        }
-      });
-    }
-    if (tty) {
-      std::fprintf(stderr, "\r[infer] %zu/%zu images", end, files.size());
-    }
+    if (previous) finish(*previous);
+    previous.reset();
+    if (!images.empty()) previous = std::make_unique<InFlight>(std::move(next));
   }
+  if (previous) finish(*previous);
   if (tty) std::fprintf(stderr, "\n");
   const bool decide = std::isfinite(options.threshold);
   std::ostringstream csv;

@@ -2,7 +2,10 @@
 // with the test-time perceptual settings, optionally smooth, reduce. Shared by training-time
 // calibration, `qfae eval` and `qfae infer`, so all three score images the same way.
 #pragma once
+#include <c10/core/Event.h>
 #include <torch/torch.h>
+
+#include <optional>
 
 #include "qfae/config/config.h"
 #include "qfae/engine/system.h"
@@ -16,6 +19,21 @@ struct AnomalyOutput {
   torch::Tensor scores;  // (B) float64 on the CPU: image scores
 };
 
+// One batch's maps and scores on their way to the host. On CUDA the copies are queued behind the
+// batch's kernels, into page-locked memory, and an event marks their end; get() waits for that
+// event only, so a caller can queue the next batch first and do its host work on this one while
+// the device computes (`qfae eval`, `qfae infer`). On the CPU the output is ready at once.
+class PendingOutput {
+ public:
+  // Blocks until this batch's output is on the host; returns it. Call once.
+  AnomalyOutput get();
+
+ private:
+  friend class AnomalyScorer;
+  AnomalyOutput out_;
+  std::optional<c10::Event> copied_;
+};
+
 class AnomalyScorer {
  public:
   // Reads eval.pixel_reduction, eval.layer_reduction and eval.smoothing_sigma (UserError naming
@@ -24,10 +42,16 @@ class AnomalyScorer {
 
   // images (B, 3, H, W) normalised, any device -> maps and scores, at eval.precision. No
   // gradient; the autoencoder is put in eval mode for the call and its previous mode restored.
-  AnomalyOutput operator()(const torch::Tensor& images);
+  AnomalyOutput operator()(const torch::Tensor& images) { return submit(images).get(); }
+  // The same without waiting: the device work and the copies back are queued (no host sync on
+  // CUDA; pinned `images` are copied to the device asynchronously).
+  PendingOutput submit(const torch::Tensor& images);
   // The same from a reconstruction already made (x and x_hat on the System's device), under the
   // caller's PrecisionScope.
-  AnomalyOutput from_reconstruction(const torch::Tensor& x, const torch::Tensor& x_hat);
+  AnomalyOutput from_reconstruction(const torch::Tensor& x, const torch::Tensor& x_hat) {
+    return submit_reconstruction(x, x_hat).get();
+  }
+  PendingOutput submit_reconstruction(const torch::Tensor& x, const torch::Tensor& x_hat);
   // eval.precision as it runs on the System's device.
   Precision precision() const { return precision_; }
 
