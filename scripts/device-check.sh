@@ -185,6 +185,8 @@ if [[ -x $QFAE && -f $DINO && -f $MAE ]]; then
   step e2e_eval 30 90 "$QFAE" eval --checkpoint "$WORK/runs-e2e/brats/latest" --device "$DEVICE" \
       --output-dir "$WORK/eval-e2e" &&
   cp "$WORK/eval-e2e/metrics.json" "$OUT/eval-e2e.json"
+else
+  printf 'e2e\t-\t0\tskipped: no binary or no backbones\n' >> "$STEPS"
 fi
 
 # ---- 6. The table, last ------------------------------------------------------------------------
