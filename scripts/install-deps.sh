@@ -3,7 +3,8 @@
 set -euo pipefail
 
 packages=(
-  cmake g++ ninja-build pkg-config
+  cmake g++ ninja-build pkg-config ccache
+  python3 python3-venv  # scripts/install-torch.sh: the PyPI LibTorch (CUDA) build's environment
   libtorch-dev libopenblas0-pthread
   libopencv-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
   libnifti2-dev  # optional at build time: NIfTI volumes for qfae prepare --from/--volume
