@@ -24,7 +24,7 @@ const char* const kCh2bet = "/usr/share/mricron/templates/ch2bet.nii.gz";
 #if QFAE_HAVE_NIFTI
 
 namespace {
-size_t count_files(const fs::path& dir) {
+size_t files_in(const fs::path& dir) {
   size_t n = 0;
   if (!fs::is_directory(dir)) return 0;
   for (const auto& e : fs::directory_iterator(dir)) n += e.is_regular_file();
@@ -57,9 +57,9 @@ TEST(PrepareVolumesCli, BratsTreeBecomesBmadLayoutWithManifest) {
   ASSERT_EQ(r.code, 0) << r.err;
   for (const char* d : {"train/good/img", "valid/good/img", "test/good/img", "test/Ungood/img",
                         "test/Ungood/label"}) {
-    EXPECT_GT(count_files(out / d), 0u) << d;
+    EXPECT_GT(files_in(out / d), 0u) << d;
   }
-  EXPECT_EQ(count_files(out / "test/Ungood/img"), count_files(out / "test/Ungood/label"));
+  EXPECT_EQ(files_in(out / "test/Ungood/img"), files_in(out / "test/Ungood/label"));
   EXPECT_FALSE(fs::exists(out / "valid/Ungood"));  // val is normal slices only by default
   for (const auto& e : fs::directory_iterator(out / "test/Ungood/label")) {
     EXPECT_TRUE(fs::exists(out / "test/Ungood/img" / e.path().filename())) << e.path();
@@ -78,8 +78,8 @@ TEST(PrepareVolumesCli, BratsTreeBecomesBmadLayoutWithManifest) {
   }
   EXPECT_EQ(splits_of.size(), 5u);
   for (const auto& [subject, splits] : splits_of) EXPECT_EQ(splits.size(), 1u) << subject;
-  EXPECT_EQ(m["counts"]["train"]["normal"].get<size_t>(), count_files(out / "train/good/img"));
-  EXPECT_EQ(m["counts"]["test"]["anomalous"].get<size_t>(), count_files(out / "test/Ungood/img"));
+  EXPECT_EQ(m["counts"]["train"]["normal"].get<size_t>(), files_in(out / "train/good/img"));
+  EXPECT_EQ(m["counts"]["test"]["anomalous"].get<size_t>(), files_in(out / "test/Ungood/img"));
   EXPECT_GT(m["dropped"]["anomalous_in_train"].get<int64_t>(), 0);
   qfae::config::DataConfig cfg;
   cfg.root = out.string();
@@ -87,7 +87,7 @@ TEST(PrepareVolumesCli, BratsTreeBecomesBmadLayoutWithManifest) {
   EXPECT_EQ(index.layout, "bmad");
   EXPECT_EQ(index.train.size(), m["counts"]["train"]["normal"].get<size_t>());
   EXPECT_EQ(index.test.size(),
-            count_files(out / "test/good/img") + count_files(out / "test/Ungood/img"));
+            files_in(out / "test/good/img") + files_in(out / "test/Ungood/img"));
 
   // A second run keeps the dataset unless --force.
   r = run_qfae(cmd + " --modality flair");

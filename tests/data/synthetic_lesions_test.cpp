@@ -7,16 +7,12 @@
 
 #include <cmath>
 
+#include "../support/dilate.h"
+
 namespace {
 
+using qfae::test::dilate;
 constexpr int64_t kSide = 64;
-
-torch::Tensor dilate(const torch::Tensor& mask, int64_t radius) {  // (H, W) 0/1, square window
-  namespace F = torch::nn::functional;
-  return F::max_pool2d(mask.unsqueeze(0).unsqueeze(0),
-                       F::MaxPool2dFuncOptions(2 * radius + 1).stride(1).padding(radius))
-      .squeeze();
-}
 
 // A "brain": an ellipse of foreground on black, bright white matter (0.8) in its middle band and
 // darker grey matter (0.45) around it, with fine stripes; background 0.

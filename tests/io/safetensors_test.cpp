@@ -74,7 +74,6 @@ void expect_bitwise_equal(const torch::Tensor& expected, const torch::Tensor& ac
   EXPECT_EQ(raw_bytes(actual), raw_bytes(expected)) << name;
 }
 
-}  // namespace
 
 TEST_F(SafetensorsTest, RoundTripIsBitwiseExactForEveryDtype) {
   const float inf = std::numeric_limits<float>::infinity();
@@ -268,3 +267,5 @@ TEST_F(SafetensorsTest, WriterRejectsUnstorableTensors) {
   EXPECT_THROW(save_safetensors(file("no_dir/x"), {{"a", torch::zeros({1})}}), qfae::UserError);
   EXPECT_FALSE(fs::exists(file("x")));
 }
+
+}  // namespace
