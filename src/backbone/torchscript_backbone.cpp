@@ -207,7 +207,24 @@ std::vector<torch::Tensor> TorchScriptBackbone::forward(const torch::Tensor& ima
 }
 
 void TorchScriptBackbone::to(torch::Device device, torch::Dtype dtype) {
+  // Leaving float32 the first time: keep the weights as loaded on the host, so that coming back to
+  // float32 (validation or eval after bf16 training) restores them exactly instead of widening the
+  // bf16-rounded values.
+  const auto weights = [this] {
+    std::vector<torch::Tensor> out;
+    for (const auto& t : module_.parameters()) out.push_back(t);
+    for (const auto& t : module_.buffers()) out.push_back(t);
+    return out;
+  };
+  if (dtype_ == torch::kFloat32 && dtype != torch::kFloat32 && as_loaded_.empty()) {
+    for (const auto& t : weights()) as_loaded_.push_back(t.detach().to(torch::kCPU).clone());
+  }
   module_.to(device, dtype);
+  if (dtype == torch::kFloat32 && !as_loaded_.empty()) {
+    torch::NoGradGuard no_grad;
+    const auto now = weights();
+    for (size_t i = 0; i < now.size(); ++i) now[i].copy_(as_loaded_[i]);
+  }
   device_ = device;
   dtype_ = dtype;
   freeze();

@@ -63,7 +63,7 @@ void save_checkpoint(const std::string& dir, const torch::nn::Module& model,
 }
 
 TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
-                              torch::optim::Optimizer* optimizer) {
+                              torch::optim::Optimizer* optimizer, torch::Device device) {
   fs::path d(dir);
   // A crash between the two renames of save_checkpoint leaves only "<dir>.old".
   if (!fs::exists(d) && fs::exists(dir + ".old")) d = dir + ".old";
@@ -90,7 +90,7 @@ TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
     if (!fs::is_regular_file(opt)) {
       throw UserError("checkpoint '" + dir + "' has no optimizer.pt: it cannot be resumed");
     }
-    torch::load(*optimizer, opt.string());
+    torch::load(*optimizer, opt.string(), device);
   }
   return progress;
 }

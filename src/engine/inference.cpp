@@ -151,7 +151,13 @@ InferenceResult infer_images(System& system, const std::vector<std::string>& fil
       }
     }
     if (!images.empty()) {
-      next.images = torch::stack(images);
+      // Stacked straight into page-locked memory on CUDA, so the copy to the device is queued
+      // behind the previous batch instead of waiting for it.
+      const auto sizes = images.front().sizes();
+      next.images = torch::empty(
+          {static_cast<int64_t>(images.size()), sizes[0], sizes[1], sizes[2]},
+          images.front().options().pinned_memory(system.device().is_cuda()));
+      torch::stack_out(next.images, images);
       next.out = scorer.submit(next.images);
     }
     if (previous) finish(*previous);

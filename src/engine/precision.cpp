@@ -49,17 +49,13 @@ Precision resolve_precision_warning(const std::string& name, torch::Device devic
 PrecisionScope::PrecisionScope(Precision precision, torch::Device device)
     : cuda_(device.is_cuda()), autocast_(cuda_ && precision == Precision::kBf16) {
   if (cuda_) {
-    auto& context = at::globalContext();
-    tf32_cublas_before_ = context.allowTF32CuBLAS();
-    tf32_cudnn_before_ = context.allowTF32CuDNN();
+    tf32_before_ = compat::cuda_tf32_state();
     compat::set_cuda_tf32(precision == Precision::kTf32);
   }
 }
 
 PrecisionScope::~PrecisionScope() {
-  if (!cuda_) return;
-  at::globalContext().setAllowTF32CuBLAS(tf32_cublas_before_);
-  at::globalContext().setAllowTF32CuDNN(tf32_cudnn_before_);
+  if (cuda_) compat::set_cuda_tf32_state(tf32_before_);
 }
 
 }  // namespace qfae::engine

@@ -8,6 +8,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
+#include <optional>
+#include <utility>
 
 #include "qfae/config/loader.h"
 #include "qfae/engine/anomaly_scorer.h"
@@ -108,7 +111,7 @@ Trainer::Trainer(const config::Config& config, const std::string& run_dir, torch
   stop_step_ = t.max_steps > 0 ? std::min(t.max_steps, sched.total_steps) : sched.total_steps;
 
   if (resume_from) {
-    progress_ = load_checkpoint(*resume_from, *ae, optimizer_.get());
+    progress_ = load_checkpoint(*resume_from, *ae, optimizer_.get(), device_);
     log("train")->info("resumed from {} at step {} (epoch {}, batch {})", *resume_from,
                        progress_.step, progress_.epoch, progress_.batch);
   }
@@ -148,37 +151,50 @@ ValidationResult Trainer::evaluate() {
   ae->eval();
   torch::NoGradGuard no_grad;
   AnomalyScorer scorer(*system_, config_.eval);
+  // Calibrated as `qfae eval` and `qfae infer` will score: with the frozen networks in
+  // eval.precision's dtype (float32 as loaded after bf16 training), back to training's after.
+  const FrozenDtypeScope frozen(*system_, system_->frozen_dtype_for(scorer.precision()));
   std::vector<double> scores, normal_scores;
   std::vector<int> labels;
   double map_scale = -std::numeric_limits<double>::infinity();
-  double total = 0.0;
+  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
   int64_t count = 0;
-  val_loader_->start_epoch(0);
-  data::Batch batch;
-  while (val_loader_->next(batch)) {
-    const auto images = batch.images.to(device_);
-    AnomalyOutput out;
-    {
-      PrecisionScope scope(scorer.precision(), device_);
-      const auto x_hat = system_->reconstruct(images);
-      total += system_->training_loss(images, x_hat).item<double>() * images.size(0);
-      out = scorer.from_reconstruction(images, x_hat);
-    }
-    count += images.size(0);
-    const auto l = batch.labels.to(torch::kCPU);
+  // One batch in flight: batch k+1 is queued on the device before batch k's scores are read, and
+  // the loss is summed on the device and read once at the end.
+  std::optional<std::pair<PendingOutput, torch::Tensor>> pending;  // output, labels
+  const auto file = [&](std::pair<PendingOutput, torch::Tensor>& batch_out) {
+    const auto out = batch_out.first.get();
+    const auto labels_host = batch_out.second.to(torch::kCPU, torch::kLong);
+    const auto labels_acc = labels_host.accessor<int64_t, 1>();
+    const auto scores_acc = out.scores.accessor<double, 1>();
     for (int64_t i = 0; i < out.scores.size(0); ++i) {
-      const double s = out.scores[i].item<double>();
-      const int label = static_cast<int>(l[i].item<int64_t>());
-      scores.push_back(s);
+      const int label = static_cast<int>(labels_acc[i]);
+      scores.push_back(scores_acc[i]);
       labels.push_back(label);
       if (label == 0) {
-        normal_scores.push_back(s);
+        normal_scores.push_back(scores_acc[i]);
         map_scale = std::max(map_scale, out.maps[i].max().item<double>());
       }
     }
+  };
+  val_loader_->start_epoch(0);
+  data::Batch batch;
+  while (val_loader_->next(batch)) {
+    const auto images = batch.images.to(device_, batch.images.scalar_type(), /*non_blocking=*/true);
+    PendingOutput out;
+    {
+      PrecisionScope scope(scorer.precision(), device_);
+      const auto x_hat = system_->reconstruct(images);
+      loss_sum += system_->training_loss(images, x_hat).to(torch::kDouble) * images.size(0);
+      out = scorer.submit_reconstruction(images, x_hat);
+    }
+    count += images.size(0);
+    if (pending) file(*pending);
+    pending.emplace(std::move(out), batch.labels);
   }
+  if (pending) file(*pending);
   ae->train();
-  if (count) result.loss = total / count;
+  if (count) result.loss = loss_sum.item<double>() / count;
   if (val_has_anomalies_ && val_has_normals_ && !scores.empty()) {
     result.image_auroc = metrics::auroc(scores, labels);
   }
@@ -211,6 +227,7 @@ bool Trainer::run_epoch() {
   int64_t images_seen = 0;
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
   int64_t losses = 0;
+  double shown_loss = std::numeric_limits<double>::quiet_NaN();  // none logged yet this epoch
   auto last_bar = start;
   while (progress_.step < stop_step_ && train_loader_->next(batch)) {
     const auto [lr, beta1] = schedule_->at(progress_.step);  // what this step trains with
@@ -220,31 +237,33 @@ bool Trainer::run_epoch() {
     images_seen += batch.images.size(0);
     const bool log_now = progress_.step % config_.train.log_every == 0 ||
                          progress_.batch == steps_per_epoch_ || progress_.step == stop_step_;
-    // The terminal bar refreshes a few times a second, not every step: each refresh reads the
-    // loss back from the device.
+    // The loss is read back from the device (a host sync) once per logged interval only; the
+    // terminal bar refreshes a few times a second in between with the last logged loss.
     const auto now = Clock::now();
     const bool bar_now = tty_ && now - last_bar > std::chrono::milliseconds(250);
     if (log_now || bar_now) {
       last_bar = now;
       const double seconds = std::chrono::duration<double>(now - start).count();
       const double rate = images_seen / std::max(seconds, 1e-9);
-      const double loss = loss_sum.item<double>() / losses;  // host sync only here
       const double eta = (stop_step_ - progress_.step) * config_.train.batch_size / rate;
       if (log_now) {
-        log_step(loss, lr, beta1, rate);
+        shown_loss = loss_sum.item<double>() / losses;
+        log_step(shown_loss, lr, beta1, rate);
         loss_sum.zero_();
         losses = 0;
       }
       if (tty_) {
-        std::fprintf(stderr, "\r[train] epoch %ld/%ld step %ld/%ld loss %.5f lr %.2e %.1f img/s ETA %s ",
+        char loss_text[32] = "-";
+        if (!std::isnan(shown_loss)) std::snprintf(loss_text, sizeof(loss_text), "%.5f", shown_loss);
+        std::fprintf(stderr, "\r[train] epoch %ld/%ld step %ld/%ld loss %s lr %.2e %.1f img/s ETA %s ",
                      static_cast<long>(progress_.epoch + 1), static_cast<long>(config_.train.epochs),
-                     static_cast<long>(progress_.step), static_cast<long>(stop_step_), loss, lr,
-                     rate, format_duration(eta).c_str());
+                     static_cast<long>(progress_.step), static_cast<long>(stop_step_), loss_text,
+                     lr, rate, format_duration(eta).c_str());
         if (log_now && progress_.batch == steps_per_epoch_) std::fprintf(stderr, "\n");
       } else if (log_now) {
         log("train")->info("epoch {}/{} step {}/{} loss {:.5f} lr {:.2e} {:.1f} img/s ETA {}",
                            progress_.epoch + 1, config_.train.epochs, progress_.step, stop_step_,
-                           loss, lr, rate, format_duration(eta));
+                           shown_loss, lr, rate, format_duration(eta));
       }
     }
     if (stop_signal() != 0) return false;

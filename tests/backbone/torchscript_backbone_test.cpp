@@ -136,6 +136,27 @@ TEST(BackboneForward, Bf16WeightsGiveFloat32OutputsNearTheReference) {
   EXPECT_GT(images.grad().abs().sum().item<double>(), 0.0);
 }
 
+// Back to float32 after bf16 (validation and evaluation after bf16 training): the loaded weights
+// again, bit for bit, not the bf16-rounded ones widened, so scores equal a fresh load's.
+TEST(BackboneForward, Float32AfterBf16IsTheLoadedWeightsExactly) {
+  const auto ref = reference();
+  TorchScriptBackbone loaded(fixture("tiny_dino.pt"), torch::kCPU);
+  TorchScriptBackbone dino(fixture("tiny_dino.pt"), torch::kCPU);
+  for (int round = 0; round < 2; ++round) {
+    dino.to(torch::kCPU, torch::kBFloat16);
+    dino.to(torch::kCPU, torch::kFloat32);
+    const auto want = loaded.parameters(), got = dino.parameters();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].scalar_type(), torch::kFloat32);
+      EXPECT_TRUE(torch::equal(got[i], want[i])) << "parameter " << i << ", round " << round;
+      EXPECT_FALSE(got[i].requires_grad());
+    }
+    EXPECT_TRUE(torch::equal(dino.forward(ref.at("input"), {3})[0],
+                             loaded.forward(ref.at("input"), {3})[0]));
+  }
+}
+
 TEST(BackboneForward, RejectsBadImages) {
   TorchScriptBackbone dino(fixture("tiny_dino.pt"), torch::kCPU);
   EXPECT_THROW(dino.forward(torch::zeros({1, 3, 64, 64}), {1}), c10::Error);

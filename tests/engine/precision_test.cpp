@@ -4,6 +4,7 @@
 #include "qfae/engine/precision.h"
 
 #include <gtest/gtest.h>
+#include <torch/version.h>
 
 #include "../support/run_binary.h"
 #include "../support/test_device.h"
@@ -87,6 +88,25 @@ TEST(Precision, FrozenNetworksInBf16ScoreNearFloat32AndStillTrain) {
   EXPECT_LT(max_relative(bf16.maps, fp32.maps), 5e-2);
   EXPECT_FALSE(torch::equal(bf16.scores, fp32.scores)) << "bf16 weights should round something";
 
+  // Under bf16 autocast the decoder hands x_hat over in bf16. The frozen MAE casts its input to
+  // its weights' dtype anyway, so with bf16 frozen networks a bf16 x_hat changes nothing.
+  {
+    torch::NoGradGuard no_grad;
+    const auto x = images.to(device);
+    const auto x_hat = system.reconstruct(x);
+    const auto full = scorer.from_reconstruction(x, x_hat);
+    const auto rounded = scorer.from_reconstruction(x, x_hat.to(torch::kBFloat16));
+    EXPECT_TRUE(torch::equal(full.maps, rounded.maps));
+    EXPECT_TRUE(torch::equal(full.scores, rounded.scores));
+  }
+
+  // Back to float32 (validation and eval after bf16 training): the float32 scores exactly.
+  {
+    FrozenDtypeScope scope(system, torch::kFloat32);
+    EXPECT_TRUE(torch::equal(scorer(images).scores, fp32.scores));
+  }
+  EXPECT_EQ(system.frozen_dtype(), torch::kBFloat16);
+
   // The training loss still reaches the autoencoder through the bf16 perceptual MAE.
   auto& ae = system.autoencoder();
   ae->train();
@@ -121,6 +141,50 @@ TEST(Precision, ScoringOnTheCpuFallsBackToFp32) {
   EXPECT_EQ(AnomalyScorer(system, cfg.eval).precision(), Precision::kFp32);
 }
 
+// Collects LibTorch's warnings (TORCH_WARN) while it lives (the handler API changed after 1.13).
+struct WarningCollector : c10::WarningHandler {
+  std::vector<std::string> messages;
+#if TORCH_VERSION_MAJOR >= 2
+  using Guard = c10::WarningUtils::WarningHandlerGuard;
+  void process(const c10::Warning& warning) override { messages.push_back(warning.msg()); }
+#else
+  using Guard = c10::Warning::WarningHandlerGuard;
+  void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
+    messages.push_back(msg);
+  }
+#endif
+};
+
+// The scope's TF32 switch and restore are process-wide flags, settable without a GPU: on LibTorch
+// >= 2.10 through the fp32_precision API, whose legacy allow_tf32 setters warn (deprecated) and
+// must not be mixed with it. Checked here on any machine, with a CUDA device named.
+TEST(Precision, Tf32ScopeSetsAndRestoresTheFlagsWithoutWarnings) {
+  const torch::Device cuda(torch::kCUDA, 0);
+  WarningCollector warnings;
+  WarningCollector::Guard guard(&warnings);
+  compat::set_cuda_tf32(false);
+  {
+    PrecisionScope tf32(Precision::kTf32, cuda);
+    EXPECT_TRUE(compat::cuda_matmul_tf32());
+    {
+      PrecisionScope fp32(Precision::kFp32, cuda);
+      EXPECT_FALSE(compat::cuda_matmul_tf32());
+    }
+    EXPECT_TRUE(compat::cuda_matmul_tf32());
+  }
+  EXPECT_FALSE(compat::cuda_matmul_tf32());
+  {
+    PrecisionScope tf32(Precision::kTf32, cuda);
+    EXPECT_TRUE(compat::cuda_matmul_tf32());
+  }
+  EXPECT_FALSE(compat::cuda_matmul_tf32());
+#ifdef QFAE_FP32_PRECISION_API
+  EXPECT_EQ(at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV),
+            at::Float32Precision::IEEE);
+#endif
+  EXPECT_TRUE(warnings.messages.empty()) << warnings.messages.front();
+}
+
 // On CUDA (QFAE_TEST_DEVICE=cuda): eval.precision bf16 holds the frozen networks in bf16 and
 // scores near fp32; the scope restores TF32 and autocast.
 TEST(Precision, Bf16ScoringOnCudaIsNearFp32) {
@@ -142,11 +206,11 @@ TEST(Precision, Bf16ScoringOnCudaIsNearFp32) {
     PrecisionScope outer(Precision::kBf16, device);
     {
       PrecisionScope inner(Precision::kTf32, device);
-      EXPECT_TRUE(at::globalContext().allowTF32CuBLAS());
+      EXPECT_TRUE(compat::cuda_matmul_tf32());
     }
     const auto a = torch::randn({8, 8}, torch::TensorOptions().device(device));
     EXPECT_EQ(torch::matmul(a, a).scalar_type(), torch::kBFloat16);  // outer autocast still on
-    EXPECT_FALSE(at::globalContext().allowTF32CuBLAS());
+    EXPECT_FALSE(compat::cuda_matmul_tf32());
   }
   const auto a = torch::randn({8, 8}, torch::TensorOptions().device(device));
   EXPECT_EQ(torch::matmul(a, a).scalar_type(), torch::kFloat32);

@@ -3,15 +3,22 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <csignal>
 #include <fstream>
 #include <map>
 
 #include "qfae/config/loader.h"
+#include "qfae/data/dataset.h"
+#include "qfae/data/loader.h"
+#include "qfae/engine/anomaly_scorer.h"
+#include "qfae/engine/checkpoint.h"
+#include "qfae/engine/system.h"
 #include "qfae/engine/trainer.h"
 #include "qfae/util/error.h"
 #include "qfae/util/runtime.h"
 #include "../support/run_binary.h"
+#include "../support/test_device.h"
 #include "../support/tiny_run.h"
 
 namespace fs = std::filesystem;
@@ -80,6 +87,71 @@ TEST(Trainer, ResumeMidEpochRepeatsTheUninterruptedRunBitForBit) {
   ASSERT_EQ(a.size(), 12u);
   ASSERT_EQ(b.size(), a.size());
   for (const auto& [step, loss] : a) EXPECT_EQ(b.at(step), loss) << "step " << step;
+}
+
+// A checkpoint saved on the CPU resumes on QFAE_TEST_DEVICE (cuda: the optimizer state must land
+// on the run's device, or Adam's first step mixes devices), and back. CPU-only machines skip it.
+TEST(Trainer, ResumesOnAnotherDevice) {
+  const auto device = qfae::test::test_device();
+  if (!device.is_cuda()) GTEST_SKIP() << "QFAE_TEST_DEVICE is not a CUDA device";
+  TempDir dir;
+  const auto base = qfae::test::tiny_config(dir.path() / "data").config;
+  const auto run = dir.path() / "run";
+  fs::create_directories(run);
+  auto first = base;
+  first.train.max_steps = 3;
+  ASSERT_EQ(train(first, run.string()), 0);  // on the CPU
+  auto second = base;
+  second.train.max_steps = 6;
+  {
+    qfae::engine::Trainer trainer(second, run.string(), device,
+                                  (run / "checkpoints" / "last").string());
+    ASSERT_EQ(trainer.fit(), 0);
+  }
+  ASSERT_EQ(train(base, run.string(), (run / "checkpoints" / "last").string()), 0);  // CPU again
+  const auto losses = train_losses(run / "metrics.jsonl");
+  ASSERT_EQ(losses.size(), 12u);
+  for (const auto& [step, loss] : losses) EXPECT_TRUE(std::isfinite(loss)) << "step " << step;
+}
+
+// bf16 training with the default fp32 evaluation (CUDA, QFAE_TEST_DEVICE=cuda): the threshold
+// stored at validation is the one `qfae eval` computes, i.e. calibrated with float32 frozen
+// networks, not with training's bf16 ones.
+TEST(Trainer, Bf16TrainingCalibratesWithTheEvalPrecision) {
+  const auto device = qfae::test::test_device();
+  if (!device.is_cuda()) GTEST_SKIP() << "QFAE_TEST_DEVICE is not a CUDA device";
+  TempDir dir;
+  const auto cfg =
+      qfae::test::tiny_config(dir.path() / "data", {"train.precision=bf16", "train.epochs=1"})
+          .config;
+  const auto run = dir.path() / "run";
+  fs::create_directories(run);
+  {
+    qfae::engine::Trainer trainer(cfg, run.string(), device);
+    ASSERT_EQ(trainer.fit(), 0);
+  }
+  qfae::engine::System system(cfg, device);
+  const auto progress =
+      qfae::engine::load_checkpoint((run / "checkpoints" / "last").string(), *system.autoencoder(),
+                                    nullptr);
+  ASSERT_TRUE(std::isfinite(progress.threshold));
+  EXPECT_EQ(qfae::engine::prepare_for_scoring(system), qfae::engine::Precision::kFp32);
+  const auto index = qfae::data::index_dataset(cfg.data, static_cast<uint64_t>(cfg.train.seed));
+  qfae::data::LoaderOptions o;
+  o.batch_size = cfg.eval.batch_size;
+  qfae::data::Loader loader(index.val, cfg.data, o);
+  loader.start_epoch(0);
+  qfae::engine::AnomalyScorer scorer(system, cfg.eval);
+  std::vector<double> normal;
+  qfae::data::Batch batch;
+  while (loader.next(batch)) {
+    const auto out = scorer(batch.images);
+    for (int64_t i = 0; i < out.scores.size(0); ++i) {
+      if (batch.labels[i].item<int64_t>() == 0) normal.push_back(out.scores[i].item<double>());
+    }
+  }
+  const double want = qfae::engine::percentile(normal, cfg.eval.threshold_percentile);
+  EXPECT_NEAR(progress.threshold, want, 1e-6 * std::abs(want));
 }
 
 TEST(Trainer, TooFewImagesForOneBatchIsAClearError) {

@@ -68,6 +68,8 @@ class TorchScriptBackbone {
   std::vector<torch::Tensor> forward(const torch::Tensor& images, const std::vector<int>& taps,
                                      int64_t patch_size = 0);
 
+  // Moves and casts the weights; back to float32 they are the loaded values again, bit for bit
+  // (a host copy is kept from the first cast away from float32).
   void to(torch::Device device, torch::Dtype dtype = torch::kFloat32);
   torch::Device device() const { return device_; }
   torch::Dtype dtype() const { return dtype_; }
@@ -84,6 +86,7 @@ class TorchScriptBackbone {
   BackboneDescription description_;
   torch::Device device_;
   torch::Dtype dtype_ = torch::kFloat32;
+  std::vector<torch::Tensor> as_loaded_;  // float32 weights and buffers on the host, once cast
 };
 
 }  // namespace qfae::backbone

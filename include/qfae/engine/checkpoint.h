@@ -33,10 +33,12 @@ void save_checkpoint(const std::string& dir, const torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer, const TrainProgress& progress,
                      const config::Config& config);
 
-// Loads the model strictly (names and shapes must match) and, when given, the optimizer.
+// Loads the model strictly (names and shapes must match) and, when given, the optimizer, whose
+// state lands on `device` (the run's, whatever device the checkpoint was saved from).
 // Throws UserError naming the folder and what is wrong with it.
 TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
-                              torch::optim::Optimizer* optimizer);
+                              torch::optim::Optimizer* optimizer,
+                              torch::Device device = torch::kCPU);
 
 // The checkpoint folder to resume from in a run folder (or the folder itself when it is one).
 std::string find_checkpoint(const std::string& run_or_checkpoint_dir,

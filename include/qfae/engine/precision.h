@@ -34,7 +34,7 @@ class PrecisionScope {
 
  private:
   bool cuda_;
-  bool tf32_cublas_before_ = false, tf32_cudnn_before_ = true;
+  compat::CudaTf32State tf32_before_;
   compat::CudaBf16Autocast autocast_;
 };
 

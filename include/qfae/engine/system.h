@@ -36,7 +36,7 @@ class System {
 
   // Weights of the frozen networks (encoders and perceptual MAE): float32 (as loaded) or bf16.
   // Their outputs stay float32 either way; gradients still reach x_hat through the MAE. Back to
-  // float32 after bf16 keeps the bf16-rounded values.
+  // float32 after bf16 they are the loaded weights again, bit for bit.
   void set_frozen_dtype(torch::Dtype dtype);
   torch::Dtype frozen_dtype() const { return perceptual_->dtype(); }
   // The frozen dtype for a phase run at `precision`: bf16 under bf16 when backbone.frozen_bf16.
@@ -55,6 +55,23 @@ class System {
   std::shared_ptr<backbone::TorchScriptBackbone> perceptual_;
   std::unique_ptr<loss::PerceptualDistance> train_distance_, test_distance_;
   model::QFormerAutoencoder autoencoder_{nullptr};
+};
+
+// Holds a System's frozen networks in `dtype` for its scope, and the dtype before at its end
+// (validation during bf16 training scores in eval.precision's dtype).
+class FrozenDtypeScope {
+ public:
+  FrozenDtypeScope(System& system, torch::Dtype dtype)
+      : system_(system), before_(system.frozen_dtype()) {
+    system_.set_frozen_dtype(dtype);
+  }
+  ~FrozenDtypeScope() { system_.set_frozen_dtype(before_); }
+  FrozenDtypeScope(const FrozenDtypeScope&) = delete;
+  FrozenDtypeScope& operator=(const FrozenDtypeScope&) = delete;
+
+ private:
+  System& system_;
+  torch::Dtype before_;
 };
 
 }  // namespace qfae::engine

@@ -101,12 +101,48 @@ inline bool cuda_autocast_enabled() {
 #endif
 }
 
-// TF32 for float32 matrix products and convolutions on CUDA (on: `--precision tf32`; off: strict
-// float32). No effect on CPU.
-inline void set_cuda_tf32(bool enable) {
-  at::globalContext().setAllowTF32CuBLAS(enable);
-  at::globalContext().setAllowTF32CuDNN(enable);
+// TF32 for float32 matrix products and convolutions on CUDA: the state PrecisionScope saves, sets
+// and restores. No effect on CPU computation. LibTorch >= 2.10 has the fp32_precision API; its
+// legacy allow_tf32 setters are deprecated (a warning each call) and may not be mixed with it.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 10)
+#define QFAE_FP32_PRECISION_API 1
+struct CudaTf32State {
+  at::Float32Precision matmul = at::Float32Precision::NONE;
+  at::Float32Precision conv = at::Float32Precision::NONE;
+};
+inline CudaTf32State cuda_tf32_state() {
+  const auto& c = at::globalContext();
+  return {c.float32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL),
+          c.float32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV)};
 }
+inline void set_cuda_tf32_state(const CudaTf32State& s) {
+  auto& c = at::globalContext();
+  c.setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL, s.matmul);
+  c.setFloat32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV, s.conv);
+}
+inline void set_cuda_tf32(bool enable) {
+  const auto p = enable ? at::Float32Precision::TF32 : at::Float32Precision::IEEE;
+  set_cuda_tf32_state({p, p});
+}
+// Whether float32 matrix products on CUDA may use TF32 now.
+inline bool cuda_matmul_tf32() { return cuda_tf32_state().matmul == at::Float32Precision::TF32; }
+#else
+struct CudaTf32State {
+  bool matmul = false;
+  bool conv = true;
+};
+inline CudaTf32State cuda_tf32_state() {
+  const auto& c = at::globalContext();
+  return {c.allowTF32CuBLAS(), c.allowTF32CuDNN()};
+}
+inline void set_cuda_tf32_state(const CudaTf32State& s) {
+  auto& c = at::globalContext();
+  c.setAllowTF32CuBLAS(s.matmul);
+  c.setAllowTF32CuDNN(s.conv);
+}
+inline void set_cuda_tf32(bool enable) { set_cuda_tf32_state({enable, enable}); }
+inline bool cuda_matmul_tf32() { return at::globalContext().allowTF32CuBLAS(); }
+#endif
 
 // Waits for the device's queued work (CUDA); nothing to wait for on the CPU.
 inline void synchronize(const torch::Device& device) {
