@@ -1,6 +1,7 @@
 // The analytic FLOP counter against (1) counts worked by hand for the tiny test config, (2) the
-// brain config's numbers quoted in docs/performance.md, and (3) the matrix products LibTorch
-// actually runs, counted from their input shapes by a RecordFunction observer.
+// brain config's numbers quoted in docs/performance.md, (3) the matrix products LibTorch actually
+// runs, counted by a RecordFunction observer, and (4) PyTorch's FlopCounterMode on the real-size
+// networks (scripts/count_flops.py, through the Scripts.flop_count test).
 #include "qfae/engine/flops.h"
 
 #include <ATen/record_function.h>
@@ -9,6 +10,11 @@
 #include <torch/version.h>
 
 #include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "../support/tiny_run.h"
@@ -117,9 +123,72 @@ TEST(Flops, BrainConfigNumbersOfTheDocs) {
   EXPECT_EQ(shapes.perceptual_train[0].blocks, 20);
   const auto train = qfae::engine::train_step_flops(shapes, 64);
   const auto eval = qfae::engine::eval_step_flops(shapes, 64);
-  // The numbers docs/performance.md quotes (computed there by an independent script).
+  // The numbers docs/performance.md quotes. PyTorch's FlopCounterMode gives the same to the FLOP
+  // on the real-size exports (scripts/count_flops.py --config configs/brats.yaml: 533.368404 and
+  // 523.033463 GFLOP per image at batch 64); Flops.MatchesFlopCounterMode checks it part by part.
   EXPECT_NEAR(train.per_image() / 1e9, 533.368404, 1e-6);
   EXPECT_NEAR(eval.per_image() / 1e9, 523.033463, 1e-6);
+}
+
+namespace {
+
+// |a - b| <= 1e-9 |b|. Both counts are sums of integers far below 2^53, exact in doubles (they
+// agree to the FLOP); 1e-9 of a part is smaller than any one matrix product in it, so the
+// tolerance only absorbs rounding, never a missing or extra product.
+::testing::AssertionResult close(double got, double want, const std::string& what) {
+  if (std::abs(got - want) <= 1e-9 * std::abs(want)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << what << ": FlopCounterMode " << got << ", qfae " << want << " (difference "
+         << got - want << ", " << (want != 0 ? (got - want) / want : 0.0) << " relative)";
+}
+
+// One step counted by scripts/count_flops.py against qfae's count at the same batch.
+void compare_step(const nlohmann::json& counted, const FlopCount& want, const std::string& step) {
+  const auto& parts = counted.at("parts");
+  std::map<std::string, bool> seen;
+  for (const auto& p : want.parts) {
+    ASSERT_TRUE(parts.contains(p.name)) << step << ": the script has no part '" << p.name << "'";
+    seen[p.name] = true;
+    EXPECT_TRUE(close(parts.at(p.name).at("forward").get<double>(), p.forward,
+                      step + " " + p.name + " forward"));
+    EXPECT_TRUE(close(parts.at(p.name).at("backward").get<double>(), p.backward,
+                      step + " " + p.name + " backward"));
+  }
+  // What qfae leaves out must count nothing under FlopCounterMode either: the loss / maps (cosine,
+  // upsampling, products of maps, reductions) and Adam are elementwise.
+  for (auto it = parts.begin(); it != parts.end(); ++it) {
+    if (seen.count(it.key()) != 0) continue;
+    EXPECT_EQ(it.value().at("forward").get<double>() + it.value().at("backward").get<double>(), 0.0)
+        << step << ": FlopCounterMode counts products in '" << it.key() << "', qfae none";
+  }
+  EXPECT_TRUE(close(counted.at("forward").get<double>(), want.forward(), step + " forward"));
+  EXPECT_TRUE(close(counted.at("backward").get<double>(), want.backward(), step + " backward"));
+  EXPECT_TRUE(close(counted.at("per_image").get<double>(), want.per_image(), step + " per image"));
+}
+
+}  // namespace
+
+// QFAE_FLOP_COUNT_JSON is scripts/count_flops.py's output, set by the Scripts.flop_count test
+// (tests/scripts/test_flop_count.sh), which exports the real-size backbones first.
+TEST(Flops, MatchesFlopCounterMode) {
+  const char* path = std::getenv("QFAE_FLOP_COUNT_JSON");
+  if (path == nullptr || *path == '\0') {
+    GTEST_SKIP() << "QFAE_FLOP_COUNT_JSON not set: run `ctest -R Scripts.flop_count`";
+  }
+  std::ifstream in(path);
+  ASSERT_TRUE(in.good()) << path << ": cannot be read";
+  const auto counted = nlohmann::json::parse(in);
+  const auto cfg = qfae::config::load_config({counted.at("config").get<std::string>()}, {}).config;
+  const auto shapes = qfae::engine::model_shapes(
+      cfg, {qfae::engine::read_backbone_description(counted.at("encoder").get<std::string>())},
+      qfae::engine::read_backbone_description(counted.at("perceptual").get<std::string>()));
+  ASSERT_FALSE(counted.at("runs").empty());
+  for (const auto& run : counted.at("runs")) {
+    const auto batch = run.at("batch").get<int64_t>();
+    SCOPED_TRACE(run.at("device").get<std::string>() + ", batch " + std::to_string(batch));
+    compare_step(run.at("train"), qfae::engine::train_step_flops(shapes, batch), "train");
+    compare_step(run.at("eval"), qfae::engine::eval_step_flops(shapes, batch), "eval");
+  }
 }
 
 namespace {
