@@ -30,7 +30,12 @@ def parse_args(argv=None):
     weights.add_argument("--weights", type=pathlib.Path,
                          help="timm state dict (.safetensors, .pth, .bin), loaded offline")
     weights.add_argument("--random-init", action="store_true",
-                         help="random weights (for tests and timing only)")
+                         help="random weights (for tests and timing only): timm's initialisation, "
+                              "seeded, with LayerScale factors and prefix tokens made visible")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --random-init")
+    parser.add_argument("--fused-attention", action="store_true",
+                        help="keep timm's fused attention (scaled_dot_product_attention): faster "
+                             "on GPUs, but the file then loads only in LibTorch 2.x, not 1.13")
     parser.add_argument("--out", type=pathlib.Path, required=True, help="output .pt file")
     return parser.parse_args(argv)
 
@@ -56,15 +61,43 @@ def load_state_dict(path: pathlib.Path):
     return state
 
 
+def make_random_init_visible(model):
+    """timm initialises LayerScale factors to 1e-5 and the cls/register tokens with std 1e-6: every
+    block is then an identity and the prefix order invisible to five digits, so no test could tell
+    a broken export from a good one. Draws the factors in [0.5, 1.5] and the tokens with the
+    position embedding's std (0.02) instead."""
+    import torch
+    from timm.layers import LayerScale
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, LayerScale):
+                module.gamma.uniform_(0.5, 1.5)
+        for name in ("cls_token", "reg_token"):
+            token = getattr(model, name, None)
+            if token is not None:
+                token.normal_(std=0.02)
+
+
 def build_model(args):
     import timm
+    import torch
     from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
 
+    if args.weights is None:
+        torch.manual_seed(args.seed)
     # Created at the target size: timm builds the position embedding for image_size / patch.
     model = timm.create_model(args.model, pretrained=False, img_size=args.image_size,
                               num_classes=0)
     if not isinstance(model, VisionTransformer):
         fail(f"--model {args.model}: not a timm VisionTransformer ({type(model).__name__})")
+    if args.weights is None:
+        make_random_init_visible(model)
+    # The fused attention path calls aten::scaled_dot_product_attention, which LibTorch 1.13
+    # (Debian's) cannot load; timm's explicit softmax(q k^T / sqrt(d)) v path loads anywhere.
+    for module in model.modules():
+        if hasattr(module, "fused_attn"):
+            module.fused_attn = bool(args.fused_attention and module.fused_attn)
     if args.weights is not None:
         state = load_state_dict(args.weights)
         # Converts original DINOv2/MAE layouts and resamples the position embedding (bicubic).

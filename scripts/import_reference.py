@@ -160,8 +160,11 @@ def main(argv=None):
         exported = export_encoder(encoder, str(out / "encoder.pt"), args.encoder_model,
                                   cfg["_encoder_depth"])
     (out / "config.yaml").write_text("# imported from the reference checkpoint\n" + to_yaml(cfg) + "\n")
+    # qfae eval / infer --checkpoint OUT read the progress fields (an import has taken no qfae step
+    # and has no calibrated threshold); the rest records the import.
     (out / "state.json").write_text(json.dumps({
-        "format": 1, "imported_from": os.path.abspath(args.checkpoint),
+        "format": 1, "step": 0, "epoch": 0, "batch": 0,
+        "imported_from": os.path.abspath(args.checkpoint),
         "trained_tensors": len(trained), "encoder_tensors": len(encoder),
         "encoder_exported": exported}, indent=1))
     print(f"[import] wrote {out} ({len(trained)} trained tensors"
