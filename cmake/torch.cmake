@@ -65,3 +65,12 @@ function(qfae_fmt_from_one_place target)
   target_include_directories(${target} SYSTEM BEFORE PUBLIC "${QFAE_FMT_SHIM}")
   target_link_libraries(${target} PUBLIC fmt::fmt)
 endfunction()
+
+# PyPI's libtorch.so exports copies of libstdc++ functions it was linked with statically (its
+# manylinux toolchain's libstdc++_nonshared), std::filesystem::remove_all among them; as a needed
+# library ahead of libstdc++.so.6 they would take over our calls, and that copy of remove_all
+# crashes here. Executables therefore name the system's libstdc++ first.
+function(qfae_system_libstdcxx_first target)
+  target_link_options(${target} PRIVATE "LINKER:--push-state,--no-as-needed" "-lstdc++"
+                      "LINKER:--pop-state")
+endfunction()
