@@ -85,13 +85,15 @@ EXPORT_PID=$!
 # ---- 2. Configure and build (ninja -k 0: the binary is built even if a test file fails) ---------
 OPENCV_DIR=$PWD/.deps/opencv-static/lib/cmake/opencv4
 [[ -f $OPENCV_DIR/OpenCVConfig.cmake ]] || echo "WARNING: no carried OpenCV at $OPENCV_DIR"
-TORCH_CMAKE=$("$PY" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)
+# The README's GPU build (QFAE_TORCH=wheel: the PyTorch environment's LibTorch with CUDA, sm_90),
+# with smaller unity batches for 16 cores.
+VENV=$(dirname "$(dirname "$PY")")
 configure() {
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_CMAKE" \
-        -DCMAKE_CUDA_ARCHITECTURES=90 -DOpenCV_DIR="$OPENCV_DIR" "$@"
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQFAE_TORCH=wheel \
+        -DQFAE_TORCH_VENV="$VENV" -DQFAE_UNITY_BATCH=4 -DOpenCV_DIR="$OPENCV_DIR" "$@"
 }
 build() { cmake --build "$BUILD" -j "$JOBS" -- -k 0; }
-export BUILD JOBS TORCH_CMAKE OPENCV_DIR
+export BUILD JOBS VENV OPENCV_DIR
 export -f configure build
 if [[ $PREBUILT != 1 ]]; then
   step configure 20 120 configure

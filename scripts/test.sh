@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the whole test suite (what CI runs).
+# Sets up, builds and runs the whole test suite (what CI runs). QFAE_TORCH=wheel tests the build
+# against PyPI's LibTorch 2.x with CUDA (on the CPU where there is no GPU), in build-wheel/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 QFAE_WITH_PYTHON=1 bash scripts/build.sh
-ctest --test-dir build --output-on-failure -j "$(nproc)"
+build=${QFAE_BUILD_DIR:-build}
+[[ ${QFAE_TORCH:-debian} == wheel ]] && build=${QFAE_BUILD_DIR:-build-wheel}
+ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
