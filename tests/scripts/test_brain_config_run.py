@@ -21,14 +21,9 @@ ref.require_timm()
 qfae = sys.argv[1]
 config = str(ref.REPO / "configs/brats.yaml")
 TEST_NORMAL, TEST_ANOMALOUS = 1, 1  # AUROC and AP need one of each
-failures = []
+failures = ref.FAILURES
+check = ref.check
 start = time.time()
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def run(*args):

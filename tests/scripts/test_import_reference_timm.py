@@ -25,14 +25,9 @@ import torch  # noqa: E402
 
 qfae, qfae_tests = sys.argv[1], sys.argv[2]
 ENCODER_PREFIX = "encoders.0.model."
-failures = []
+failures = ref.FAILURES
+check = ref.check
 start = time.time()
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def random_tensor(name, shape, gen):

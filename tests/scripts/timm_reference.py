@@ -23,6 +23,14 @@ EXPORTS = {
 }
 ENCODER_FILE, PERCEPTUAL_FILE = EXPORTS
 EXPORT_SEED = 0  # export_backbone.py's default --seed
+FAILURES = []  # what check() found wrong; the test exits non-zero when it is not empty
+
+
+def check(cond, what):
+    """One assertion of a script test: prints ok/FAIL and remembers the failures."""
+    print(("ok:   " if cond else "FAIL: ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
 
 
 def require_timm():
