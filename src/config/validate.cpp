@@ -1,9 +1,13 @@
 // Config validation: every key checked before anything heavy loads, one clear message per problem.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <regex>
 #include <sstream>
 
+#include "fields.h"
 #include "qfae/config/config.h"
 #include "qfae/util/error.h"
 
@@ -45,6 +49,10 @@ class Checker {
   void positive(const std::string& key, const T& value) const {
     require(value > 0, key, value, "a value > 0");
   }
+  // Sizes that allocate: bounded, so that a typo fails here instead of in the allocator.
+  void size(const std::string& key, int64_t value, int64_t max) const {
+    require(value > 0 && value <= max, key, value, "a size in [1, " + std::to_string(max) + "]");
+  }
   template <class T>
   void non_negative(const std::string& key, const T& value) const {
     require(value >= 0, key, value, "a value >= 0");
@@ -81,11 +89,62 @@ class Checker {
   const Sources& sources_;
 };
 
+// Every float key, lists included: NaN and infinity are never a setting (and YAML has no way to
+// write them back into a run's config.yaml that every reader accepts).
+void require_finite(const Config& config, const Checker& c) {
+  Config copy = config;  // fields_of wants mutable pointers; only read through them
+  for (const auto& f : detail::fields_of(copy)) {
+    if (const auto* p = std::get_if<double*>(&f.ptr)) {
+      c.require(std::isfinite(**p), f.key, **p, "a finite number");
+    } else if (const auto* v = std::get_if<std::vector<double>*>(&f.ptr)) {
+      for (double x : **v) c.require(std::isfinite(x), f.key, **v, "finite numbers");
+    }
+  }
+}
+
+// Upper bounds on sizes: far above any real model, low enough that nothing overflows.
+constexpr int64_t kMaxWidth = 65536, kMaxDepth = 1024, kMaxHeads = 1024, kMaxImageSize = 8192;
+constexpr double kMaxMlpRatio = 64;
+
+// About how many parameters the trainable model has (the big matrices; the exact count is
+// `qfae config --summary`), so that a model that cannot fit in memory fails before it allocates.
+long double approx_trainable_parameters(const Config& cfg) {
+  const auto& m = cfg.model;
+  const long double d = m.dim, dd = m.decoder_dim, r = m.mlp_ratio;
+  const long double cross = static_cast<long double>(m.cross_heads) * m.cross_head_dim;
+  const long double encoders = std::max<size_t>(cfg.backbone.encoders.size(), 1);
+  const long double projection = encoders * cfg.backbone.encoder_dim * d;
+  const long double qformer = m.qformer_depth * (4 * d * d + 2 * r * d * d + 4 * d * cross) +
+                              static_cast<long double>(m.queries) * d;
+  const long double patch = static_cast<long double>(m.decoder_patch) * m.decoder_patch * 3;
+  const long double decoder = m.decoder_depth * (4 * dd * dd + 2 * r * dd * dd) +
+                              (static_cast<long double>(m.queries) + m.decoder_registers) * dd +
+                              dd * patch + d * dd;
+  return projection + qformer + decoder;
+}
+
+void require_fits_in_memory(const Config& cfg, const Checker& c) {
+  const long double pages = static_cast<long double>(::sysconf(_SC_PHYS_PAGES));
+  const long double memory = pages * static_cast<long double>(::sysconf(_SC_PAGESIZE));
+  const long double weight_bytes = approx_trainable_parameters(cfg) * 4;  // float32
+  if (memory <= 0 || weight_bytes <= memory) return;
+  std::ostringstream expected;
+  expected.precision(3);
+  expected << "a model that fits in memory: these sizes give about "
+           << static_cast<double>(weight_bytes / 4) << " parameters, "
+           << static_cast<double>(weight_bytes / (1ull << 30)) << " GiB of float32 weights "
+           << "alone, and this machine has " << static_cast<double>(memory / (1ull << 30))
+           << " GiB";
+  c.require(false, "model.decoder_dim", cfg.model.decoder_dim, expected.str() +
+            " (see also model.dim, model.decoder_depth, model.qformer_depth, model.mlp_ratio)");
+}
+
 void validate_data(const DataConfig& d, const Checker& c) {
   c.one_of("data.layout", d.layout, {"auto", "bmad", "resc", "isic", "rsna", "brats", "folder"});
-  c.positive("data.image_size", d.image_size);
+  c.size("data.image_size", d.image_size, kMaxImageSize);
   c.positive("data.std", d.std);
-  c.non_negative("data.workers", d.workers);
+  c.require(d.workers >= 0 && d.workers <= 1024, "data.workers", d.workers,
+            "a number of threads in [0, 1024]");
   c.unit("data.val_ratio", d.val_ratio, /*include_one=*/false);
   c.one_of("data.on_bad_image", d.on_bad_image, {"fail", "skip"});
   c.unit("data.mask_threshold", d.mask_threshold, /*include_one=*/false);
@@ -109,23 +168,25 @@ void validate_data(const DataConfig& d, const Checker& c) {
 void validate_model(const Config& cfg, const Checker& c) {
   const auto& m = cfg.model;
   c.require(!cfg.backbone.taps.empty(), "backbone.taps", cfg.backbone.taps, "at least one block");
-  c.positive("backbone.encoder_dim", cfg.backbone.encoder_dim);
-  c.positive("model.dim", m.dim);
-  c.positive("model.qformer_depth", m.qformer_depth);
-  c.positive("model.qformer_heads", m.qformer_heads);
+  c.size("backbone.encoder_dim", cfg.backbone.encoder_dim, kMaxWidth);
+  c.size("model.dim", m.dim, kMaxWidth);
+  c.size("model.qformer_depth", m.qformer_depth, kMaxDepth);
+  c.size("model.qformer_heads", m.qformer_heads, kMaxHeads);
   c.require(m.dim % m.qformer_heads == 0, "model.qformer_heads", m.qformer_heads,
             "a divisor of model.dim (" + std::to_string(m.dim) + ")");
-  c.positive("model.cross_heads", m.cross_heads);
-  c.positive("model.cross_head_dim", m.cross_head_dim);
-  c.positive("model.mlp_ratio", m.mlp_ratio);
+  c.size("model.cross_heads", m.cross_heads, kMaxHeads);
+  c.size("model.cross_head_dim", m.cross_head_dim, kMaxWidth);
+  c.require(m.mlp_ratio > 0 && m.mlp_ratio <= kMaxMlpRatio, "model.mlp_ratio", m.mlp_ratio,
+            "a value in (0, 64]");
   c.unit("model.dropout", m.dropout, /*include_one=*/false);
   c.positive("model.query_init_std", m.query_init_std);
-  c.positive("model.decoder_dim", m.decoder_dim);
-  c.positive("model.decoder_depth", m.decoder_depth);
-  c.positive("model.decoder_heads", m.decoder_heads);
+  c.size("model.decoder_dim", m.decoder_dim, kMaxWidth);
+  c.size("model.decoder_depth", m.decoder_depth, kMaxDepth);
+  c.size("model.decoder_heads", m.decoder_heads, kMaxHeads);
   c.require(m.decoder_dim % m.decoder_heads == 0, "model.decoder_heads", m.decoder_heads,
             "a divisor of model.decoder_dim (" + std::to_string(m.decoder_dim) + ")");
-  c.non_negative("model.decoder_registers", m.decoder_registers);
+  c.require(m.decoder_registers >= 0 && m.decoder_registers <= kMaxWidth,
+            "model.decoder_registers", m.decoder_registers, "a number of tokens in [0, 65536]");
   c.require(m.decoder_checkpoint >= 0 && m.decoder_checkpoint <= m.decoder_depth,
             "model.decoder_checkpoint", m.decoder_checkpoint,
             "a number of decoder blocks in [0, model.decoder_depth]");
@@ -139,9 +200,11 @@ void validate_model(const Config& cfg, const Checker& c) {
 }
 
 void validate_train(const TrainConfig& t, const Checker& c) {
-  c.positive("train.epochs", t.epochs);
-  c.non_negative("train.max_steps", t.max_steps);
-  c.positive("train.batch_size", t.batch_size);
+  // Bounded so that epochs x steps per epoch always fits the step counter.
+  c.size("train.epochs", t.epochs, 1'000'000);
+  c.require(t.max_steps >= 0 && t.max_steps <= 1'000'000'000'000, "train.max_steps", t.max_steps,
+            "a number of steps in [0, 1e12]");
+  c.size("train.batch_size", t.batch_size, 1 << 20);
   c.positive("train.lr", t.lr);
   c.require(t.warmup > 0 && t.warmup < 1, "train.warmup", t.warmup, "a fraction in (0, 1)");
   c.positive("train.div_factor", t.div_factor);
@@ -162,10 +225,13 @@ void validate_eval(const EvalConfig& e, int64_t image_size, const Checker& c) {
   c.layers("eval.layers", e.layers);
   c.one_of("eval.pixel_reduction", e.pixel_reduction, {"max", "mean"});
   c.one_of("eval.layer_reduction", e.layer_reduction, {"mean", "max"});
-  c.non_negative("eval.smoothing_sigma", e.smoothing_sigma);
-  c.positive("eval.batch_size", e.batch_size);
+  c.require(e.smoothing_sigma >= 0 && e.smoothing_sigma <= image_size, "eval.smoothing_sigma",
+            e.smoothing_sigma, "a sigma in pixels in [0, data.image_size = " +
+                                   std::to_string(image_size) + "]");
+  c.size("eval.batch_size", e.batch_size, 1 << 20);
   c.one_of("eval.precision", e.precision, {"fp32", "tf32", "bf16"});
-  c.non_negative("eval.bootstrap", e.bootstrap);
+  c.require(e.bootstrap >= 0 && e.bootstrap <= 10'000'000, "eval.bootstrap", e.bootstrap,
+            "a number of resamples in [0, 1e7]");
   c.require(e.max_fpr > 0 && e.max_fpr <= 1, "eval.max_fpr", e.max_fpr, "a value in (0, 1]");
   c.require(e.threshold_percentile >= 0 && e.threshold_percentile <= 100,
             "eval.threshold_percentile", e.threshold_percentile, "a percentile in [0, 100]");
@@ -184,9 +250,12 @@ void validate(const Config& config, const Sources& sources, bool check_files) {
   c.require(std::regex_match(config.device, kDevice), "device", config.device,
             "auto, cpu, cuda or cuda:N");
   c.require(!config.output_dir.empty(), "output_dir", config.output_dir, "a folder");
-  c.non_negative("threads", config.threads);
+  c.require(config.threads >= 0 && config.threads <= 1024, "threads", config.threads,
+            "a number of threads in [0, 1024]");
+  require_finite(config, c);
   validate_data(config.data, c);
   validate_model(config, c);
+  require_fits_in_memory(config, c);
   c.patch_sizes("loss.patch_sizes", config.loss.patch_sizes, config.data.image_size);
   c.layers("loss.layers", config.loss.layers);
   c.positive("loss.weight", config.loss.weight);

@@ -1,0 +1,168 @@
+// Config reliability: NaN and infinity refused for every float key, every key survives the
+// saved config.yaml that eval, infer and --resume read back, and absurd sizes are refused in
+// validation, before anything allocates.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "../../src/config/fields.h"
+#include "qfae/config/loader.h"
+#include "../support/run_binary.h"
+#include "../support/user_error.h"
+
+namespace fs = std::filesystem;
+using qfae::config::Config;
+using qfae::config::LoadedConfig;
+using qfae::test::TempDir;
+using qfae::test::user_error;
+
+namespace {
+
+// The float keys, lists of floats included.
+std::vector<std::string> float_keys() {
+  Config config;
+  std::vector<std::string> keys;
+  for (const auto& f : qfae::config::detail::fields_of(config)) {
+    if (std::holds_alternative<double*>(f.ptr) ||
+        std::holds_alternative<std::vector<double>*>(f.ptr)) {
+      keys.push_back(f.key);
+    }
+  }
+  return keys;
+}
+
+// Every field moved off its default by a type-specific change; doubles get values that need all
+// 17 significant digits, or are extreme (the smallest subnormal, the largest double, -0).
+void perturb_every_field(Config& config) {
+  int i = 0;
+  const double awkward[] = {0.1 + 0.2, 1.0 / 3.0, 5e-324, 1.7976931348623157e308, -0.0,
+                            2.5e-05,   123456789.123456789};
+  for (const auto& f : qfae::config::detail::fields_of(config)) {
+    struct Change {
+      int i;
+      const double* awkward;
+      void operator()(bool* p) const { *p = !*p; }
+      void operator()(int64_t* p) const { *p = *p + 1000000007 * (i % 2 ? 1 : -1); }
+      void operator()(double* p) const { *p = awkward[i % 7]; }
+      void operator()(std::string* p) const { *p += " #: 'x' \"y\" {z} ü"; }
+      void operator()(std::vector<int64_t>* p) const { p->push_back(-9223372036854775807LL); }
+      void operator()(std::vector<double>* p) const { p->push_back(awkward[i % 7]); }
+      void operator()(std::vector<std::string>* p) const { p->push_back("/a b/c,d: e.pt"); }
+    };
+    std::visit(Change{i++, awkward}, f.ptr);
+  }
+}
+
+}  // namespace
+
+TEST(ReliabilityConfig, EveryFloatKeyRefusesNanAndInfinity) {
+  const auto keys = float_keys();
+  ASSERT_GE(keys.size(), 25u);  // data, model, train, eval all have float keys
+  int refused = 0;
+  for (const auto& key : keys) {
+    for (const char* value : {".nan", ".inf", "-.inf", "[.nan]"}) {
+      LoadedConfig l;
+      try {
+        qfae::config::apply_assignment(l, key + "=" + value);
+      } catch (const qfae::UserError&) {
+        continue;  // a list given to a scalar key: refused as a type error already
+      }
+      const auto msg = user_error([&] { qfae::config::validate(l.config, l.sources); });
+      EXPECT_EQ(msg.rfind(key + ":", 0), 0u) << key << "=" << value << " -> '" << msg << "'";
+      EXPECT_NE(msg.find("finite"), std::string::npos) << key << "=" << value << " -> " << msg;
+      ++refused;
+    }
+  }
+  EXPECT_GE(refused, static_cast<int>(3 * keys.size()));
+}
+
+TEST(ReliabilityConfig, TheSavedConfigReloadsEveryKeyExactly) {
+  Config config;
+  perturb_every_field(config);
+  TempDir dir;
+  const auto path = dir.path() / "config.yaml";
+  qfae::config::save_yaml(config, path.string());
+  const auto back = qfae::config::load_config({path.string()}, {}).config;
+  Config expected = config, got = back;
+  const auto want = qfae::config::detail::fields_of(expected);
+  const auto have = qfae::config::detail::fields_of(got);
+  ASSERT_EQ(want.size(), have.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    std::visit(
+        [&](auto* w) {
+          using T = std::remove_pointer_t<decltype(w)>;
+          auto* h = std::get<T*>(have[i].ptr);
+          if constexpr (std::is_same_v<T, std::string>) {
+            // Path keys come back resolved against the file's folder (a relative path does).
+            if (want[i].is_path && !w->empty() && fs::path(*w).is_relative()) {
+              EXPECT_EQ(fs::path(*h), (dir.path() / *w).lexically_normal()) << want[i].key;
+              return;
+            }
+          }
+          if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            if (want[i].is_path) {
+              ASSERT_EQ(h->size(), w->size()) << want[i].key;
+              for (size_t k = 0; k < w->size(); ++k) {
+                const fs::path p((*w)[k]);
+                EXPECT_EQ(fs::path((*h)[k]),
+                          p.is_relative() ? (dir.path() / p).lexically_normal() : p)
+                    << want[i].key;
+              }
+              return;
+            }
+          }
+          EXPECT_EQ(*h, *w) << want[i].key;
+          if constexpr (std::is_same_v<T, double>) {
+            EXPECT_EQ(std::signbit(*h), std::signbit(*w)) << want[i].key;
+          }
+        },
+        want[i].ptr);
+  }
+}
+
+TEST(ReliabilityConfig, AbsurdSizesAreRefusedInValidation) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"model.decoder_dim=1000000000", "model.decoder_dim"},
+      {"model.dim=4000000000", "model.dim"},
+      {"model.mlp_ratio=1e6", "model.mlp_ratio"},
+      {"model.decoder_depth=100000000", "model.decoder_depth"},
+      {"model.qformer_depth=100000000", "model.qformer_depth"},
+      {"model.decoder_heads=4096", "model.decoder_heads"},
+      {"eval.smoothing_sigma=1e9", "eval.smoothing_sigma"},
+      {"train.epochs=9223372036854775000", "train.epochs"},
+      {"train.max_steps=9223372036854775000", "train.max_steps"},
+      {"train.batch_size=4000000000", "train.batch_size"},
+      {"eval.bootstrap=9000000000000", "eval.bootstrap"},
+      {"data.image_size=1000000", "data.image_size"},
+      {"data.workers=100000", "data.workers"},
+      {"threads=100000", "threads"},
+  };
+  for (const auto& [assignment, key] : cases) {
+    LoadedConfig l;
+    qfae::config::apply_assignment(l, assignment);
+    const auto msg = user_error([&] { qfae::config::validate(l.config, l.sources); });
+    EXPECT_EQ(msg.rfind(key + ":", 0), 0u) << assignment << " -> '" << msg << "'";
+  }
+  // Every size within its bound, together far more than any machine's memory: 1024 blocks of
+  // width 65532 (a multiple of the 12 heads) are 1024 x 12 x 65532^2 = 5.3e13 float32
+  // parameters, 2e5 GB.
+  LoadedConfig l;
+  qfae::config::apply_assignment(l, "model.decoder_dim=65532");
+  qfae::config::apply_assignment(l, "model.decoder_depth=1024");
+  const auto msg = user_error([&] { qfae::config::validate(l.config, l.sources); });
+  EXPECT_NE(msg.find("fits in memory"), std::string::npos) << msg;
+}
+
+TEST(ReliabilityConfig, SummaryOfAHugeModelIsRefusedAtOnce) {
+  for (const char* set : {"model.decoder_depth=100000000", "model.decoder_dim=65532 --set "
+                                                           "model.decoder_depth=1024"}) {
+    const auto r = qfae::test::run_qfae(std::string("config --summary --set ") + set);
+    EXPECT_EQ(r.code, 2) << set << ": " << r.err;
+    EXPECT_NE(r.err.find("model.decoder_d"), std::string::npos) << r.err;
+  }
+  const auto r = qfae::test::run_qfae("config --set train.lr=.inf");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("train.lr: inf"), std::string::npos) << r.err;
+}
