@@ -3,7 +3,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <iostream>
+#include <new>
 
 #include "qfae/cli/common.h"
 #include "qfae/util/error.h"
@@ -16,7 +18,10 @@ int run_app(int argc, char** argv) {
   app.require_subcommand(1);
   app.option_defaults()->always_capture_default();
   app.set_version_flag("--version", std::string("qfae ") + QFAE_VERSION);
-  app.footer("Exit codes: 0 success, 1 internal error, 2 bad input or not yet implemented.\n"
+  app.footer("Exit codes: 0 success, 1 internal error (a bug: please report it), 2 bad input\n"
+             "(config, paths, data, a full disk, not enough memory), 3 qfae infer: some images\n"
+             "could not be read, 4 qfae train: diverged (loss NaN or infinite; the last good\n"
+             "checkpoint is kept), 130/143 stopped by SIGINT/SIGTERM (train saved, resume it).\n"
              "Run 'qfae <command> --help' for a command's options.");
 
   std::vector<Command> commands = {add_train_command(app), add_eval_command(app),
@@ -38,16 +43,29 @@ int run_app(int argc, char** argv) {
     return 2;  // unreachable: require_subcommand(1)
   } catch (const UserError& e) {
     std::cerr << "qfae: error: " << e.what() << "\n";
-    return 2;
+    return kExitBadInput;
   } catch (const NotImplementedError& e) {
     std::cerr << "qfae: not yet implemented: " << e.what() << "\n";
-    return 2;
+    return kExitBadInput;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // The environment, not qfae: a file in the way, a read-only folder, a full disk. The message
+    // names the path(s).
+    std::cerr << "qfae: error: " << e.what() << "\n";
+    return kExitBadInput;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "qfae: error: out of memory; lower train.batch_size / eval.batch_size or the "
+                 "model's sizes\n";
+    return kExitBadInput;
   } catch (const std::exception& e) {
-    // LibTorch errors carry a multi-line backtrace; the first line says what went wrong.
-    std::string what = e.what();
-    const auto nl = what.find('\n');
-    std::cerr << "qfae: internal error: " << what.substr(0, nl) << "\n";
-    return 1;
+    const std::string what = first_line(e.what());
+    if (what.find("can't allocate memory") != std::string::npos ||
+        what.find("out of memory") != std::string::npos) {
+      std::cerr << "qfae: error: out of memory (" << what << "); lower train.batch_size / "
+                   "eval.batch_size or the model's sizes\n";
+      return kExitBadInput;
+    }
+    std::cerr << "qfae: internal error: " << what << "\n";
+    return kExitInternalError;
   }
 }
 

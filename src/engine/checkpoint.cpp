@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "qfae/config/loader.h"
 #include "qfae/io/safetensors.h"
@@ -40,33 +41,75 @@ TrainProgress from_json(const json& j) {
   return p;
 }
 
+// Writes every file of the checkpoint into `tmp`. Any failure is a UserError naming the file.
+void write_checkpoint_files(const fs::path& tmp, const torch::nn::Module& model,
+                            torch::optim::Optimizer* optimizer, const TrainProgress& progress,
+                            const config::Config& config) {
+  std::error_code ec;
+  fs::create_directories(tmp, ec);
+  if (ec) throw UserError("cannot create '" + tmp.string() + "': " + ec.message());
+  io::save_safetensors((tmp / "model.safetensors").string(), io::module_state(model),
+                       {{"format", "qfae-" + std::to_string(kCheckpointFormat)},
+                        {"step", std::to_string(progress.step)}});
+  if (optimizer) {
+    // Serialised in memory first: LibTorch's file writer reports a failed write from its
+    // destructor, which ends the process instead of throwing.
+    std::ostringstream bytes;
+    torch::save(*optimizer, bytes);
+    write_file_atomic((tmp / "optimizer.pt").string(), bytes.str());
+  }
+  write_file_atomic((tmp / "state.json").string(), to_json(progress).dump(1) + "\n");
+  config::save_yaml(config, (tmp / "config.yaml").string());
+}
+
+void rename_or_throw(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::rename(from, to, ec);
+  if (ec) throw UserError("cannot rename '" + from.string() + "' to '" + to.string() + "': " +
+                          ec.message());
+}
+
+// The folder that holds the checkpoint `dir` names: itself, or "<dir>.old" after a crash
+// between the two renames of save_checkpoint (then "<dir>" is missing and "<dir>.tmp" may be
+// incomplete). "" when neither holds one.
+fs::path recover_checkpoint_dir(const fs::path& dir) {
+  for (const fs::path& candidate : {dir, fs::path(dir.string() + ".old")}) {
+    std::error_code ec;
+    if (fs::is_regular_file(candidate / "model.safetensors", ec)) return candidate;
+  }
+  return {};
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& dir, const torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer, const TrainProgress& progress,
                      const config::Config& config) {
   const fs::path final_dir(dir), tmp(dir + ".tmp"), old(dir + ".old");
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  const json state = to_json(progress);
-  io::save_safetensors((tmp / "model.safetensors").string(), io::module_state(model),
-                       {{"format", "qfae-" + std::to_string(kCheckpointFormat)},
-                        {"step", std::to_string(progress.step)}});
-  if (optimizer) torch::save(*optimizer, (tmp / "optimizer.pt").string());
-  write_file_atomic((tmp / "state.json").string(), state.dump(1) + "\n");
-  config::save_yaml(config, (tmp / "config.yaml").string());
-  // Swap: the old folder stays until the new one is in place.
-  fs::remove_all(old);
-  if (fs::exists(final_dir)) fs::rename(final_dir, old);
-  fs::rename(tmp, final_dir);
-  fs::remove_all(old);
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  // A crash between the renames of an earlier save left only "<dir>.old": put it back first, so
+  // that the only good copy is never the one removed below.
+  if (!fs::exists(final_dir) && fs::is_directory(old)) rename_or_throw(old, final_dir);
+  try {
+    write_checkpoint_files(tmp, model, optimizer, progress, config);
+  } catch (const std::exception& e) {
+    fs::remove_all(tmp, ec);  // the previous checkpoint in `dir` is untouched
+    if (dynamic_cast<const UserError*>(&e)) throw;
+    throw UserError("cannot write checkpoint '" + dir + "': " + first_line(e.what()));
+  }
+  // Swap: the old folder stays until the new one is in place; every reader of a checkpoint
+  // (recover_checkpoint_dir) takes "<dir>.old" when a crash came between the two renames.
+  fs::remove_all(old, ec);
+  if (fs::exists(final_dir)) rename_or_throw(final_dir, old);
+  rename_or_throw(tmp, final_dir);
+  fs::remove_all(old, ec);
 }
 
 TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
                               torch::optim::Optimizer* optimizer, torch::Device device) {
-  fs::path d(dir);
-  // A crash between the two renames of save_checkpoint leaves only "<dir>.old".
-  if (!fs::exists(d) && fs::exists(dir + ".old")) d = dir + ".old";
+  fs::path d = recover_checkpoint_dir(dir);
+  if (d.empty()) d = dir;
   const fs::path weights = d / "model.safetensors", state = d / "state.json";
   if (!fs::is_regular_file(weights) || !fs::is_regular_file(state)) {
     throw UserError("checkpoint '" + dir + "': expected model.safetensors and state.json in it");
@@ -90,19 +133,22 @@ TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
     if (!fs::is_regular_file(opt)) {
       throw UserError("checkpoint '" + dir + "' has no optimizer.pt: it cannot be resumed");
     }
-    torch::load(*optimizer, opt.string(), device);
+    try {
+      torch::load(*optimizer, opt.string(), device);
+    } catch (const c10::Error& e) {
+      throw UserError(opt.string() + ": not a readable optimizer state for this model (" +
+                      first_line(e.what_without_backtrace()) + "); resume needs the run's own "
+                      "optimizer.pt");
+    }
   }
   return progress;
 }
 
 std::string find_checkpoint(const std::string& run_or_checkpoint_dir, const std::string& which) {
   const fs::path p(run_or_checkpoint_dir);
-  if (fs::is_regular_file(p / "model.safetensors")) return p.string();
-  for (const fs::path& candidate : {p / "checkpoints" / which, p / which}) {
-    if (fs::is_regular_file(candidate / "model.safetensors") ||
-        fs::exists(candidate.string() + ".old")) {
-      return candidate.string();
-    }
+  for (const fs::path& candidate : {p, p / "checkpoints" / which, p / which}) {
+    const auto found = recover_checkpoint_dir(candidate);
+    if (!found.empty()) return found.string();
   }
   throw UserError("'" + run_or_checkpoint_dir + "' holds no checkpoint (looked for model.safetensors"
                   " in it and in checkpoints/" + which + "/)");

@@ -10,15 +10,21 @@ namespace qfae {
 
 void write_file_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
+  std::error_code ec;
   {
     std::ofstream out(tmp, std::ios::binary);
     out << text;
     out.flush();
-    if (!out) throw UserError("cannot write '" + tmp + "'");
+    if (!out) {
+      std::filesystem::remove(tmp, ec);
+      throw UserError("cannot write '" + path + "' (disk full, or no permission?)");
+    }
   }
-  std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  if (ec) throw UserError("cannot write '" + path + "': " + ec.message());
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw UserError("cannot write '" + path + "': " + ec.message());
+  }
 }
 
 std::string csv_field(const std::string& text) {

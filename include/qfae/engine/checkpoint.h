@@ -28,7 +28,9 @@ struct TrainProgress {
                                                                 // overlays' colour scale)
 };
 
-// Writes <dir>/{model.safetensors, optimizer.pt (when given), state.json, config.yaml}.
+// Writes <dir>/{model.safetensors, optimizer.pt (when given), state.json, config.yaml}. When a
+// file cannot be written (full disk, no permission): UserError naming it, the previous <dir>
+// intact and nothing temporary left.
 void save_checkpoint(const std::string& dir, const torch::nn::Module& model,
                      torch::optim::Optimizer* optimizer, const TrainProgress& progress,
                      const config::Config& config);
@@ -40,7 +42,9 @@ TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
                               torch::optim::Optimizer* optimizer,
                               torch::Device device = torch::kCPU);
 
-// The checkpoint folder to resume from in a run folder (or the folder itself when it is one).
+// The folder holding a run's checkpoint `which` (or the folder itself when it is one). After a
+// crash between the two renames of save_checkpoint that is "<dir>.old": every reader (train
+// --resume, eval, infer) goes through here and recovers the same way.
 std::string find_checkpoint(const std::string& run_or_checkpoint_dir,
                             const std::string& which = "last");
 

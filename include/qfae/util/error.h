@@ -17,4 +17,13 @@ class NotImplementedError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Exit codes of the qfae binary (the README's "Exit codes" lists them for users).
+inline constexpr int kExitInternalError = 1;  // a bug in qfae
+inline constexpr int kExitBadInput = 2;       // config, paths, data, disk: what the user can fix
+inline constexpr int kExitUnreadable = 3;     // qfae infer: some images could not be read
+inline constexpr int kExitDiverged = 4;       // qfae train: the loss became NaN or infinite
+
+// The first line of an exception message: LibTorch's carry a multi-line backtrace after it.
+inline std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
 }  // namespace qfae
