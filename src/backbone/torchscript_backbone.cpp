@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "qfae/util/error.h"
@@ -22,7 +23,20 @@ std::string join(const std::vector<int64_t>& values) {
   return out.str();
 }
 
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+// The line of a TorchScript interpreter error that says what failed ("RuntimeError: ..."; the
+// first line only says that something did).
+std::string interpreter_message(const std::string& what) {
+  std::istringstream lines(what);
+  std::string line, last;
+  while (std::getline(lines, line)) {
+    const auto start = line.find_first_not_of(' ');
+    if (start == std::string::npos) continue;
+    line = line.substr(start);
+    if (line.rfind("RuntimeError: ", 0) == 0) return line.substr(14);
+    last = line;
+  }
+  return last.empty() ? first_line(what) : last;
+}
 
 // Reads qfae.json; throws UserError naming the file on anything missing or inconsistent.
 BackboneDescription parse_description(const std::string& json_text, const std::string& path) {
@@ -167,6 +181,29 @@ int64_t TorchScriptBackbone::grid(int64_t patch_size) const {
   return d.grids[it - d.patch_sizes.begin()];
 }
 
+c10::List<torch::Tensor> TorchScriptBackbone::run_module(std::vector<torch::jit::IValue>& inputs,
+                                                         bool with_grad) {
+  try {
+    std::optional<torch::NoGradGuard> no_grad;
+    if (!with_grad) no_grad.emplace();
+    return module_.forward(inputs).toTensorList();
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    // Running out of memory is not the file's fault; anything else the interpreter raises
+    // (c10::Error, or the runtime_error it wraps them in) on inputs that follow qfae.json means
+    // the file's weights or code do not match its qfae.json.
+    const std::string what = e.what();
+    if (what.find("out of memory") != std::string::npos ||
+        what.find("can't allocate memory") != std::string::npos) {
+      throw;
+    }
+    throw UserError(path_ + ": the TorchScript module fails on the input its qfae.json describes ("
+                    + interpreter_message(what) + "); re-export it with "
+                    "scripts/export_backbone.py");
+  }
+}
+
 std::vector<torch::Tensor> TorchScriptBackbone::forward(const torch::Tensor& images,
                                                         const std::vector<int>& taps,
                                                         int64_t patch_size) {
@@ -181,16 +218,11 @@ std::vector<torch::Tensor> TorchScriptBackbone::forward(const torch::Tensor& ima
   for (const auto index : resolve_taps(taps)) resolved.push_back(index);
 
   std::vector<torch::jit::IValue> inputs{images.to(device_, dtype_), resolved, size};
-  torch::jit::IValue result;
-  if (images.requires_grad()) {
-    result = module_.forward(inputs);
-  } else {
-    torch::NoGradGuard no_grad;
-    result = module_.forward(inputs);
+  const auto list = run_module(inputs, images.requires_grad());
+  if (list.size() != taps.size()) {
+    throw UserError(path_ + ": forward returned " + std::to_string(list.size()) + " tensors for " +
+                    std::to_string(taps.size()) + " taps: the module does not match its qfae.json");
   }
-  const auto list = result.toTensorList();
-  TORCH_CHECK(list.size() == taps.size(), path_, ": forward returned ", list.size(),
-              " tensors for ", taps.size(), " taps");
   std::vector<torch::Tensor> outputs;
   outputs.reserve(list.size());
   const std::vector<int64_t> expected{images.size(0), d.num_prefix + g * g, d.width};
@@ -199,8 +231,13 @@ std::vector<torch::Tensor> TorchScriptBackbone::forward(const torch::Tensor& ima
     if (out.scalar_type() == torch::kBFloat16 || out.scalar_type() == torch::kFloat16) {
       out = out.to(torch::kFloat32);  // reduced-precision weights: float32 from here on
     }
-    TORCH_CHECK(out.sizes() == torch::IntArrayRef(expected), path_, ": block output ", i,
-                " has shape ", out.sizes(), ", qfae.json promises ", torch::IntArrayRef(expected));
+    if (out.sizes() != torch::IntArrayRef(expected)) {
+      std::ostringstream msg;
+      msg << path_ << ": block output " << i << " has shape " << out.sizes()
+          << ", its qfae.json promises " << torch::IntArrayRef(expected)
+          << ": the module does not match its qfae.json";
+      throw UserError(msg.str());
+    }
     outputs.push_back(std::move(out));  // (B, P + g*g, D)
   }
   return outputs;

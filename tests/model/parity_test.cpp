@@ -61,25 +61,38 @@ Fixture load_fixture() {
   return f;
 }
 
-qfae::model::AutoencoderOptions options_from(const Fixture& f) {
-  const auto& m = f.meta;
+// Every dimension of the model comes from the fixture: its metadata, and the block count from its
+// tensors. The MLP ratio is the reference's one `mlp_ratio` for the Q-Former and the decoder alike
+// (`dec_mlp_ratio`, when a fixture has it, for the decoder alone); the attention options keep the
+// reference's defaults unless the metadata names them.
+qfae::model::AutoencoderOptions options_from(const nlohmann::json& m,
+                                             const std::map<std::string, torch::Tensor>& tensors) {
   qfae::model::AutoencoderOptions o;
   o.encoder_dims = {m.at("enc_dim").get<int64_t>()};
   o.qformer.dim = m.at("proj_dim").get<int64_t>();
   o.qformer.queries = m.at("qformer_queries").get<int64_t>();
-  o.qformer.depth = count_blocks(f.file.tensors, "state.junction.blocks.");
+  o.qformer.depth = count_blocks(tensors, "state.junction.blocks.");
   o.qformer.heads = m.at("qformer_heads").get<int64_t>();
-  o.qformer.cross_heads = m.at("qformer_heads").get<int64_t>();
+  o.qformer.cross_heads = m.value("qformer_cross_heads", o.qformer.heads);
   o.qformer.cross_head_dim = m.at("qformer_cross_dim_head").get<int64_t>();
   o.qformer.mlp_ratio = m.at("mlp_ratio").get<double>();
+  o.qformer.causal = m.value("causal", o.qformer.causal);
+  o.qformer.residual = m.value("residual", o.qformer.residual);
+  o.qformer.cross_attn_every_block = m.value("cross_attn_every_block",
+                                             o.qformer.cross_attn_every_block);
   o.decoder.in_dim = o.qformer.dim;
   o.decoder.dim = m.at("dec_dim").get<int64_t>();
   o.decoder.depth = m.at("dec_depth").get<int64_t>();
   o.decoder.heads = m.at("dec_heads").get<int64_t>();
+  o.decoder.mlp_ratio = m.value("dec_mlp_ratio", o.qformer.mlp_ratio);
   o.decoder.grid = m.at("dec_grid").get<int64_t>();
   o.decoder.patch = m.at("dec_patch").get<int64_t>();
   o.decoder.registers = m.at("dec_reg_tokens").get<int64_t>();
   return o;
+}
+
+qfae::model::AutoencoderOptions options_from(const Fixture& f) {
+  return options_from(f.meta, f.file.tensors);
 }
 
 // The fixture's state.* names are the reference's; its lone projection is `final_projection`,
@@ -170,4 +183,24 @@ TEST(Parity, PerceptualMapsMatchTheReference) {
     std::cout << "[ parity ] " << name << " relative error " << err << "\n";
     EXPECT_LE(err, kTolerance) << name;
   }
+}
+
+// A fixture of the same format with another MLP ratio: the decoder's MLPs must be as wide as the
+// metadata says (fc1 has ratio x width rows), or such a fixture's weights fail the strict load.
+TEST(Parity, TheDecoderFollowsTheFixtureMlpRatio) {
+  const auto f = load_fixture();
+  auto meta = f.meta;
+  meta["mlp_ratio"] = 2.0;
+  qfae::model::QFormerAutoencoder model(options_from(meta, f.file.tensors));
+  const auto dec_dim = meta.at("dec_dim").get<int64_t>();
+  int64_t checked = 0;
+  for (const auto& item : model->named_parameters()) {
+    const auto& name = item.key();
+    if (name.rfind("decoder.", 0) != 0 || name.find("mlp.fc1.weight") == std::string::npos) {
+      continue;
+    }
+    EXPECT_EQ(item.value().size(0), 2 * dec_dim) << name;
+    ++checked;
+  }
+  EXPECT_EQ(checked, meta.at("dec_depth").get<int64_t>()) << "one MLP per decoder block";
 }

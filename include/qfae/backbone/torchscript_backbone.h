@@ -78,6 +78,9 @@ class TorchScriptBackbone {
 
  private:
   void freeze();
+  // module_.forward under NoGradGuard unless `with_grad`; a TorchScript error (the file does not
+  // match its qfae.json) becomes a UserError naming the file.
+  c10::List<torch::Tensor> run_module(std::vector<torch::jit::IValue>& inputs, bool with_grad);
   // "" when the tap resolves, otherwise why not; `resolved` receives the index.
   std::string resolve_tap(int tap, int64_t* resolved) const;
 
