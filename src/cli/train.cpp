@@ -38,10 +38,20 @@ int run_train(const TrainOptions& o) {
   const auto loaded = resolve_config(common, /*check_files=*/true);
   const auto& cfg = loaded.config;
   const auto device = resolve_device(cfg.device);
-  if (run_dir.empty()) run_dir = engine::create_run_dir(cfg.output_dir, cfg.name);
   log("train")->info("device {}, {} threads", device.str(), torch::get_num_threads());
-  engine::Trainer trainer(cfg, run_dir, device, resume_from);
-  return trainer.fit();
+  // Everything is loaded and checked before the run folder exists: a run that cannot start
+  // leaves no empty folder behind and does not move `latest`.
+  engine::Trainer trainer(cfg, device, resume_from);
+  if (!run_dir.empty()) return trainer.fit(run_dir);
+  const auto previous_latest = engine::latest_run_target(cfg.output_dir, cfg.name);
+  run_dir = engine::create_run_dir(cfg.output_dir, cfg.name);
+  try {
+    return trainer.fit(run_dir);
+  } catch (...) {
+    // Failed before its first checkpoint: nothing in it is worth keeping or pointing at.
+    if (!trainer.saved_checkpoint()) engine::discard_run_dir(run_dir, previous_latest);
+    throw;
+  }
 }
 }  // namespace
 

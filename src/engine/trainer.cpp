@@ -45,9 +45,9 @@ std::string format_duration(double seconds) {
 
 }  // namespace
 
-Trainer::Trainer(const config::Config& config, const std::string& run_dir, torch::Device device,
+Trainer::Trainer(const config::Config& config, torch::Device device,
                  const std::optional<std::string>& resume_from)
-    : config_(config), run_dir_(run_dir), device_(device), tty_(::isatty(STDERR_FILENO) != 0) {
+    : config_(config), device_(device), tty_(::isatty(STDERR_FILENO) != 0) {
   const auto& t = config.train;
   index_ = data::index_dataset(config.data, static_cast<uint64_t>(t.seed), t.val_on_test);
   if (t.val_on_test) {
@@ -112,11 +112,19 @@ Trainer::Trainer(const config::Config& config, const std::string& run_dir, torch
 
   if (resume_from) {
     progress_ = load_checkpoint(*resume_from, *ae, optimizer_.get(), device_);
+    resumed_ = true;
     log("train")->info("resumed from {} at step {} (epoch {}, batch {})", *resume_from,
                        progress_.step, progress_.epoch, progress_.batch);
   }
+}
+
+void Trainer::open_run(const std::string& run_dir) {
+  run_dir_ = run_dir;
+  lock_ = std::make_unique<RunLock>(run_dir_);
+  const auto metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
+  if (resumed_) truncate_metrics_after(metrics_path, progress_.step);
   config::save_yaml(config_, (fs::path(run_dir_) / "config.yaml").string());
-  metrics_ = JsonlWriter((fs::path(run_dir_) / "metrics.jsonl").string());
+  metrics_ = JsonlWriter(metrics_path);
 }
 
 torch::Tensor Trainer::train_step(const data::Batch& batch) {
@@ -194,6 +202,7 @@ ValidationResult Trainer::evaluate() {
   }
   if (pending) file(*pending);
   ae->train();
+  result.count = count;
   if (count) result.loss = loss_sum.item<double>() / count;
   if (val_has_anomalies_ && val_has_normals_ && !scores.empty()) {
     result.image_auroc = metrics::auroc(scores, labels);
@@ -210,6 +219,32 @@ ValidationResult Trainer::evaluate() {
 void Trainer::save_checkpoint(const std::string& name) {
   const auto dir = (fs::path(run_dir_) / "checkpoints" / name).string();
   engine::save_checkpoint(dir, *system_->autoencoder(), optimizer_.get(), progress_, config_);
+  saved_checkpoint_ = true;
+}
+
+bool Trainer::weights_finite() {
+  torch::NoGradGuard no_grad;
+  auto all = torch::ones({}, torch::TensorOptions().dtype(torch::kBool).device(device_));
+  for (const auto& p : system_->autoencoder()->parameters()) {
+    if (p.requires_grad()) all = all.logical_and(torch::isfinite(p).all());
+  }
+  return all.item<bool>();  // one host sync per checkpoint
+}
+
+int Trainer::diverged(const std::string& what) {
+  if (tty_) std::fprintf(stderr, "\n");
+  metrics_.write({{"event", "diverged"}, {"step", progress_.step}, {"epoch", progress_.epoch},
+                  {"what", what}});
+  write_skipped();
+  std::string kept = "no checkpoint was saved before it";
+  if (saved_checkpoint_ || resumed_) {
+    const auto last = (fs::path(run_dir_) / "checkpoints" / "last").string();
+    kept = "kept the last good checkpoint " + find_checkpoint(last);
+  }
+  log("train")->error("training diverged at step {} (epoch {}): {}; {}. Lower train.lr (now {}) "
+                      "or check data.mean / data.std and the images", progress_.step,
+                      progress_.epoch + 1, what, kept, config_.train.lr);
+  return kExitDiverged;
 }
 
 void Trainer::log_step(double loss, double lr, double beta1, double images_per_s) {
@@ -217,7 +252,7 @@ void Trainer::log_step(double loss, double lr, double beta1, double images_per_s
                   {"loss", loss}, {"lr", lr}, {"beta1", beta1}, {"images_per_s", images_per_s}});
 }
 
-bool Trainer::run_epoch() {
+Trainer::EpochEnd Trainer::run_epoch() {
   train_loader_->start_epoch(progress_.epoch);
   data::Batch batch;
   // A resumed epoch skips the batches already trained on (the order is fixed by the seed).
@@ -248,6 +283,7 @@ bool Trainer::run_epoch() {
       const double eta = (stop_step_ - progress_.step) * config_.train.batch_size / rate;
       if (log_now) {
         shown_loss = loss_sum.item<double>() / losses;
+        if (!std::isfinite(shown_loss)) return EpochEnd::kDiverged;
         log_step(shown_loss, lr, beta1, rate);
         loss_sum.zero_();
         losses = 0;
@@ -266,17 +302,26 @@ bool Trainer::run_epoch() {
                            shown_loss, lr, rate, format_duration(eta));
       }
     }
-    if (stop_signal() != 0) return false;
+    if (stop_signal() != 0) {
+      // The steps since the last log are checked before the stop saves them.
+      const bool finite = losses == 0 || std::isfinite(loss_sum.item<double>());
+      return finite ? EpochEnd::kStopped : EpochEnd::kDiverged;
+    }
   }
-  return true;
+  return EpochEnd::kComplete;
 }
 
-int Trainer::fit() {
+int Trainer::fit(const std::string& run_dir) {
+  open_run(run_dir);
+  // Process-wide on purpose: a signal only sets a flag that the step loop polls.
   install_stop_handlers();
   log("train")->info("run folder {}; {} trainable parameters; {} steps", run_dir_,
                      model::count_trainable_parameters(*system_->autoencoder()), stop_step_);
   while (progress_.step < stop_step_) {
-    if (!run_epoch()) {
+    const auto end = run_epoch();
+    if (end == EpochEnd::kDiverged) return diverged("the training loss is not finite");
+    if (!weights_finite()) return diverged("the weights are no longer finite");
+    if (end == EpochEnd::kStopped) {
       save_checkpoint("last");
       write_skipped();
       const int sig = stop_signal();
@@ -287,45 +332,51 @@ int Trainer::fit() {
     }
     const bool epoch_done = progress_.batch >= steps_per_epoch_;
     const bool finished = progress_.step >= stop_step_;
-    const int64_t done_epochs = progress_.epoch + (epoch_done ? 1 : 0);
-    if (epoch_done) {
-      progress_.epoch += 1;
-      progress_.batch = 0;
-    }
-    const auto& t = config_.train;
-    if ((t.eval_every > 0 && epoch_done && done_epochs % t.eval_every == 0) || finished) {
-      const auto val = evaluate();
-      if (std::isfinite(val.loss)) {
-        nlohmann::json event = {{"event", "val"}, {"step", progress_.step}, {"epoch", done_epochs},
-                                {"loss", val.loss}, {"lr", schedule_->at(progress_.step).lr}};
-        if (std::isfinite(val.image_auroc)) event["image_auroc"] = val.image_auroc;
-        if (std::isfinite(val.threshold)) event["threshold"] = val.threshold;
-        progress_.threshold = val.threshold;
-        progress_.map_scale = val.map_scale;
-        metrics_.write(event);
-        if (std::isfinite(val.image_auroc)) {
-          log("train")->info("validation loss {:.5f}, image AUROC {:.4f} after epoch {}",
-                             val.loss, val.image_auroc, done_epochs);
-        } else {
-          log("train")->info("validation loss {:.5f} after epoch {}", val.loss, done_epochs);
-        }
-        // The best checkpoint is chosen on the validation loss: the split is normal images
-        // unless the layout provides anomalous validation images.
-        if (val.loss < progress_.best_val_loss) {
-          progress_.best_val_loss = val.loss;
-          progress_.best_step = progress_.step;
-          save_checkpoint("best");
-        }
-      }
-    }
-    if ((t.checkpoint_every > 0 && epoch_done && done_epochs % t.checkpoint_every == 0) ||
-        finished) {
-      save_checkpoint("last");
-    }
+    if (!after_epoch(epoch_done, finished)) return diverged("the validation loss is not finite");
   }
   write_skipped();
   log("train")->info("done: {} steps; checkpoints in {}/checkpoints", progress_.step, run_dir_);
   return 0;
+}
+
+bool Trainer::after_epoch(bool epoch_done, bool finished) {
+  const int64_t done_epochs = progress_.epoch + (epoch_done ? 1 : 0);
+  if (epoch_done) {
+    progress_.epoch += 1;
+    progress_.batch = 0;
+  }
+  const auto& t = config_.train;
+  if ((t.eval_every > 0 && epoch_done && done_epochs % t.eval_every == 0) || finished) {
+    const auto val = evaluate();
+    if (val.count > 0 && !std::isfinite(val.loss)) return false;
+    if (std::isfinite(val.loss)) {
+      nlohmann::json event = {{"event", "val"}, {"step", progress_.step}, {"epoch", done_epochs},
+                              {"loss", val.loss}, {"lr", schedule_->at(progress_.step).lr}};
+      if (std::isfinite(val.image_auroc)) event["image_auroc"] = val.image_auroc;
+      if (std::isfinite(val.threshold)) event["threshold"] = val.threshold;
+      progress_.threshold = val.threshold;
+      progress_.map_scale = val.map_scale;
+      metrics_.write(event);
+      if (std::isfinite(val.image_auroc)) {
+        log("train")->info("validation loss {:.5f}, image AUROC {:.4f} after epoch {}", val.loss,
+                           val.image_auroc, done_epochs);
+      } else {
+        log("train")->info("validation loss {:.5f} after epoch {}", val.loss, done_epochs);
+      }
+      // The best checkpoint is chosen on the validation loss: the split is normal images
+      // unless the layout provides anomalous validation images.
+      if (val.loss < progress_.best_val_loss) {
+        progress_.best_val_loss = val.loss;
+        progress_.best_step = progress_.step;
+        save_checkpoint("best");
+      }
+    }
+  }
+  if ((t.checkpoint_every > 0 && epoch_done && done_epochs % t.checkpoint_every == 0) ||
+      finished) {
+    save_checkpoint("last");
+  }
+  return true;
 }
 
 void Trainer::write_skipped() const {

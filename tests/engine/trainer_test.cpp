@@ -39,8 +39,8 @@ std::map<int64_t, double> train_losses(const fs::path& metrics) {
 
 int train(const qfae::config::Config& cfg, const std::string& run_dir,
           const std::optional<std::string>& resume = std::nullopt) {
-  qfae::engine::Trainer trainer(cfg, run_dir, torch::kCPU, resume);
-  return trainer.fit();
+  qfae::engine::Trainer trainer(cfg, torch::kCPU, resume);
+  return trainer.fit(run_dir);
 }
 
 }  // namespace
@@ -104,9 +104,8 @@ TEST(Trainer, ResumesOnAnotherDevice) {
   auto second = base;
   second.train.max_steps = 6;
   {
-    qfae::engine::Trainer trainer(second, run.string(), device,
-                                  (run / "checkpoints" / "last").string());
-    ASSERT_EQ(trainer.fit(), 0);
+    qfae::engine::Trainer trainer(second, device, (run / "checkpoints" / "last").string());
+    ASSERT_EQ(trainer.fit(run.string()), 0);
   }
   ASSERT_EQ(train(base, run.string(), (run / "checkpoints" / "last").string()), 0);  // CPU again
   const auto losses = train_losses(run / "metrics.jsonl");
@@ -127,8 +126,8 @@ TEST(Trainer, Bf16TrainingCalibratesWithTheEvalPrecision) {
   const auto run = dir.path() / "run";
   fs::create_directories(run);
   {
-    qfae::engine::Trainer trainer(cfg, run.string(), device);
-    ASSERT_EQ(trainer.fit(), 0);
+    qfae::engine::Trainer trainer(cfg, device);
+    ASSERT_EQ(trainer.fit(run.string()), 0);
   }
   qfae::engine::System system(cfg, device);
   const auto progress =
@@ -158,7 +157,7 @@ TEST(Trainer, TooFewImagesForOneBatchIsAClearError) {
   TempDir dir;
   const auto cfg = qfae::test::tiny_config(dir.path() / "data", {"train.batch_size=64"}).config;
   try {
-    qfae::engine::Trainer trainer(cfg, dir.path().string(), torch::kCPU);
+    qfae::engine::Trainer trainer(cfg, torch::kCPU);
     FAIL() << "expected a UserError";
   } catch (const qfae::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("train.batch_size"), std::string::npos) << e.what();

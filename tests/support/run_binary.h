@@ -24,15 +24,18 @@ inline std::string read_text(const std::filesystem::path& path) {
   return ss.str();
 }
 
-// Runs `QFAE_BINARY <args>` through the shell (args are shell words, quote them yourself).
-inline RunResult run_qfae(const std::string& args, const std::string& workdir = "") {
+// Runs `QFAE_BINARY <args>` through the shell (args are shell words, quote them yourself), in
+// `workdir` when given, after the shell words `prefix` (e.g. "ulimit -f 64; exec").
+inline RunResult run_qfae(const std::string& args, const std::string& workdir = "",
+                          const std::string& prefix = "") {
   namespace fs = std::filesystem;
   static int counter = 0;
   const fs::path dir = fs::temp_directory_path() /
                        ("qfae_run_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
   fs::create_directories(dir);
   const std::string cd = workdir.empty() ? "" : "cd '" + workdir + "' && ";
-  const std::string cmd = cd + "'" + std::string(QFAE_BINARY) + "' " + args + " >'" +
+  const std::string cmd = cd + prefix + (prefix.empty() ? "" : " ") + "'" +
+                          std::string(QFAE_BINARY) + "' " + args + " >'" +
                           (dir / "out").string() + "' 2>'" + (dir / "err").string() + "' </dev/null";
   const int status = std::system(cmd.c_str());
   RunResult r;

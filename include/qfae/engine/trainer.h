@@ -23,16 +23,23 @@ struct ValidationResult {
   double image_auroc = std::numeric_limits<double>::quiet_NaN();  // when val has both classes
   double threshold = std::numeric_limits<double>::quiet_NaN();    // calibrated on val normals
   double map_scale = std::numeric_limits<double>::quiet_NaN();    // max of their pixel maps
+  int64_t count = 0;                                               // images validated
 };
 
-// Exit codes of fit(): 0 finished, 130 stopped by SIGINT, 143 by SIGTERM (state saved).
+// Exit codes of fit(): 0 finished, 130 stopped by SIGINT, 143 by SIGTERM (state saved),
+// kExitDiverged when the loss or the weights stopped being finite (the last good checkpoint kept).
 class Trainer {
  public:
-  // `run_dir` exists already (create_run_dir); `resume_from` is a checkpoint folder to continue.
-  Trainer(const config::Config& config, const std::string& run_dir, torch::Device device,
+  // Loads the data index, the backbones and, with `resume_from` (a checkpoint folder), the state
+  // to continue from. Writes nothing: a run that cannot start leaves no trace.
+  Trainer(const config::Config& config, torch::Device device,
           const std::optional<std::string>& resume_from = std::nullopt);
 
-  int fit();
+  // Trains in `run_dir` (it exists: create_run_dir, or the resumed run's folder), holding its
+  // RunLock throughout.
+  int fit(const std::string& run_dir);
+  // Whether fit() has written a checkpoint (a failure before that leaves nothing worth keeping).
+  bool saved_checkpoint() const { return saved_checkpoint_; }
 
   // One optimizer step on a batch; returns the loss as a 0-d tensor (no host sync).
   torch::Tensor train_step(const data::Batch& batch);
@@ -49,8 +56,18 @@ class Trainer {
   System& system() { return *system_; }
 
  private:
-  // Runs the rest of the current epoch; false when a stop signal ended it early.
-  bool run_epoch();
+  enum class EpochEnd { kComplete, kStopped, kDiverged };
+  // Runs the rest of the current epoch, up to the step limit, a stop signal or a non-finite loss.
+  EpochEnd run_epoch();
+  // Locks the run folder, then writes config.yaml and opens metrics.jsonl (cut back to the
+  // resumed step when resuming).
+  void open_run(const std::string& run_dir);
+  // Validation, the best checkpoint and the periodic `last` after an epoch (or the last step);
+  // false when validation diverged.
+  bool after_epoch(bool epoch_done, bool finished);
+  bool weights_finite();
+  // Logs the divergence and returns kExitDiverged; nothing of the diverged state is saved.
+  int diverged(const std::string& what);
   void log_step(double loss, double lr, double beta1, double images_per_s);
   void write_skipped() const;
 
@@ -69,6 +86,8 @@ class Trainer {
   bool tty_ = false;
   Precision train_precision_ = Precision::kFp32;
   bool val_has_normals_ = false, val_has_anomalies_ = false;  // what the validation split holds
+  bool resumed_ = false, saved_checkpoint_ = false;
+  std::unique_ptr<RunLock> lock_;
 };
 
 }  // namespace qfae::engine
