@@ -253,3 +253,36 @@ TEST(ReliabilityTrain, EveryReaderRecoversACheckpointCutBetweenRenames) {
   EXPECT_EQ(read_state(ckpts / "last")["step"], 8);
   EXPECT_EQ(entries(ckpts), (std::vector<std::string>{"best", "last"}));
 }
+
+// Folders qfae may not write: permissions apply to the binary run as an unprivileged user (root,
+// as CI runs, ignores them).
+TEST(ReliabilityTrain, ReadOnlyOutputFoldersAreExitTwoNamingThem) {
+  const std::string as_user =
+      ::geteuid() == 0 ? "exec setpriv --reuid=65534 --regid=65534 --clear-groups" : "exec";
+  if (::geteuid() == 0 && std::system("command -v setpriv >/dev/null") != 0) {
+    GTEST_SKIP() << "running as root without setpriv: permissions cannot be tested";
+  }
+  TempDir dir;
+  qfae::test::tiny_config(dir.path() / "data");
+  const auto locked = dir.path() / "locked";
+  fs::create_directories(locked);
+  fs::permissions(locked, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);
+  if (::geteuid() != 0) fs::permissions(locked, fs::perms::owner_write, fs::perm_options::remove);
+  auto r = run_qfae("train -o '" + (locked / "runs").string() + "'" +
+                    tiny_sets(dir.path() / "data"), "", as_user);
+  EXPECT_EQ(r.code, 2) << r.err;
+  expect_one_clean_line(r, (locked / "runs").string());
+
+  // A run folder of someone else's: --resume cannot write it.
+  const auto run = train_tiny_run(dir, 1);
+  const auto write = fs::perms::owner_write | fs::perms::group_write | fs::perms::others_write;
+  if (::geteuid() != 0) fs::permissions(run, write, fs::perm_options::remove);
+  r = run_qfae("train --resume '" + run.string() + "' --set train.max_steps=2", "", as_user);
+  EXPECT_EQ(r.code, 2) << r.err;
+  expect_one_clean_line(r, run.string());
+  if (::geteuid() != 0) {
+    fs::permissions(run, fs::perms::owner_write, fs::perm_options::add);
+    fs::permissions(locked, fs::perms::owner_write, fs::perm_options::add);
+  }
+}
