@@ -15,6 +15,7 @@
 #include "qfae/data/volume_split.h"
 #include "qfae/io/image.h"
 #include "qfae/io/nifti.h"
+#include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
 
@@ -239,7 +240,9 @@ json write_slice_dataset(const std::vector<VolumeSource>& sources, const SliceDa
         {"seed", o.seed}}},
       {"volumes", volumes},
       {"files", files}};
-  fs::create_directories(out);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw UserError("cannot create folder '" + out + "': " + ec.message());
   write_file_atomic((fs::path(out) / "manifest.json").string(), manifest.dump(1) + "\n");
   return manifest;
 }

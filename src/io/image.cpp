@@ -160,7 +160,9 @@ void write_png_mat(const std::string& path, const cv::Mat& image) {
   std::vector<unsigned char> buffer;
   if (!cv::imencode(".png", image, buffer)) throw UserError("cannot encode PNG '" + path + "'");
   const auto parent = fs::path(path).parent_path();
-  if (!parent.empty()) fs::create_directories(parent);
+  std::error_code ec;
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  if (ec) throw UserError("cannot create folder '" + parent.string() + "': " + reason_of(ec));
   write_file_atomic(path, std::string(buffer.begin(), buffer.end()));
 }
 
