@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "qfae/cli/common.h"
+#include "qfae/data/listing.h"
 #include "qfae/engine/anomaly_scorer.h"
 #include "qfae/engine/checkpoint.h"
 #include "qfae/engine/inference.h"
@@ -44,7 +45,7 @@ int run_infer(const InferOptions& o) {
   const auto& cfg = loaded.config;
 
   std::vector<std::string> problems;
-  const auto files = engine::collect_images(o.inputs, o.recursive, problems);
+  const auto files = data::collect_images(o.inputs, o.recursive, problems);
   for (const auto& p : problems) log("infer")->warn("{}", p);
   if (files.empty()) throw UserError("no image files to score in the inputs given");
 

@@ -3,14 +3,17 @@
 // with synthetic lesions in the held-out normal slices, and a manifest.json of what was written.
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "qfae/cli/common.h"
+#include "qfae/data/listing.h"
 #include "qfae/data/synthetic.h"
 #include "qfae/data/volume_dataset.h"
 #include "qfae/io/nifti.h"
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
+#include "qfae/util/staged_folder.h"
 
 namespace fs = std::filesystem;
 
@@ -138,9 +141,117 @@ void check_range(const std::vector<double>& v, const std::string& flag) {
   }
 }
 
-// Removes what an earlier run wrote (only the split folders and the manifest).
-void clear_dataset(const fs::path& root) {
-  for (const char* name : {"train", "valid", "test", "manifest.json"}) fs::remove_all(root / name);
+// What a prepared dataset consists of in its folder (all that --force replaces).
+const std::vector<std::string> kDatasetParts = {"train", "valid", "test", "manifest.json"};
+
+// The output folder may be missing or a folder; anything else there is bad input.
+void check_out_folder(const fs::path& root, const std::string& flag) {
+  const auto kind = data::path_kind(root);
+  if (kind != data::PathKind::kMissing && kind != data::PathKind::kDirectory) {
+    throw UserError(flag + ": '" + root.string() + "' exists and is not a folder");
+  }
+}
+
+bool holds_dataset(const fs::path& root) {
+  if (data::path_kind(root) != data::PathKind::kDirectory) return false;
+  return data::path_kind(root / "train") != data::PathKind::kMissing ||
+         data::path_kind(root / "manifest.json") != data::PathKind::kMissing;
+}
+
+// "0.7 0.1 0.2" for an option's current values.
+std::string values_text(const std::vector<double>& v) {
+  std::string out;
+  for (double x : v) out += (out.empty() ? "" : " ") + fmt::format("{:g}", x);
+  return out;
+}
+
+// Why slices were dropped, for a message: "12 would have gone to train but show a lesion, ...".
+std::string dropped_text(const nlohmann::json& dropped, const PrepareOptions& o) {
+  const auto& s = o.slices;
+  const std::map<std::string, std::string> why = {
+      {"anomalous_in_train",
+       "would have gone to train but show a lesion (train keeps lesion-free slices only)"},
+      {"anomalous_in_val", "would have gone to val but show a lesion"},
+      {"little_foreground", "had too little foreground (--min-foreground " +
+                                fmt::format("{:g}", s.min_foreground) + ")"},
+      {"small_lesion",
+       "had a lesion under --min-lesion-pixels " + std::to_string(s.min_lesion_pixels)},
+      {"split_gap", "fell in the --gap " + std::to_string(s.gap) + " between splits"},
+      {"lesion_lost_in_resize", "lost their lesion in resizing (--image-size)"},
+      {"no_room_for_lesion", "had no room for a synthetic lesion"}};
+  std::string out;
+  for (const auto& [reason, n] : dropped.items()) {
+    const auto it = why.find(reason);
+    out += (out.empty() ? "" : ", ") + std::to_string(n.get<int64_t>()) + " slices " +
+           (it == why.end() ? "were dropped (" + reason + ")" : it->second);
+  }
+  return out.empty() ? "none" : out;
+}
+
+// The options that decide what lands in a split, with their current values.
+std::string split_advice(const nlohmann::json& manifest, const PrepareOptions& o) {
+  const auto& s = o.slices;
+  const auto& dropped = manifest["dropped"];
+  std::string out = "change --split (now " + values_text(o.split) + ")";
+  if (manifest["split_by"] == "slice") {
+    out += ", --block (now " + std::to_string(s.block) +
+           "; smaller blocks spread every split over the volume)";
+    if (dropped.contains("split_gap")) out += ", --gap (now " + std::to_string(s.gap) + ")";
+  } else {
+    out += " or give more volumes, some without lesions";
+  }
+  if (dropped.contains("little_foreground")) {
+    out += ", or lower --min-foreground (now " + fmt::format("{:g}", s.min_foreground) + ")";
+  }
+  return out;
+}
+
+// A dataset that qfae train cannot use (no training slice) or whose test split, asked for, has no
+// normal slice (image metrics need both kinds) is an error naming the options to change.
+void check_useful(const nlohmann::json& manifest, const PrepareOptions& o) {
+  const auto& c = manifest["counts"];
+  std::string problem;
+  if (c["train"]["normal"].get<int64_t>() == 0) {
+    problem = "no training slice (qfae train needs normal slices in train/good)";
+  } else if (o.split[2] > 0 && c["test"]["normal"].get<int64_t>() == 0) {
+    problem = "no normal test slice (the test split holds " +
+              std::to_string(c["test"]["anomalous"].get<int64_t>()) +
+              " slices with lesions; image AUROC needs normal ones too)";
+  }
+  if (problem.empty()) return;
+  throw UserError("prepare: the dataset would have " + problem +
+                  ". Dropped: " + dropped_text(manifest["dropped"], o) + ". To fix it, " +
+                  split_advice(manifest, o) + ". Nothing was written to '" + o.out + "'");
+}
+
+// The summary of a written volume dataset, with a warning for each thing worth a second look.
+void report_volume_dataset(const nlohmann::json& manifest, const fs::path& root, double seconds) {
+  const auto& c = manifest["counts"];
+  log("prepare")->info(
+      "wrote {} (split by {}): train {} normal; valid {} normal + {} anomalous; test {} normal "
+      "+ {} anomalous; in {:.1f} s",
+      root.string(), manifest["split_by"].get<std::string>(), c["train"]["normal"].get<int64_t>(),
+      c["valid"]["normal"].get<int64_t>(), c["valid"]["anomalous"].get<int64_t>(),
+      c["test"]["normal"].get<int64_t>(), c["test"]["anomalous"].get<int64_t>(), seconds);
+  log("prepare")->info("dropped slices: {}; see {}", manifest["dropped"].dump(),
+                       (root / "manifest.json").string());
+  int64_t volumes_with_nan = 0;
+  for (const auto& v : manifest["volumes"]) {
+    const auto& label = v["label_non_finite_voxels"];
+    volumes_with_nan +=
+        v["non_finite_voxels"].get<int64_t>() > 0 || (!label.is_null() && label.get<int64_t>() > 0);
+  }
+  if (volumes_with_nan > 0) {
+    log("prepare")->warn(
+        "{} NaN or infinite voxels in {} of {} volumes were read as 0 (non_finite_voxels in {})",
+        manifest["non_finite_voxels"].get<int64_t>(), volumes_with_nan, manifest["volumes"].size(),
+        (root / "manifest.json").string());
+  }
+  if (c["test"]["anomalous"].get<int64_t>() == 0) {
+    log("prepare")->warn(
+        "the test split has no anomalous slice (no label volume marks one); "
+        "--synthetic-lesions adds lesioned copies of the normal test slices");
+  }
 }
 
 int run_volumes(PrepareOptions& o) {
@@ -164,48 +275,39 @@ int run_volumes(PrepareOptions& o) {
   s.seed = static_cast<uint64_t>(o.seed);
 
   const fs::path root(o.out);
-  if (fs::exists(root / "train") || fs::exists(root / "manifest.json")) {
-    if (!o.force) {
-      log("prepare")->info("{} already holds a dataset; keeping it (--force rewrites)",
-                           root.string());
-      return 0;
-    }
-    clear_dataset(root);
+  check_out_folder(root, "--out");
+  if (holds_dataset(root) && !o.force) {
+    log("prepare")->info("{} already holds a dataset; keeping it (--force rewrites)",
+                         root.string());
+    return 0;
   }
   const auto sources = o.brats_root.empty() ? data::find_volumes(o.volumes, o.labels)
                                             : data::find_brats_subjects(o.brats_root, o.modality);
   log("prepare")->info("slicing {} volume(s) into {}", sources.size(), root.string());
   const auto start = std::chrono::steady_clock::now();
-  const auto manifest = data::write_slice_dataset(sources, s, root.string());
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const auto& c = manifest["counts"];
-  log("prepare")->info(
-      "wrote {} (split by {}): train {} normal; valid {} normal + {} anomalous; test {} normal "
-      "+ {} anomalous; in {:.1f} s",
-      root.string(), manifest["split_by"].get<std::string>(), c["train"]["normal"].get<int64_t>(),
-      c["valid"]["normal"].get<int64_t>(), c["valid"]["anomalous"].get<int64_t>(),
-      c["test"]["normal"].get<int64_t>(), c["test"]["anomalous"].get<int64_t>(), seconds);
-  log("prepare")->info("dropped slices: {}; see {}", manifest["dropped"].dump(),
-                       (root / "manifest.json").string());
-  if (c["test"]["anomalous"].get<int64_t>() == 0) {
-    log("prepare")->warn(
-        "the test split has no anomalous slice (no label volume marks one); "
-        "--synthetic-lesions adds lesioned copies of the normal test slices");
-  }
+  StagedFolder staged(root.string());  // nothing lands in `root` unless all of it is good
+  const auto manifest = data::write_slice_dataset(sources, s, staged.path());
+  check_useful(manifest, o);
+  staged.commit(kDatasetParts);
+  report_volume_dataset(
+      manifest, root,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return 0;
 }
 
 int run_synthetic(const PrepareOptions& o) {
   const fs::path root(o.synthetic);
-  if (fs::exists(root / "train") && !o.force) {
+  check_out_folder(root, "--synthetic");
+  if (holds_dataset(root) && !o.force) {
     log("prepare")->info("{} already holds a dataset; keeping it (--force rewrites)",
                          root.string());
     return 0;
   }
   const int64_t size = o.image_size > 0 ? o.image_size : 64;
-  data::write_synthetic_dataset(root.string(), size, o.n_train, o.n_val, o.n_test_normal,
+  StagedFolder staged(root.string());
+  data::write_synthetic_dataset(staged.path(), size, o.n_train, o.n_val, o.n_test_normal,
                                 o.n_test_anomalous, static_cast<uint64_t>(o.seed));
+  staged.commit(kDatasetParts);
   log("prepare")->info("wrote a synthetic dataset to {} ({} train, {} val, {} + {} test)",
                        root.string(), o.n_train, o.n_val, o.n_test_normal, o.n_test_anomalous);
   return 0;

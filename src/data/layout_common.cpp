@@ -1,10 +1,11 @@
-// Layout detection for data.layout = auto, the generic `folder` layout, and folder helpers.
+// Layout detection for data.layout = auto, the generic `folder` layout, and folder helpers (on
+// data/listing.h: a folder that cannot be read is an error naming it, never an empty folder).
 #include <algorithm>
 #include <cctype>
 
 #include "layouts.h"
+#include "qfae/data/listing.h"
 #include "qfae/data/random.h"
-#include "qfae/io/image.h"
 #include "qfae/util/error.h"
 
 namespace qfae::data {
@@ -12,16 +13,8 @@ namespace qfae::data {
 namespace fs = std::filesystem;
 
 std::vector<std::string> list_images(const std::string& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.is_regular_file(ec) && io::is_image_file(entry.path().string())) {
-      out.push_back(entry.path().string());
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+  if (path_kind(dir) != PathKind::kDirectory) return {};
+  return list_image_files(dir, /*recursive=*/false);
 }
 
 namespace detail {
@@ -32,25 +25,22 @@ std::string lower(std::string s) {
   return s;
 }
 
-bool is_dir(const fs::path& p) {
-  std::error_code ec;
-  return !p.empty() && fs::is_directory(p, ec);
-}
+bool is_dir(const fs::path& p) { return !p.empty() && path_kind(p) == PathKind::kDirectory; }
+
+bool is_file(const fs::path& p) { return !p.empty() && path_kind(p) == PathKind::kFile; }
 
 fs::path find_child(const fs::path& dir, const std::vector<std::string>& names, bool want_dir) {
   if (!is_dir(dir)) return {};
-  std::error_code ec;
-  for (const auto& name : names) {
-    const fs::path exact = dir / name;
-    if (want_dir ? is_dir(exact) : fs::is_regular_file(exact, ec)) return exact;
-  }
-  std::vector<fs::path> entries;
-  for (const auto& e : fs::directory_iterator(dir, ec)) entries.push_back(e.path());
-  std::sort(entries.begin(), entries.end());
+  const auto entries = list_folder(dir);
+  auto kind_ok = [&](const fs::path& p) { return want_dir ? is_dir(p) : is_file(p); };
   for (const auto& name : names) {
     for (const auto& p : entries) {
-      if (lower(p.filename().string()) != lower(name)) continue;
-      if (want_dir ? is_dir(p) : fs::is_regular_file(p, ec)) return p;
+      if (p.filename() == name && kind_ok(p)) return p;
+    }
+  }
+  for (const auto& name : names) {
+    for (const auto& p : entries) {
+      if (lower(p.filename().string()) == lower(name) && kind_ok(p)) return p;
     }
   }
   return {};
@@ -60,28 +50,18 @@ std::vector<fs::path> children_containing(const fs::path& dir, const std::string
                                           bool want_dir) {
   std::vector<fs::path> out;
   if (!is_dir(dir)) return out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const bool kind_ok = want_dir ? is_dir(e.path()) : fs::is_regular_file(e.path(), ec);
-    if (kind_ok && lower(e.path().filename().string()).find(lower(part)) != std::string::npos) {
-      out.push_back(e.path());
+  for (const auto& p : list_folder(dir)) {
+    const bool kind_ok = want_dir ? is_dir(p) : is_file(p);
+    if (kind_ok && lower(p.filename().string()).find(lower(part)) != std::string::npos) {
+      out.push_back(p);
     }
   }
-  std::sort(out.begin(), out.end());
   return out;
 }
 
 std::vector<std::string> list_images_recursive(const fs::path& dir) {
-  std::vector<std::string> out;
-  if (!is_dir(dir)) return out;
-  std::error_code ec;
-  for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
-    if (e.is_regular_file(ec) && io::is_image_file(e.path().string())) {
-      out.push_back(e.path().string());
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+  if (!is_dir(dir)) return {};
+  return list_image_files(dir, /*recursive=*/true);
 }
 
 std::map<std::string, std::string> masks_by_stem(const std::vector<fs::path>& dirs) {
@@ -142,12 +122,11 @@ void split_off(std::vector<Sample>& from, std::vector<Sample>& to, double ratio,
 std::string detect_layout(const config::DataConfig& cfg, std::string* reason,
                           std::vector<std::string>* looked_for) {
   const fs::path root = cfg.root;
-  std::error_code ec;
   if (!cfg.normal_dir.empty()) {
     *reason = "data.normal_dir is set";
     return "folder";
   }
-  if (fs::is_regular_file(root / "data.json", ec) && is_dir(root / "images")) {
+  if (is_file(root / "data.json") && is_dir(root / "images")) {
     *reason = "found data.json and images/ (MedIAnomaly RSNA style)";
     return "rsna";
   }

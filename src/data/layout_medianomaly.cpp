@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "layouts.h"
+#include "qfae/data/listing.h"
 #include "qfae/util/error.h"
 
 namespace qfae::data::detail {
@@ -42,7 +43,9 @@ fs::path find_csv(const fs::path& root, const std::string& part) {
 // ISIC rows (image id, one-hot classes) -> samples, NV = normal; images looked up by stem.
 std::vector<Sample> read_isic_split(const fs::path& input_dir, const fs::path& csv) {
   std::ifstream in(csv);
-  if (!in) throw UserError("cannot read ISIC ground truth '" + csv.string() + "'");
+  if (!in) {
+    throw UserError("cannot read ISIC ground truth '" + csv.string() + "': " + errno_reason());
+  }
   std::string line;
   std::getline(in, line);
   const auto header = split_csv_line(line);
@@ -150,8 +153,9 @@ RawIndex read_isic(const fs::path& root) {
 RawIndex read_rsna(const fs::path& root) {
   const fs::path json_path = root / "data.json";
   nlohmann::json j;
+  std::ifstream in(json_path);
+  if (!in) throw UserError("cannot read '" + json_path.string() + "': " + errno_reason());
   try {
-    std::ifstream in(json_path);
     j = nlohmann::json::parse(in);
   } catch (const std::exception& e) {
     throw UserError("cannot parse '" + json_path.string() + "': " + e.what());
@@ -170,7 +174,7 @@ RawIndex read_rsna(const fs::path& root) {
                         " must be a list of file names");
       }
       const fs::path p = images / name.get<std::string>();
-      if (!fs::is_regular_file(p)) {
+      if (!is_file(p) && !is_broken_link(p)) {  // a broken link fails when read, naming it
         throw UserError("'" + json_path.string() + "' lists '" + name.get<std::string>() +
                         "' but '" + p.string() + "' does not exist");
       }

@@ -29,7 +29,8 @@ RawIndex read_rsna(const fs::path& root);
 RawIndex read_brats(const fs::path& root);
 RawIndex read_folder(const config::DataConfig& cfg, uint64_t seed);
 
-// --- helpers ---
+// --- helpers (data/listing.h underneath: a path that cannot be looked at or a folder that cannot
+// be listed is a UserError naming it, never "absent") ---
 std::string lower(std::string s);
 // The child of `dir` named like one of `names` (case-insensitive; an exact match wins), "" if none.
 fs::path find_child(const fs::path& dir, const std::vector<std::string>& names,
@@ -37,8 +38,9 @@ fs::path find_child(const fs::path& dir, const std::vector<std::string>& names,
 // Children of `dir` whose lower-cased name contains `part`, sorted.
 std::vector<fs::path> children_containing(const fs::path& dir, const std::string& part,
                                           bool want_dir);
-bool is_dir(const fs::path& p);
-// Image files under `dir` and all its sub-folders, sorted by path.
+bool is_dir(const fs::path& p);   // false for "" and missing paths
+bool is_file(const fs::path& p);  // a regular file (following links)
+// Image files under `dir` and all its sub-folders, sorted by path (broken links included).
 std::vector<std::string> list_images_recursive(const fs::path& dir);
 // Mask files of `dirs` by stem ("x" for x.png; "x_mask.png" is also filed under "x").
 std::map<std::string, std::string> masks_by_stem(const std::vector<fs::path>& dirs);

@@ -15,6 +15,7 @@
 #include "qfae/data/volume_split.h"
 #include "qfae/io/image.h"
 #include "qfae/io/nifti.h"
+#include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
 
@@ -43,9 +44,9 @@ class SubjectWriter {
       : src_(source), subject_split_(subject_split), by_slice_(by_slice), o_(o), out_(out) {}
 
   SubjectResult run() {
-    auto norm = normalise_volume(io::read_nifti(src_.image), o_.normalise);
+    auto norm = normalise_volume(read_volume(src_.image), o_.normalise);
     io::Volume label;
-    if (!src_.label.empty()) label = io::read_nifti(src_.label);
+    if (!src_.label.empty()) label = read_volume(src_.label);
     const io::Volume* lab = src_.label.empty() ? nullptr : &label;
     const auto stats = slice_stats(norm, lab);
     volume_ = &norm.volume;
@@ -76,11 +77,24 @@ class SubjectWriter {
                  {"size_lps", {v.width, v.height, v.depth}},
                  {"spacing_mm", {v.spacing[0], v.spacing[1], v.spacing[2]}},
                  {"normalised_from", {norm.low, norm.high}},
+                 {"non_finite_voxels", v.non_finite},
+                 {"label_non_finite_voxels", lab ? json(lab->non_finite) : json(nullptr)},
                  {"split", by_slice_ ? "by slice" : split_name(subject_split_)}};
     return std::move(r_);
   }
 
  private:
+  // A volume whose NaN or infinite voxels (read as 0) are counted and reported, never silent.
+  static io::Volume read_volume(const std::string& path) {
+    auto v = io::read_nifti(path);
+    if (v.non_finite > 0) {
+      log("prepare")->warn(
+          "'{}': {} NaN or infinite voxels, read as 0 (dark specks where they lie in tissue)", path,
+          v.non_finite);
+    }
+    return v;
+  }
+
   void write_slice(const NormalisedVolume& norm, const io::Volume* label, int64_t k, bool anomalous,
                    Split split) {
     const bool held_out = split == Split::kTest || (split == Split::kVal && o_.val_anomalies);
@@ -196,6 +210,7 @@ json write_slice_dataset(const std::vector<VolumeSource>& sources, const SliceDa
   json files = json::array(), volumes = json::array();
   std::map<std::string, std::map<std::string, int64_t>> counts;  // split -> normal/anomalous
   std::map<std::string, int64_t> subjects, dropped;
+  int64_t non_finite = 0;  // NaN or infinite voxels over all volumes and labels
   for (const char* s : {"train", "valid", "test"}) counts[s] = {{"normal", 0}, {"anomalous", 0}};
   for (const char* s : {"train", "valid", "test"}) subjects[s] = 0;
   for (auto& r : results) {
@@ -208,6 +223,10 @@ json write_slice_dataset(const std::vector<VolumeSource>& sources, const SliceDa
     }
     for (const auto& entry : in_split) ++subjects[entry.first];
     for (const auto& [reason, n] : r.dropped) dropped[reason] += n;
+    non_finite += r.volume["non_finite_voxels"].get<int64_t>();
+    non_finite += r.volume["label_non_finite_voxels"].is_null()
+                      ? 0
+                      : r.volume["label_non_finite_voxels"].get<int64_t>();
     volumes.push_back(std::move(r.volume));
   }
   json manifest = {
@@ -220,6 +239,7 @@ json write_slice_dataset(const std::vector<VolumeSource>& sources, const SliceDa
       {"counts", counts},
       {"subjects", subjects},
       {"dropped", dropped},
+      {"non_finite_voxels", non_finite},
       {"options",
        {{"percentiles", {o.normalise.low_percentile, o.normalise.high_percentile}},
         {"foreground_level", o.normalise.foreground_level},
@@ -239,7 +259,9 @@ json write_slice_dataset(const std::vector<VolumeSource>& sources, const SliceDa
         {"seed", o.seed}}},
       {"volumes", volumes},
       {"files", files}};
-  fs::create_directories(out);
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec) throw UserError("cannot create folder '" + out + "': " + ec.message());
   write_file_atomic((fs::path(out) / "manifest.json").string(), manifest.dump(1) + "\n");
   return manifest;
 }

@@ -1,4 +1,5 @@
-// Finding BraTS subjects and generic NIfTI volumes with their labels (see volume_sources.h).
+// Finding BraTS subjects and generic NIfTI volumes with their labels (see volume_sources.h); a
+// folder or file that cannot be read is an error naming it (data/listing.h), never "not there".
 #include "qfae/data/volume_sources.h"
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "qfae/data/listing.h"
 #include "qfae/io/nifti.h"
 #include "qfae/util/error.h"
 
@@ -22,7 +24,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 std::string nifti_in(const fs::path& dir, const std::string& name) {
   for (const char* ext : {".nii.gz", ".nii"}) {
     const fs::path p = dir / (name + ext);
-    if (fs::is_regular_file(p)) return p.string();
+    if (path_kind(p) == PathKind::kFile) return p.string();
   }
   return "";
 }
@@ -46,23 +48,23 @@ std::vector<VolumeSource> find_brats_subjects(const std::string& root,
     throw UserError("--modality: '" + modality + "' is not a BraTS modality; expected one of " +
                     "flair|t1|t1ce|t2");
   }
-  if (!fs::is_directory(root)) {
+  if (path_kind(root) != PathKind::kDirectory) {
     throw UserError("--from: '" + root + "' is not a folder (expected BraTS2021_Training_Data)");
   }
   std::vector<VolumeSource> out;
-  for (const auto& entry : fs::directory_iterator(root)) {
-    if (!entry.is_directory()) continue;
-    const std::string subject = entry.path().filename().string();
-    const std::string image = nifti_in(entry.path(), subject + "_" + modality);
+  for (const auto& entry : list_folder(root)) {
+    if (path_kind(entry) != PathKind::kDirectory) continue;
+    const std::string subject = entry.filename().string();
+    const std::string image = nifti_in(entry, subject + "_" + modality);
     if (image.empty()) {
       // A folder of another kind (no BraTS file at all) is skipped; a subject missing one is not.
-      if (nifti_in(entry.path(), subject + "_seg").empty()) continue;
-      throw UserError("BraTS subject '" + entry.path().string() + "' has no " + subject + "_" +
-                      modality + ".nii.gz");
+      if (nifti_in(entry, subject + "_seg").empty()) continue;
+      throw UserError("BraTS subject '" + entry.string() + "' has no " + subject + "_" + modality +
+                      ".nii.gz");
     }
-    const std::string label = nifti_in(entry.path(), subject + "_seg");
+    const std::string label = nifti_in(entry, subject + "_seg");
     if (label.empty()) {
-      throw UserError("BraTS subject '" + entry.path().string() + "' has no " + subject +
+      throw UserError("BraTS subject '" + entry.string() + "' has no " + subject +
                       "_seg.nii.gz (training subjects come with their segmentation)");
     }
     out.push_back({subject, image, label});
@@ -85,15 +87,16 @@ std::vector<VolumeSource> find_volumes(const std::vector<std::string>& paths,
   std::vector<VolumeSource> out;
   for (size_t i = 0; i < paths.size(); ++i) {
     const fs::path path(paths[i]);
-    if (fs::is_regular_file(path)) {
+    const PathKind kind = path_kind(path);
+    if (kind == PathKind::kFile) {
       std::string label = labels.empty() ? "" : labels[i];
-      if (!label.empty() && !fs::is_regular_file(label)) {
+      if (!label.empty() && path_kind(label) != PathKind::kFile) {
         throw UserError("--label: '" + label + "' does not exist or is not a file");
       }
       out.push_back({volume_stem(path.string()), path.string(), label});
       continue;
     }
-    if (!fs::is_directory(path)) {
+    if (kind != PathKind::kDirectory) {
       throw UserError("--volume: '" + path.string() + "' does not exist");
     }
     if (!labels.empty()) {
@@ -102,18 +105,17 @@ std::vector<VolumeSource> find_volumes(const std::vector<std::string>& paths,
     }
     std::map<std::string, std::string> volumes;  // stem -> path, sorted
     std::map<std::string, std::string> label_of;
-    for (const auto& entry : fs::directory_iterator(path)) {
-      if (!entry.is_regular_file() || !io::is_nifti_file(entry.path().string())) continue;
-      const std::string stem = volume_stem(entry.path().string());
+    for (const auto& entry : list_folder(path)) {
+      if (!io::is_nifti_file(entry.string()) || path_kind(entry) != PathKind::kFile) continue;
+      const std::string stem = volume_stem(entry.string());
       bool is_label = false;
       for (const char* suffix : kLabelSuffixes) {
         if (ends_with(stem, suffix) && stem.size() > std::string(suffix).size()) {
-          label_of[stem.substr(0, stem.size() - std::string(suffix).size())] =
-              entry.path().string();
+          label_of[stem.substr(0, stem.size() - std::string(suffix).size())] = entry.string();
           is_label = true;
         }
       }
-      if (!is_label) volumes[stem] = entry.path().string();
+      if (!is_label) volumes[stem] = entry.string();
     }
     if (volumes.empty()) {
       throw UserError("--volume: folder '" + path.string() + "' holds no .nii or .nii.gz volume");

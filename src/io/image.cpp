@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -20,13 +21,34 @@ namespace fs = std::filesystem;
 namespace qfae::io {
 namespace {
 
-std::vector<unsigned char> read_bytes(const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) {
-    throw UserError("image '" + path + "' does not exist or is not a file");
+std::string reason_of(const std::error_code& ec) {
+  return ec == std::errc::permission_denied ? "permission denied" : ec.message();
+}
+
+// UserError naming `path` unless it is (a link to) a regular file: broken links and folders that
+// may not be entered are told apart from files that are not there.
+void check_regular_file(const std::string& path) {
+  std::error_code ec, link_ec;
+  const auto st = fs::status(path, ec);
+  if (st.type() == fs::file_type::regular) return;
+  if (fs::symlink_status(path, link_ec).type() == fs::file_type::symlink) {
+    throw UserError("image '" + path + "' is a broken symbolic link (to '" +
+                    fs::read_symlink(path, link_ec).string() +
+                    "': " + (ec ? reason_of(ec) : std::string("not a file")) + ")");
   }
+  if (ec && st.type() != fs::file_type::not_found) {
+    throw UserError("image '" + path + "': " + reason_of(ec));
+  }
+  throw UserError("image '" + path + "' does not exist or is not a file");
+}
+
+std::vector<unsigned char> read_bytes(const std::string& path) {
+  check_regular_file(path);
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError("image '" + path + "' cannot be opened for reading");
+  if (!in) {
+    throw UserError("image '" + path + "' cannot be opened for reading: " +
+                    reason_of(std::error_code(errno, std::generic_category())));
+  }
   std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
                                    std::istreambuf_iterator<char>());
   if (bytes.empty()) throw UserError("image '" + path + "' is empty (0 bytes)");
@@ -138,7 +160,9 @@ void write_png_mat(const std::string& path, const cv::Mat& image) {
   std::vector<unsigned char> buffer;
   if (!cv::imencode(".png", image, buffer)) throw UserError("cannot encode PNG '" + path + "'");
   const auto parent = fs::path(path).parent_path();
-  if (!parent.empty()) fs::create_directories(parent);
+  std::error_code ec;
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  if (ec) throw UserError("cannot create folder '" + parent.string() + "': " + reason_of(ec));
   write_file_atomic(path, std::string(buffer.begin(), buffer.end()));
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -38,8 +40,50 @@ struct NiftiDeleter {
   void operator()(nifti_image* nim) const { nifti_image_free(nim); }
 };
 
-// The file's voxels as float in file order (i fastest), scaled by scl_slope/inter.
-std::vector<float> to_float(const nifti_image& nim, const std::string& path) {
+struct ZnzCloser {
+  znzFile file;
+  ~ZnzCloser() {
+    if (!znz_isnull(file)) znzclose(file);
+  }
+};
+
+template <class T>
+int64_t count_non_finite(const std::vector<char>& bytes) {
+  int64_t n = 0;
+  for (size_t at = 0; at + sizeof(T) <= bytes.size(); at += sizeof(T)) {
+    T v;
+    std::memcpy(&v, bytes.data() + at, sizeof(T));
+    n += std::isfinite(v) ? 0 : 1;
+  }
+  return n;
+}
+
+// libnifti sets NaN and infinite float voxels to 0 while it reads them (nifti_read_buffer), without
+// a word, so they are counted in the file's raw data: read once more, float files only.
+int64_t count_non_finite_in_file(const std::string& path, const nifti_image& nim) {
+  if (nim.datatype != DT_FLOAT32 && nim.datatype != DT_FLOAT64) return 0;
+  nifti_image* header = nullptr;
+  ZnzCloser fp{nifti_image_open(path.c_str(), const_cast<char*>("rb"), &header)};
+  const std::unique_ptr<nifti_image, NiftiDeleter> owned(header);
+  std::vector<char> bytes(static_cast<size_t>(nim.nvox * nim.nbyper));
+  int64_t offset = header ? header->iname_offset : 0;
+  if (header && offset < 0) offset = nifti_get_filesize(header->iname) - int64_t(bytes.size());
+  const bool ok = header && !znz_isnull(fp.file) && offset >= 0 &&
+                  znzseek(fp.file, offset, SEEK_SET) >= 0 &&
+                  znzread(bytes.data(), 1, bytes.size(), fp.file) == bytes.size();
+  if (!ok) {
+    throw UserError("NIfTI volume '" + path + "' cannot be read again to count its NaN voxels");
+  }
+  if (header->byteorder != nifti_short_order()) {
+    nifti_swap_Nbytes(nim.nvox, nim.nbyper, bytes.data());
+  }
+  return nim.datatype == DT_FLOAT32 ? count_non_finite<float>(bytes)
+                                    : count_non_finite<double>(bytes);
+}
+
+// The file's voxels as float in file order (i fastest), scaled by scl_slope/inter; NaN and
+// infinities become 0 and are counted in `non_finite` (libnifti's zeros included).
+std::vector<float> to_float(const nifti_image& nim, const std::string& path, int64_t* non_finite) {
   const int64_t n = nim.nx * nim.ny * nim.nz;
   std::vector<float> out(static_cast<size_t>(n));
   auto convert = [&](const auto* src) {
@@ -77,16 +121,13 @@ std::vector<float> to_float(const nifti_image& nim, const std::string& path) {
   }
   const bool scaled = nim.scl_slope != 0.0 && std::isfinite(nim.scl_slope) &&
                       std::isfinite(nim.scl_inter) && !(nim.scl_slope == 1.0 && nim.scl_inter == 0);
-  int64_t non_finite = 0;
+  *non_finite = count_non_finite_in_file(path, nim);  // those libnifti has already set to 0
   for (auto& v : out) {
     if (scaled) v = static_cast<float>(v * nim.scl_slope + nim.scl_inter);
     if (!std::isfinite(v)) {
       v = 0.0f;
-      ++non_finite;
+      ++*non_finite;
     }
-  }
-  if (non_finite) {
-    log("io")->warn("'{}': {} NaN or infinite voxels read as 0", path, non_finite);
   }
   return out;
 }
@@ -138,11 +179,10 @@ Volume read_nifti(const std::string& path) {
   if (nim->nx < 1 || nim->ny < 1 || nim->nz < 1) {
     throw UserError("NIfTI volume '" + path + "' has an empty dimension");
   }
-  const auto values = to_float(*nim, path);
-
   // Where each file axis points: sform (preferred, as nibabel), else qform, else RAS.
   Volume vol;
   vol.path = path;
+  const auto values = to_float(*nim, path, &vol.non_finite);
   int codes[3] = {NIFTI_L2R, NIFTI_P2A, NIFTI_I2S};
   if (nim->sform_code > 0) {
     nifti_dmat44_to_orientation(nim->sto_xyz, &codes[0], &codes[1], &codes[2]);

@@ -1,6 +1,8 @@
-// Atomic small-file writes.
+// Atomic small-file writes: checked to the close, and no temporary left behind when they fail.
 #include "qfae/util/files.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -10,19 +12,20 @@ namespace qfae {
 
 void write_file_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
+  std::ofstream out(tmp, std::ios::binary);
+  if (out) out << text;
+  if (out) out.close();  // closing flushes: a full disk may only show here
   std::error_code ec;
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(tmp, ec);
-      throw UserError("cannot write '" + path + "' (disk full, or no permission?)");
-    }
+  if (!out) {
+    // The reason first: remove() may change errno. Then no half file is left behind.
+    const std::string reason = std::strerror(errno);
+    std::filesystem::remove(tmp, ec);
+    throw UserError("cannot write '" + path + "': " + reason);
   }
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
-    std::filesystem::remove(tmp, ec);
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
     throw UserError("cannot write '" + path + "': " + ec.message());
   }
 }

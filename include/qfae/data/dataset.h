@@ -28,11 +28,13 @@ struct DatasetIndex {
 // one image), so the split is deterministic and disjoint from train. `test_for_val` makes val a
 // copy of the test set instead (model selection on test: only when the user asks for it).
 // Samples are in sorted order (normals before anomalies within a split).
-// UserError when the root is missing, no layout matches (listing what was looked for), or the
-// layout's files are inconsistent (naming them).
+// UserError when the root is missing, no layout matches (listing what was looked for), a folder
+// cannot be read ("'<path>': permission denied"), or the layout's files are inconsistent (naming
+// them).
 DatasetIndex index_dataset(const config::DataConfig& cfg, uint64_t seed, bool test_for_val = false);
 
-// The image files (is_image_file) directly inside `dir`, sorted by name; [] when `dir` is absent.
+// The image files (is_image_file) directly inside `dir`, sorted by name, links that lead nowhere
+// included (data/listing.h); [] when `dir` is absent, UserError naming it when it cannot be read.
 std::vector<std::string> list_images(const std::string& dir);
 
 }  // namespace qfae::data

@@ -42,9 +42,10 @@ struct SliceDatasetOptions {
 // <subject>_z<slice>_lesion<c>.png; masks have the image's name under label/.
 // Manifest: "files" (file, mask, subject, volume, label_volume, slice, file_slice, label, split,
 // anomaly = none|segmentation|synthetic, lesion_pixels, and for synthetic ones lesions = {count,
-// bright}), "counts" per split, "subjects" per split, "dropped" per reason, "volumes" (axes, size,
-// spacing, normalisation), "options".
-// UserError naming the file for unreadable volumes or mismatched labels.
+// bright}), "counts" per split, "subjects" per split, "dropped" per reason, "non_finite_voxels"
+// (NaN/inf voxels read as 0, over all volumes; each is also warned about), "volumes" (axes, size,
+// spacing, normalisation, non_finite_voxels and label_non_finite_voxels), "options".
+// UserError naming the file for unreadable volumes, mismatched labels or a failed write.
 nlohmann::json write_slice_dataset(const std::vector<VolumeSource>& sources,
                                    const SliceDatasetOptions& options, const std::string& out);
 

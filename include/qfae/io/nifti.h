@@ -28,6 +28,7 @@ struct Volume {
   std::string transform;  // which header transform gave the axes: "sform", "qform" or "none"
   int slice_axis_in_file = 2;  // the file's voxel axis (0, 1, 2) that became k
   bool slice_flipped = false;  // k runs against that axis (file index = n - 1 - k)
+  int64_t non_finite = 0;      // NaN or infinite voxels in the file, read as 0 (callers report)
 
   const float* slice(int64_t k) const { return voxels.data() + k * width * height; }
   // The slice index as the file numbers it along its own axis (for viewers and manifests).
@@ -38,7 +39,8 @@ struct Volume {
 // code is set, else from the qform, else (neither set, old Analyze files) the voxel axes are taken
 // as RAS. Oblique volumes are snapped to their nearest axes (no resampling). Datatypes: uint8,
 // int8, int16, uint16, int32, uint32, float32, float64; values are v * scl_slope + scl_inter when
-// scl_slope is non-zero, NaN and infinities become 0. A 4-D file must hold a single volume.
+// scl_slope is non-zero, NaN and infinities become 0 (counted in Volume::non_finite; saying so is
+// the caller's job). A 4-D file must hold a single volume.
 // UserError naming the file when it is missing, not NIfTI, truncated, of another datatype or
 // shape, or when this build has no NIfTI support.
 Volume read_nifti(const std::string& path);

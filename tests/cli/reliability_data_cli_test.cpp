@@ -1,0 +1,207 @@
+// Unreadable is not missing: folders that may not be read are errors naming them (exit 2), never
+// empty splits, and links that lead nowhere fail or are skipped like unreadable images in train,
+// eval and infer, by name.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "../support/run_binary.h"
+#include "../support/tiny_run.h"
+#include "../support/unprivileged.h"
+
+namespace fs = std::filesystem;
+using qfae::test::read_text;
+using qfae::test::run_qfae;
+using qfae::test::TempDir;
+using qfae::test::tiny_sets;
+
+namespace reliability_data_cli {
+
+// The first file named `name` under `root` ("" when there is none).
+fs::path find_under(const fs::path& root, const std::string& name) {
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.path().filename() == name) return e.path();
+  }
+  return {};
+}
+
+// A link in `dir` named `name`, in place of the file of that name if there is one, that leads to a
+// file that does not exist.
+fs::path add_broken_link(const fs::path& dir, const std::string& name) {
+  const fs::path link = dir / name;
+  fs::remove(link);
+  fs::create_symlink(dir / "gone" / name, link);
+  return link;
+}
+
+std::string last_line(const std::string& err) {
+  const auto from = err.rfind("qfae: ");
+  return from == std::string::npos ? err : err.substr(from);
+}
+
+// `qfae train` as uid 65534 on `data` (the tiny config), runs written under `runs`.
+qfae::test::RunResult train_unprivileged(const fs::path& data, const fs::path& runs) {
+  qfae::test::make_writable_by_all(runs);
+  return qfae::test::run_qfae_unprivileged("train -o '" + runs.string() + "'" + tiny_sets(data));
+}
+
+TEST(ReliabilityData, UnreadableTestClassFolderIsAnErrorNamingIt) {
+  if (!qfae::test::can_run_unprivileged()) GTEST_SKIP() << "root without setpriv";
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  qfae::test::tiny_config(data);
+  const fs::path ungood = data / "test" / "Ungood";
+  qfae::test::NoAccess locked(ungood);
+  const auto r = train_unprivileged(data, dir.path() / "runs");
+  EXPECT_EQ(r.code, 2) << r.err;
+  const auto line = last_line(r.err);
+  EXPECT_NE(line.find("'" + ungood.string() + "': permission denied"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("0 anomalous"), std::string::npos) << "the class must not just vanish";
+}
+
+TEST(ReliabilityData, UnreadableTrainFolderIsNotAMissingOne) {
+  if (!qfae::test::can_run_unprivileged()) GTEST_SKIP() << "root without setpriv";
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  qfae::test::tiny_config(data);
+  qfae::test::NoAccess locked(data / "train");
+  for (const char* layout : {"bmad", "auto"}) {
+    const auto r = qfae::test::run_qfae_unprivileged(
+        "train -o '" + qfae::test::make_writable_by_all(dir.path() / "runs").string() + "'" +
+        tiny_sets(data, {std::string("data.layout=") + layout}));
+    EXPECT_EQ(r.code, 2) << layout << ": " << r.err;
+    const auto line = last_line(r.err);
+    EXPECT_NE(line.find("'" + (data / "train").string() + "': permission denied"),
+              std::string::npos)
+        << layout << ": " << r.err;
+    EXPECT_EQ(line.find("has no train/good"), std::string::npos) << layout << ": " << r.err;
+    EXPECT_EQ(line.find("matches no known dataset layout"), std::string::npos) << r.err;
+  }
+}
+
+TEST(ReliabilityData, BrokenLinkInTrainFailsNamingItOrIsSkippedAndListed) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  qfae::test::tiny_config(data);
+  // In place of an image: 16 training images make 4 full batches, so every epoch reads it.
+  const auto link = add_broken_link(data / "train" / "good" / "img", "train_0003.png");
+
+  auto r = run_qfae("train -o '" + (dir.path() / "fail").string() + "'" + tiny_sets(data));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(last_line(r.err).find(link.string()), std::string::npos) << r.err;
+
+  r = run_qfae("train -o '" + (dir.path() / "skip").string() + "'" +
+               tiny_sets(data, {"data.on_bad_image=skip", "train.epochs=1"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto tsv = find_under(dir.path() / "skip", "skipped_images.tsv");
+  ASSERT_FALSE(tsv.empty()) << "no skipped_images.tsv";
+  const auto listed = read_text(tsv);
+  EXPECT_EQ(listed.rfind(link.string() + "\t", 0), 0u) << listed;
+  EXPECT_NE(listed.find("broken symbolic link"), std::string::npos) << listed;
+}
+
+// One tiny model trained once, shared by the eval and infer tests below.
+class ReliabilityTrained : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    data_ = dir_->path() / "data";
+    qfae::test::tiny_config(data_);
+    const auto r = run_qfae("train -o '" + (dir_->path() / "runs").string() + "'" +
+                            tiny_sets(data_, {"train.epochs=1"}));
+    ASSERT_EQ(r.code, 0) << r.err;
+    run_ = find_under(dir_->path() / "runs", "checkpoints").parent_path();
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static TempDir* dir_;
+  static fs::path data_, run_;
+};
+TempDir* ReliabilityTrained::dir_ = nullptr;
+fs::path ReliabilityTrained::data_, ReliabilityTrained::run_;
+
+TEST_F(ReliabilityTrained, EvalOnAnUnreadableTestClassIsAnError) {
+  if (!qfae::test::can_run_unprivileged()) GTEST_SKIP() << "root without setpriv";
+  const fs::path ungood = data_ / "test" / "Ungood";
+  qfae::test::NoAccess locked(ungood);
+  const auto out = qfae::test::make_writable_by_all(dir_->path() / "eval-locked");
+  const auto r = qfae::test::run_qfae_unprivileged("eval --checkpoint '" + run_.string() +
+                                                   "' -o '" + out.string() + "'");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(last_line(r.err).find("'" + ungood.string() + "': permission denied"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(out / "metrics.json"));
+}
+
+TEST_F(ReliabilityTrained, EvalFailsOnOrSkipsABrokenLinkInTheTestSplit) {
+  TempDir copy;
+  const auto data = copy.path() / "data";
+  fs::copy(data_, data, fs::copy_options::recursive);
+  const auto link = add_broken_link(data / "test" / "Ungood" / "img", "ungood_0099.png");
+  const std::string base = "eval --checkpoint '" + run_.string() +
+                           "' --set 'data.root=" + data.string() + "' -o '" +
+                           (copy.path() / "eval").string() + "'";
+  auto r = run_qfae(base);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(last_line(r.err).find(link.string()), std::string::npos) << r.err;
+
+  r = run_qfae(base + " --set data.on_bad_image=skip");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto metrics = nlohmann::json::parse(read_text(copy.path() / "eval" / "metrics.json"));
+  bool noted = false;
+  for (const auto& note : metrics["notes"]) {
+    noted = noted || note.get<std::string>().find("skipped " + link.string()) == 0;
+  }
+  EXPECT_TRUE(noted) << metrics["notes"].dump();
+}
+
+TEST_F(ReliabilityTrained, InferScoresTheOthersAndReportsABrokenLink) {
+  TempDir inputs;
+  fs::copy_file(data_ / "test" / "good" / "img" / "good_0000.png", inputs.path() / "a.png");
+  const auto link = add_broken_link(inputs.path(), "b.png");
+  struct Case {
+    std::string args;  // the inputs given to infer
+    std::string name;
+  };
+  const std::vector<Case> cases = {
+      {"'" + inputs.path().string() + "'", "folder"},
+      {"'" + (inputs.path() / "a.png").string() + "' '" + link.string() + "'", "files"}};
+  for (const auto& c : cases) {
+    const auto out = inputs.path() / ("out-" + c.name);
+    const auto r = run_qfae("infer --checkpoint '" + run_.string() + "' -o '" + out.string() +
+                            "' --no-maps " + c.args);
+    EXPECT_EQ(r.code, 3) << c.name << ": " << r.err;
+    EXPECT_NE(r.out.find("1 of 2 images scored"), std::string::npos) << c.name << ": " << r.out;
+    EXPECT_NE(r.err.find(link.string()), std::string::npos) << c.name << ": " << r.err;
+    const auto csv = read_text(out / "scores.csv");
+    EXPECT_NE(csv.find(link.string() + ",,"), std::string::npos) << csv;
+  }
+}
+
+TEST_F(ReliabilityTrained, InferReportsAnUnreadableFolderAndGoesOn) {
+  if (!qfae::test::can_run_unprivileged()) GTEST_SKIP() << "root without setpriv";
+  TempDir inputs;
+  fs::create_directories(inputs.path() / "locked");
+  fs::copy_file(data_ / "test" / "good" / "img" / "good_0000.png", inputs.path() / "a.png");
+  fs::copy_file(data_ / "test" / "good" / "img" / "good_0001.png",
+                inputs.path() / "locked" / "b.png");
+  qfae::test::NoAccess locked(inputs.path() / "locked");
+  const auto out = qfae::test::make_writable_by_all(inputs.path() / "out");
+  const auto r = qfae::test::run_qfae_unprivileged(
+      "infer --checkpoint '" + run_.string() + "' -o '" + out.string() + "' --no-maps '" +
+      (inputs.path() / "a.png").string() + "' '" + (inputs.path() / "locked").string() + "'");
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.out.find("1 of 1 images scored"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("'" + (inputs.path() / "locked").string() + "': permission denied"),
+            std::string::npos)
+      << r.err;
+}
+
+}  // namespace reliability_data_cli

@@ -1,0 +1,78 @@
+// Test support: runs the qfae binary where permission bits apply (as uid/gid 65534 through setpriv
+// when the tests run as root, who ignores them) or under a shell prologue (ulimit), and takes
+// permissions away from a path for the length of a test.
+#pragma once
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "run_binary.h"
+
+namespace qfae::test {
+
+// Runs the shell command line `cmd` (sh -c), capturing its exit code, stdout and stderr.
+inline RunResult run_shell(const std::string& cmd) {
+  namespace fs = std::filesystem;
+  static int counter = 0;
+  const fs::path dir = fs::temp_directory_path() / ("qfae_shell_" + std::to_string(::getpid()) +
+                                                    "_" + std::to_string(counter++));
+  fs::create_directories(dir);
+  const std::string full = "( " + cmd + " ) >'" + (dir / "out").string() + "' 2>'" +
+                           (dir / "err").string() + "' </dev/null";
+  const int status = std::system(full.c_str());
+  RunResult r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = read_text(dir / "out");
+  r.err = read_text(dir / "err");
+  fs::remove_all(dir);
+  return r;
+}
+
+// The qfae binary as one quoted shell word.
+inline std::string qfae_word() { return "'" + std::string(QFAE_BINARY) + "'"; }
+
+// True when a test can run qfae without the power to ignore permissions: as a normal user, or as
+// root with util-linux's setpriv to become uid/gid 65534.
+inline bool can_run_unprivileged() {
+  return ::geteuid() != 0 || std::system("command -v setpriv >/dev/null 2>&1") == 0;
+}
+
+// Runs `qfae <args>` as uid/gid 65534 when we are root, else as ourselves. Its inputs must be
+// readable by others and its outputs go to a folder anyone may write (make_writable_by_all).
+inline RunResult run_qfae_unprivileged(const std::string& args) {
+  const std::string prefix =
+      ::geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups " : "";
+  return run_shell(prefix + qfae_word() + " " + args);
+}
+
+// A folder (created) that the unprivileged run may write into.
+inline std::filesystem::path make_writable_by_all(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  std::filesystem::permissions(dir, std::filesystem::perms::all);
+  return dir;
+}
+
+// Takes every permission from `path` until destruction, then gives back rwxr-xr-x (folders) or
+// rw-r--r-- (files), so the temporary tree can be removed.
+class NoAccess {
+ public:
+  explicit NoAccess(std::filesystem::path path) : path_(std::move(path)) {
+    std::filesystem::permissions(path_, std::filesystem::perms::none);
+  }
+  ~NoAccess() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const auto back = fs::is_directory(path_, ec) ? fs::perms(0755) : fs::perms(0644);
+    fs::permissions(path_, back, ec);
+  }
+  NoAccess(const NoAccess&) = delete;
+  NoAccess& operator=(const NoAccess&) = delete;
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace qfae::test
