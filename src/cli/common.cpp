@@ -1,5 +1,8 @@
-// Shared subcommand options and their resolution into a validated config.
+// Shared subcommand options and their resolution into a validated config; what eval and infer
+// share about checkpoints and their results folders.
 #include "qfae/cli/common.h"
+
+#include <filesystem>
 
 #include "qfae/util/log.h"
 #include "qfae/util/runtime.h"
@@ -33,6 +36,36 @@ config::LoadedConfig resolve_config(const CommonOptions& o, bool check_files) {
   init_threads(static_cast<int>(loaded.config.threads));
   log("config")->debug("resolved config:\n{}", config::to_yaml(loaded.config));
   return loaded;
+}
+
+namespace {
+std::filesystem::path without_trailing_slash(const std::string& folder) {
+  std::filesystem::path p(folder);
+  return p.filename().empty() ? p.parent_path() : p;
+}
+}  // namespace
+
+std::string run_folder_of(const std::string& checkpoint) {
+  const auto p = without_trailing_slash(checkpoint);
+  return p.parent_path().filename() == "checkpoints" ? p.parent_path().parent_path().string()
+                                                     : p.string();
+}
+
+std::string checkpoint_label(const std::string& checkpoint) {
+  const auto p = without_trailing_slash(checkpoint);
+  std::string name = p.filename().string();
+  const std::string old = ".old";
+  if (name.size() > old.size() && name.compare(name.size() - old.size(), old.size(), old) == 0) {
+    name.resize(name.size() - old.size());
+  }
+  return name;
+}
+
+RemoveIfEmpty::~RemoveIfEmpty() {
+  std::error_code ignored;
+  if (!dir_.empty() && std::filesystem::is_empty(dir_, ignored)) {
+    std::filesystem::remove(dir_, ignored);
+  }
 }
 
 }  // namespace qfae::cli

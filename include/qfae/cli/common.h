@@ -27,6 +27,25 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 // when `check_files`), set the log level and the thread count, and log the resolved config.
 config::LoadedConfig resolve_config(const CommonOptions& options, bool check_files);
 
+// The run folder of a checkpoint folder (<run>/checkpoints/<which>), or the folder itself.
+std::string run_folder_of(const std::string& checkpoint);
+// A checkpoint folder's name for output folders: "last" for .../last, and for .../last.old too
+// (find_checkpoint returns the ".old" folder when a crash came between its renames).
+std::string checkpoint_label(const std::string& checkpoint);
+
+// Removes `dir` at the end of the scope if it is still empty: a reserved results folder
+// (reserve_run_dir) whose work failed or was stopped leaves nothing behind.
+class RemoveIfEmpty {
+ public:
+  explicit RemoveIfEmpty(std::string dir) : dir_(std::move(dir)) {}
+  ~RemoveIfEmpty();
+  RemoveIfEmpty(const RemoveIfEmpty&) = delete;
+  RemoveIfEmpty& operator=(const RemoveIfEmpty&) = delete;
+
+ private:
+  std::string dir_;
+};
+
 // A subcommand: its CLI11 node and what runs when it was chosen (returns the exit code).
 struct Command {
   CLI::App* app;
