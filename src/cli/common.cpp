@@ -2,8 +2,10 @@
 // share about checkpoints and their results folders.
 #include "qfae/cli/common.h"
 
+#include <algorithm>
 #include <filesystem>
 
+#include "qfae/util/error.h"
 #include "qfae/util/log.h"
 #include "qfae/util/runtime.h"
 
@@ -66,6 +68,26 @@ RemoveIfEmpty::~RemoveIfEmpty() {
   if (!dir_.empty() && std::filesystem::is_empty(dir_, ignored)) {
     std::filesystem::remove(dir_, ignored);
   }
+}
+
+void check_fixed_by_training(const config::LoadedConfig& given, const std::string& saved_yaml) {
+  static const std::vector<std::string> kTrained = {
+      "model.", "backbone.taps", "backbone.encoder_dim", "backbone.encoder_model",
+      "backbone.perceptual_model", "data.image_size", "data.mean", "data.std"};
+  static const std::vector<std::string> kFree = {"model.dropout", "model.query_init_std",
+                                                 "model.decoder_checkpoint"};
+  const auto trained = config::load_config({saved_yaml}, {}).config;
+  std::string list;
+  for (const auto& d : config::differing_keys(trained, given.config, kTrained)) {
+    if (std::find(kFree.begin(), kFree.end(), d.key) != kFree.end()) continue;
+    const auto source = given.sources.find(d.key);
+    list += "; " + d.key + ": trained with " + d.a + ", given " + d.b +
+            (source != given.sources.end() ? " (" + source->second + ")" : "");
+  }
+  if (list.empty()) return;
+  throw UserError(saved_yaml + ": the checkpoint was trained with other values of keys that are "
+                  "fixed by training (its weights belong to that architecture and input)" + list +
+                  ". Leave them out of --set and --config, or train a new run with them.");
 }
 
 }  // namespace qfae::cli

@@ -53,6 +53,7 @@ EvalPlan plan_one(const EvalOptions& o, const std::string& checkpoint_arg,
   common.configs.insert(common.configs.end(), extra_configs.begin(), extra_configs.end());
   common.output_dir.clear();  // -o names the results folder here, not the training output
   plan.loaded = resolve_config(common, /*check_files=*/true);
+  check_fixed_by_training(plan.loaded, saved.string());
   return plan;
 }
 
@@ -223,7 +224,9 @@ Command add_eval_command(CLI::App& app) {
               "(several; each run's results go in <dir>/<name>-<split>-<which>, with the run "
               "folder's name after <name> when several runs share a name).\n"
               "A results folder is replaced only by a complete new one: on an error or on "
-              "SIGINT/SIGTERM (exit 130/143) the earlier one is left as it was.");
+              "SIGINT/SIGTERM (exit 130/143) the earlier one is left as it was.\n"
+              "Keys fixed by training (model.*, backbone.taps, data.image_size, ...) cannot be "
+              "changed with --set or --config here.");
   return {sub, [o] { return run_eval(*o); }};
 }
 

@@ -42,6 +42,7 @@ int run_infer(const InferOptions& o) {
   common.configs.insert(common.configs.begin(), saved.string());
   common.output_dir.clear();
   const auto loaded = resolve_config(common, /*check_files=*/false);
+  check_fixed_by_training(loaded, saved.string());
   const auto& cfg = loaded.config;
 
   std::vector<std::string> problems;

@@ -1,7 +1,7 @@
 // qfae eval and infer outputs are whole and distinct ("nothing lost, nothing silent"): several
 // runs of one config get their own folders, a re-run or a stop signal never leaves a mixture,
-// CSV fields read back per RFC 4180, and a full disk is a one-line error with nothing
-// half-written.
+// CSV fields read back per RFC 4180, a full disk is a one-line error with nothing half-written,
+// and keys fixed by training cannot be changed at eval or infer time.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
@@ -411,6 +411,58 @@ TEST_F(ReliabilityEval, AFullDiskIsAOneLineErrorAndLeavesNoPartialFolder) {
     EXPECT_FALSE(fs::exists(fresh)) << extra;
     EXPECT_TRUE(leftovers_beside(fresh).empty()) << extra;
   }
+}
+
+TEST_F(ReliabilityEval, KeysFixedByTrainingCannotChangeAtEvalOrInfer) {
+  TempDir dir;
+  const auto ckpt = shq(run(0).string());
+  const auto image = shq((data() / "test" / "good" / "img").string());
+  // eval: one architecture key by --set
+  auto r = run_qfae("eval -q --checkpoint " + ckpt + " -o " + shq((dir.path() / "a").string()) +
+                    " --set model.residual=true");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("model.residual: trained with false, given true (--set)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("fixed by training"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir.path() / "a"));
+  // eval: the input size (with the query count it implies) and a normalisation by a --config file
+  const auto extra = dir.path() / "other.yaml";
+  std::ofstream(extra) << "data:\n  std: 0.5\nbackbone:\n  taps: [-1, -2]\n";
+  r = run_qfae("eval -q --checkpoint " + ckpt + " --config " + shq(extra.string()) +
+               " --set data.image_size=64 --set model.queries=64");
+  EXPECT_EQ(r.code, 2) << r.err;
+  const std::vector<std::string> named = {
+      "data.image_size: trained with 32, given 64 (--set)",
+      "data.std: trained with 0.226, given 0.5 (" + extra.string() + ")",
+      "backbone.taps: trained with [-1, -3], given [-1, -2]",
+      "model.queries: trained with 16, given 64"};
+  for (const auto& key : named) {
+    EXPECT_NE(r.err.find(key), std::string::npos) << key << "\n" << r.err;
+  }
+  // Settings of the evaluation itself, and keys that do not shape the trained network, are free.
+  r = run_qfae("eval -q --checkpoint " + ckpt + " -o " + shq((dir.path() / "b").string()) +
+               " --set eval.smoothing_sigma=1 --set model.dropout=0.2 --set device=cpu"
+               " --set threads=2 --set data.root=" + shq(small().string()));
+  EXPECT_EQ(r.code, 0) << r.err;
+  // batch: the changed run fails by name, the other is still evaluated
+  r = run_qfae("eval -q --checkpoint " + ckpt + " --checkpoint " + shq(run(1).string()) +
+               " --config " + shq(extra.string()) + " --config " +
+               shq((run(1) / "config.yaml").string()) + " -o " +
+               shq((dir.path() / "c").string()));
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("data.std: trained with 0.226, given 0.5"), std::string::npos) << r.err;
+  EXPECT_EQ(csv_of(dir.path() / "c" / "summary.csv").size(), 2u) << "header and the other run";
+  // infer: the same check
+  r = run_qfae("infer -q --checkpoint " + ckpt + " -o " + shq((dir.path() / "d").string()) +
+               " --set model.residual=true " + image);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("model.residual: trained with false, given true"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir.path() / "d"));
+  r = run_qfae("infer -q --checkpoint " + ckpt + " -o " + shq((dir.path() / "e").string()) +
+               " --set eval.smoothing_sigma=1 " + image);
+  EXPECT_EQ(r.code, 0) << r.err;
 }
 
 TEST(ReliabilityEvalNames, OutputFoldersAreNamedWithoutTheOldSuffix) {
