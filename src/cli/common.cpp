@@ -1,6 +1,11 @@
-// Shared subcommand options and their resolution into a validated config.
+// Shared subcommand options and their resolution into a validated config; what eval and infer
+// share about checkpoints and their results folders.
 #include "qfae/cli/common.h"
 
+#include <algorithm>
+#include <filesystem>
+
+#include "qfae/util/error.h"
 #include "qfae/util/log.h"
 #include "qfae/util/runtime.h"
 
@@ -33,6 +38,56 @@ config::LoadedConfig resolve_config(const CommonOptions& o, bool check_files) {
   init_threads(static_cast<int>(loaded.config.threads));
   log("config")->debug("resolved config:\n{}", config::to_yaml(loaded.config));
   return loaded;
+}
+
+namespace {
+std::filesystem::path without_trailing_slash(const std::string& folder) {
+  std::filesystem::path p(folder);
+  return p.filename().empty() ? p.parent_path() : p;
+}
+}  // namespace
+
+std::string run_folder_of(const std::string& checkpoint) {
+  const auto p = without_trailing_slash(checkpoint);
+  return p.parent_path().filename() == "checkpoints" ? p.parent_path().parent_path().string()
+                                                     : p.string();
+}
+
+std::string checkpoint_label(const std::string& checkpoint) {
+  const auto p = without_trailing_slash(checkpoint);
+  std::string name = p.filename().string();
+  const std::string old = ".old";
+  if (name.size() > old.size() && name.compare(name.size() - old.size(), old.size(), old) == 0) {
+    name.resize(name.size() - old.size());
+  }
+  return name;
+}
+
+RemoveIfEmpty::~RemoveIfEmpty() {
+  std::error_code ignored;
+  if (!dir_.empty() && std::filesystem::is_empty(dir_, ignored)) {
+    std::filesystem::remove(dir_, ignored);
+  }
+}
+
+void check_fixed_by_training(const config::LoadedConfig& given, const std::string& saved_yaml) {
+  static const std::vector<std::string> kTrained = {
+      "model.", "backbone.taps", "backbone.encoder_dim", "backbone.encoder_model",
+      "backbone.perceptual_model", "data.image_size", "data.mean", "data.std"};
+  static const std::vector<std::string> kFree = {"model.dropout", "model.query_init_std",
+                                                 "model.decoder_checkpoint"};
+  const auto trained = config::load_config({saved_yaml}, {}).config;
+  std::string list;
+  for (const auto& d : config::differing_keys(trained, given.config, kTrained)) {
+    if (std::find(kFree.begin(), kFree.end(), d.key) != kFree.end()) continue;
+    const auto source = given.sources.find(d.key);
+    list += "; " + d.key + ": trained with " + d.a + ", given " + d.b +
+            (source != given.sources.end() ? " (" + source->second + ")" : "");
+  }
+  if (list.empty()) return;
+  throw UserError(saved_yaml + ": the checkpoint was trained with other values of keys that are "
+                  "fixed by training (its weights belong to that architecture and input)" + list +
+                  ". Leave them out of --set and --config, or train a new run with them.");
 }
 
 }  // namespace qfae::cli

@@ -2,6 +2,7 @@
 // checkpoints give one summary table across them.
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "qfae/cli/common.h"
@@ -29,51 +30,105 @@ struct EvalOptions {
   bool no_threshold = false;
 };
 
-// The run folder of a checkpoint folder (<run>/checkpoints/<which>), or the folder itself.
-fs::path run_folder_of(const fs::path& checkpoint) {
-  const auto parent = checkpoint.parent_path();
-  return parent.filename() == "checkpoints" ? parent.parent_path() : checkpoint;
-}
+// One checkpoint to evaluate: where its weights are, its resolved config, where results go.
+struct EvalPlan {
+  std::string arg;         // --checkpoint as given
+  std::string checkpoint;  // the folder holding the weights
+  config::LoadedConfig loaded;
+  std::string out_dir;
+};
 
-nlohmann::json evaluate_one(const EvalOptions& o, const std::string& checkpoint_arg,
-                            const std::vector<std::string>& extra_configs, bool batch) {
-  const std::string ckpt = engine::find_checkpoint(checkpoint_arg, o.which);
-  const auto saved = fs::path(ckpt) / "config.yaml";
+EvalPlan plan_one(const EvalOptions& o, const std::string& checkpoint_arg,
+                  const std::vector<std::string>& extra_configs) {
+  EvalPlan plan;
+  plan.arg = checkpoint_arg;
+  plan.checkpoint = engine::find_checkpoint(checkpoint_arg, o.which);
+  const auto saved = fs::path(plan.checkpoint) / "config.yaml";
   if (!fs::is_regular_file(saved)) {
-    throw UserError("--checkpoint " + checkpoint_arg + ": " + ckpt + " has no config.yaml");
+    throw UserError("--checkpoint " + checkpoint_arg + ": " + plan.checkpoint +
+                    " has no config.yaml");
   }
   CommonOptions common = o.common;
   common.configs = {saved.string()};
   common.configs.insert(common.configs.end(), extra_configs.begin(), extra_configs.end());
   common.output_dir.clear();  // -o names the results folder here, not the training output
-  const auto loaded = resolve_config(common, /*check_files=*/true);
-  const auto& cfg = loaded.config;
+  plan.loaded = resolve_config(common, /*check_files=*/true);
+  check_fixed_by_training(plan.loaded, saved.string());
+  return plan;
+}
+
+// Results folders: -o itself (one checkpoint), <run>/eval/<split>-<which> (one, no -o), or
+// <-o>/<name>-<split>-<which> (several). Runs that would share a folder (several runs of one
+// config, the usual comparison) get their run folder's name added, then their position.
+void assign_out_dirs(const EvalOptions& o, std::vector<EvalPlan*>& plans) {
+  const auto leaf = [&](const EvalPlan& p) {
+    return o.split + "-" + checkpoint_label(p.checkpoint);
+  };
+  if (o.checkpoints.size() == 1) {
+    auto& p = *plans.front();
+    p.out_dir = !o.common.output_dir.empty()
+                    ? o.common.output_dir
+                    : (fs::path(run_folder_of(p.checkpoint)) / "eval" / leaf(p)).string();
+    return;
+  }
+  const auto plain = [&](const EvalPlan& p) { return p.loaded.config.name + "-" + leaf(p); };
+  const auto with_run = [&](const EvalPlan& p) {
+    std::error_code ec;
+    auto run = fs::weakly_canonical(run_folder_of(p.checkpoint), ec);  // "latest" is a link
+    if (ec) run = run_folder_of(p.checkpoint);
+    return p.loaded.config.name + "-" + run.filename().string() + "-" + leaf(p);
+  };
+  std::map<std::string, int> uses;
+  for (const auto* p : plans) ++uses[plain(*p)];
+  std::vector<std::string> names;
+  for (const auto* p : plans) names.push_back(uses[plain(*p)] > 1 ? with_run(*p) : plain(*p));
+  uses.clear();
+  for (const auto& n : names) ++uses[n];
+  for (size_t i = 0; i < plans.size(); ++i) {
+    std::string name = names[i];
+    if (uses[name] > 1) name += "-" + std::to_string(i + 1);  // the same run given twice
+    plans[i]->out_dir = (fs::path(o.common.output_dir) / name).string();
+  }
+}
+
+nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan) {
+  const auto& cfg = plan.loaded.config;
+  init_threads(static_cast<int>(cfg.threads));
   const auto device = resolve_device(cfg.device);
   engine::System system(cfg, device);
   engine::prepare_for_scoring(system);
-  const auto progress = engine::load_checkpoint(ckpt, *system.autoencoder(), nullptr);
+  const auto progress = engine::load_checkpoint(plan.checkpoint, *system.autoencoder(), nullptr);
   const auto index = data::index_dataset(cfg.data, static_cast<uint64_t>(cfg.train.seed));
   const auto& samples = o.split == "val" ? index.val : index.test;
 
   engine::EvaluationOptions eo;
-  eo.checkpoint = fs::absolute(ckpt).lexically_normal().string();
+  // Recorded without links: runs/<name>/latest moves on to the next run.
+  std::error_code ec;
+  eo.checkpoint = fs::weakly_canonical(fs::absolute(plan.checkpoint), ec).string();
+  if (ec) eo.checkpoint = fs::absolute(plan.checkpoint).lexically_normal().string();
   eo.split = o.split;
-  const std::string leaf = o.split + "-" + fs::path(ckpt).filename().string();
-  if (!o.common.output_dir.empty()) {
-    eo.out_dir = batch ? (fs::path(o.common.output_dir) / (cfg.name + "-" + leaf)).string()
-                       : o.common.output_dir;
-  } else {
-    eo.out_dir = (run_folder_of(fs::path(ckpt)) / "eval" / leaf).string();
-  }
+  eo.out_dir = plan.out_dir;
   if (!o.no_threshold) eo.threshold = progress.threshold;
   eo.progress = !o.common.quiet;
   log("eval")->info("{}: {} {} images from {} on {}", cfg.name, samples.size(), o.split,
                     cfg.data.root, device.str());
-  const auto result = engine::evaluate_split(system, samples, eo);
+  auto result = engine::evaluate_split(system, samples, eo);
   std::cout << result.summary << "\n";
   log("eval")->info("results in {} (metrics.json, scores.csv, maps/, roc.png, pr.png)",
                     eo.out_dir);
-  return result.metrics;
+  return std::move(result.metrics);
+}
+
+// Exit code 128 + signal, with a line saying what was and was not written.
+int stopped(const engine::StopRequested& e, const std::string& out_dir, size_t done) {
+  std::string line = std::string(e.what()) + ": nothing was written to " + out_dir +
+                     " (an earlier result there is as it was)";
+  if (done > 0) {
+    line += "; the " + std::to_string(done) + " run(s) evaluated before are complete in their "
+            "folders; no summary was written";
+  }
+  log("eval")->warn("{}", line);
+  return 128 + e.signal_number();
 }
 
 int run_eval(const EvalOptions& o) {
@@ -87,28 +142,58 @@ int run_eval(const EvalOptions& o) {
                     "per checkpoint (got " + std::to_string(c) + "); --config i is applied on "
                     "top of checkpoint i's own config");
   }
+  engine::install_stop_handlers();
   if (n == 1) {
-    evaluate_one(o, o.checkpoints[0], o.common.configs, /*batch=*/false);
+    auto plan = plan_one(o, o.checkpoints[0], o.common.configs);
+    std::vector<EvalPlan*> plans = {&plan};
+    assign_out_dirs(o, plans);
+    try {
+      evaluate_one(o, plan);
+    } catch (const engine::StopRequested& e) {
+      return stopped(e, plan.out_dir, 0);
+    }
     return 0;
   }
-  std::vector<nlohmann::json> runs;
+  // Every checkpoint's config first: the results folders depend on all the names.
+  std::vector<EvalPlan> planned;
   int failures = 0;
   for (size_t i = 0; i < n; ++i) {
     std::vector<std::string> extra;
     if (c) extra.push_back(o.common.configs[i]);
     try {
-      runs.push_back(evaluate_one(o, o.checkpoints[i], extra, /*batch=*/true));
+      planned.push_back(plan_one(o, o.checkpoints[i], extra));
     } catch (const UserError& e) {
       ++failures;
       log("eval")->error("{}: {} (continuing with the others)", o.checkpoints[i], e.what());
     }
   }
-  if (runs.empty()) throw UserError("no checkpoint could be evaluated");
-  std::string dir = o.common.output_dir;
-  if (dir.empty()) {
-    dir = engine::create_run_dir(config::Config{}.output_dir, "eval-summary");
+  if (planned.empty()) throw UserError("no checkpoint could be evaluated");
+  // Without -o: runs/eval-summary/<timestamp>, removed again if no result comes into it.
+  const bool new_dir = o.common.output_dir.empty();
+  const std::string dir =
+      new_dir ? engine::reserve_run_dir(config::Config{}.output_dir, "eval-summary")
+              : o.common.output_dir;
+  RemoveIfEmpty unused(new_dir ? dir : "");
+  EvalOptions with_dir = o;
+  with_dir.common.output_dir = dir;
+  std::vector<EvalPlan*> plans;
+  for (auto& p : planned) plans.push_back(&p);
+  assign_out_dirs(with_dir, plans);
+  std::vector<nlohmann::json> runs;
+  for (const auto& plan : planned) {
+    try {
+      runs.push_back(evaluate_one(o, plan));
+      runs.back()["results"] = fs::path(plan.out_dir).filename().string();  // inside `dir`
+    } catch (const UserError& e) {
+      ++failures;
+      log("eval")->error("{}: {} (continuing with the others)", plan.arg, e.what());
+    } catch (const engine::StopRequested& e) {
+      return stopped(e, plan.out_dir, runs.size());
+    }
   }
+  if (runs.empty()) throw UserError("no checkpoint could be evaluated");
   std::cout << "\n" << engine::write_summary_tables(dir, runs);
+  if (new_dir) engine::point_latest(dir);
   log("eval")->info("summary of {} runs in {}/summary.md and summary.csv{}", runs.size(), dir,
                     failures ? " (" + std::to_string(failures) + " failed, see above)" : "");
   return failures ? 2 : 0;
@@ -136,7 +221,12 @@ Command add_eval_command(CLI::App& app) {
   sub->add_flag("--no-threshold", o->no_threshold,
                 "Do not apply the checkpoint's calibrated threshold (no 'anomalous' column)");
   sub->footer("-o/--output-dir: the results folder (one checkpoint) or the summary folder "
-              "(several; each run's results go in <dir>/<name>-<split>-<which>).");
+              "(several; each run's results go in <dir>/<name>-<split>-<which>, with the run "
+              "folder's name after <name> when several runs share a name).\n"
+              "A results folder is replaced only by a complete new one: on an error or on "
+              "SIGINT/SIGTERM (exit 130/143) the earlier one is left as it was.\n"
+              "Keys fixed by training (model.*, backbone.taps, data.image_size, ...) cannot be "
+              "changed with --set or --config here.");
   return {sub, [o] { return run_eval(*o); }};
 }
 

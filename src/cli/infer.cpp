@@ -33,6 +33,7 @@ struct InferOptions {
 };
 
 int run_infer(const InferOptions& o) {
+  engine::install_stop_handlers();
   const std::string ckpt = engine::find_checkpoint(o.checkpoint, o.which);
   const auto saved = fs::path(ckpt) / "config.yaml";
   if (!fs::is_regular_file(saved)) {
@@ -42,6 +43,7 @@ int run_infer(const InferOptions& o) {
   common.configs.insert(common.configs.begin(), saved.string());
   common.output_dir.clear();
   const auto loaded = resolve_config(common, /*check_files=*/false);
+  check_fixed_by_training(loaded, saved.string());
   const auto& cfg = loaded.config;
 
   std::vector<std::string> problems;
@@ -67,21 +69,25 @@ int run_infer(const InferOptions& o) {
   io.map_scale = progress.map_scale;
   io.save_maps = !o.no_maps;
   io.progress = !o.common.quiet;
-  io.out_dir = !o.common.output_dir.empty()
-                   ? o.common.output_dir
-                   : engine::create_run_dir(
-                         (fs::path(ckpt).parent_path().filename() == "checkpoints"
-                              ? fs::path(ckpt).parent_path().parent_path()
-                              : fs::path(ckpt))
-                             .string(),
-                         "infer");
+  // Without -o: <run>/infer/<timestamp>, reserved empty now, filled whole at the end.
+  const bool new_dir = o.common.output_dir.empty();
+  io.out_dir = new_dir ? engine::reserve_run_dir(run_folder_of(ckpt), "infer") : o.common.output_dir;
+  RemoveIfEmpty unused(new_dir ? io.out_dir : "");
   if (std::isfinite(io.threshold)) {
     log("infer")->info("threshold {:.6g} ({})", io.threshold, threshold_source);
   } else {
     log("infer")->info("no threshold: the checkpoint has none and --threshold was not given; "
                        "scores only");
   }
-  const auto result = engine::infer_images(system, files, io);
+  engine::InferenceResult result;
+  try {
+    result = engine::infer_images(system, files, io);
+  } catch (const engine::StopRequested& e) {
+    log("infer")->warn("{}: nothing was written to {} (an earlier result there is as it was)",
+                       e.what(), io.out_dir);
+    return 128 + e.signal_number();
+  }
+  if (new_dir) engine::point_latest(io.out_dir);
   std::cout << "infer: " << result.processed << " of " << files.size() << " images scored";
   if (std::isfinite(io.threshold)) std::cout << ", " << result.flagged << " anomalous";
   if (!result.failed.empty()) std::cout << ", " << result.failed.size() << " unreadable";
@@ -99,7 +105,9 @@ Command add_infer_command(CLI::App& app) {
       "Anomaly maps and scores for images or folders:\n"
       "  qfae infer --checkpoint runs/demo/latest scan.png more_scans/\n"
       "writes scores.csv and maps/ overlays into <run>/infer/<timestamp>/ (or -o DIR).\n"
-      "Exit codes: 0 all scored, 3 some inputs could not be read (listed), 2 none scored.");
+      "Exit codes: 0 all scored, 3 some inputs could not be read (listed), 2 none scored or\n"
+      "bad input, 130/143 stopped by SIGINT/SIGTERM (nothing written). The output folder is\n"
+      "replaced only by a complete new one.");
   auto o = std::make_shared<InferOptions>();
   add_common_options(*sub, o->common);
   sub->add_option("--checkpoint", o->checkpoint, "Trained run or checkpoint folder")

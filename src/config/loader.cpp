@@ -282,4 +282,27 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
+std::vector<KeyDifference> differing_keys(const Config& a, const Config& b,
+                                          const std::vector<std::string>& selection) {
+  Config ca = a, cb = b;  // fields_of needs mutable pointers; we only read through them
+  const auto fa = detail::fields_of(ca), fb = detail::fields_of(cb);
+  const auto selected = [&](const std::string& key) {
+    return std::any_of(selection.begin(), selection.end(), [&](const std::string& s) {
+      return s.back() == '.' ? key.rfind(s, 0) == 0 : key == s;
+    });
+  };
+  const auto text = [](const FieldPtr& ptr) {
+    YAML::Emitter out;
+    emit_value(out, ptr);
+    return std::string(out.c_str());
+  };
+  std::vector<KeyDifference> out;
+  for (size_t i = 0; i < fa.size(); ++i) {
+    if (!selected(fa[i].key)) continue;
+    auto ta = text(fa[i].ptr), tb = text(fb[i].ptr);
+    if (ta != tb) out.push_back({fa[i].key, std::move(ta), std::move(tb)});
+  }
+  return out;
+}
+
 }  // namespace qfae::config

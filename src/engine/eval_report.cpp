@@ -25,6 +25,13 @@ std::string fmt(double v, const char* f = "%.4f") {
   return buf;
 }
 
+// A Markdown table cell: '|' would end the cell.
+std::string md_cell(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c == '\n' ? ' ' : c);
+  return out;
+}
+
 double at(const json& j, const std::string& pointer) {
   const json::json_pointer p(pointer);
   if (!j.contains(p) || !j.at(p).is_number()) return std::nan("");
@@ -149,25 +156,26 @@ std::string write_summary_tables(const std::string& dir, const std::vector<json>
     md << " " << c.second << " |";
     csv << "," << csv_field(c.second);
   }
-  md << "\n|---|---|---:|";
+  md << " results |\n|---|---|---:|";
   for (size_t i = 0; i < cols.size(); ++i) md << "---:|";
-  md << "\n";
-  csv << "\n";
+  md << "---|\n";
+  csv << ",results\n";
   std::map<std::string, std::vector<const json*>> groups;
   std::vector<std::string> order;
   for (const auto& r : runs) {
     const std::string name = r.value("name", "");
     const std::string split = r["dataset"].value("split", "");
     const auto images = r["dataset"].value("images", 0);
-    md << "| " << name << " | " << split << " | " << images << " |";
-    csv << csv_field(name) << "," << split << "," << images << ","
+    const std::string results = r.value("results", "");
+    md << "| " << md_cell(name) << " | " << md_cell(split) << " | " << images << " |";
+    csv << csv_field(name) << "," << csv_field(split) << "," << images << ","
         << csv_field(r.value("checkpoint", ""));
     for (const auto& c : cols) {
       md << " " << fmt(at(r, c.first)) << " |";
       csv << "," << fmt(at(r, c.first), "%.6f");
     }
-    md << "\n";
-    csv << "\n";
+    md << " " << md_cell(results) << " |\n";
+    csv << "," << csv_field(results) << "\n";
     const auto g = run_group(name) + "\t" + split;
     if (!groups.count(g)) order.push_back(g);
     groups[g].push_back(&r);
@@ -178,9 +186,10 @@ std::string write_summary_tables(const std::string& dir, const std::vector<json>
     const auto tab = g.find('\t');
     const std::string name = g.substr(0, tab) + " (mean ± std, n=" +
                              std::to_string(members.size()) + ")";
-    md << "| **" << name << "** | " << g.substr(tab + 1) << " | |";
-    std::string csv_mean = csv_field(g.substr(0, tab) + " mean") + "," + g.substr(tab + 1) + ",,";
-    std::string csv_std = csv_field(g.substr(0, tab) + " std") + "," + g.substr(tab + 1) + ",,";
+    const std::string split = csv_field(g.substr(tab + 1));
+    md << "| **" << md_cell(name) << "** | " << md_cell(g.substr(tab + 1)) << " | |";
+    std::string csv_mean = csv_field(g.substr(0, tab) + " mean") + "," + split + ",,";
+    std::string csv_std = csv_field(g.substr(0, tab) + " std") + "," + split + ",,";
     for (const auto& c : cols) {
       std::vector<double> v;
       for (const auto* r : members) {
@@ -202,10 +211,10 @@ std::string write_summary_tables(const std::string& dir, const std::vector<json>
         csv_std += "," + fmt(sd, "%.6f");
       }
     }
-    md << "\n";
-    csv << csv_mean << "\n" << csv_std << "\n";
+    md << " |\n";
+    csv << csv_mean << ",\n" << csv_std << ",\n";
   }
-  fs::create_directories(dir);
+  make_dirs(dir);
   write_file_atomic((fs::path(dir) / "summary.md").string(), md.str());
   write_file_atomic((fs::path(dir) / "summary.csv").string(), csv.str());
   return md.str();

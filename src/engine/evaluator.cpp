@@ -16,6 +16,7 @@
 #include "qfae/engine/anomaly_scorer.h"
 #include "qfae/engine/eval_report.h"
 #include "qfae/engine/map_spill.h"
+#include "qfae/engine/run_dir.h"
 #include "qfae/io/image.h"
 #include "qfae/io/overlay.h"
 #include "qfae/metrics/auroc.h"
@@ -25,6 +26,7 @@
 #include "qfae/metrics/pixel_curve_accumulator.h"
 #include "qfae/metrics/score_range.h"
 #include "qfae/util/error.h"
+#include "qfae/util/files.h"
 #include "qfae/util/log.h"
 #include "qfae/util/sha256.h"
 
@@ -100,7 +102,9 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
   if (samples.empty()) {
     throw UserError("the " + options.split + " split of " + cfg.data.root + " has no images");
   }
-  fs::create_directories(options.out_dir);
+  // Everything goes into a temporary sibling of out_dir, moved in place once complete.
+  StagedDir staged(options.out_dir, "metrics.json");
+  const fs::path out_dir(staged.path());
   const auto start = Clock::now();
   const int64_t side = cfg.data.image_size;
   AnomalyScorer scorer(system, cfg.eval);
@@ -108,7 +112,7 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
   lo.batch_size = cfg.eval.batch_size;
   lo.pin_memory = system.device().is_cuda();
   data::Loader loader(samples, cfg.data, lo);
-  MapSpill spill((fs::path(options.out_dir) / ".maps.tmp").string(), side);
+  auto spill = std::make_unique<MapSpill>((out_dir / ".maps.tmp").string(), side);
   metrics::ScoreRange range;
   EvaluationResult result;
   std::vector<std::string> notes;
@@ -135,7 +139,7 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
         throw UserError("the anomaly map of " + r.path + " is not finite (NaN or infinity); "
                         "check the checkpoint (did training diverge?) and the image");
       }
-      spill.write(out.maps[i], b.masks[i][0] > 0.5, display[i]);
+      spill->write(out.maps[i], b.masks[i][0] > 0.5, display[i]);
       result.images.push_back(std::move(r));
     }
     range.add(out.maps);
@@ -148,12 +152,14 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
   std::unique_ptr<InFlight> previous;  // the batch the host has yet to file
   data::Batch batch;
   while (loader.next(batch)) {
+    throw_if_stopped();  // the batch before this one is filed; this one is dropped
     InFlight next{batch, scorer.submit(batch.images)};
     if (previous) file_batch(*previous);
     previous = std::make_unique<InFlight>(std::move(next));
   }
   if (previous) file_batch(*previous);
   if (tty) std::fprintf(stderr, "\n");
+  throw_if_stopped();
   for (const auto& s : loader.skipped()) notes.push_back("skipped " + s.path + ": " + s.reason);
   const double scoring_s = seconds_since(start);
 
@@ -180,9 +186,9 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
   // Pass 2: pooled pixel metrics (and their histogram, which sets the figures' colour scale).
   std::map<std::string, int> used;
   std::vector<std::string> figure(result.images.size());
-  spill.rewind();
+  spill->rewind();
   SpilledImage rec;
-  for (int64_t i = 0; spill.read(rec); ++i) {
+  for (int64_t i = 0; spill->read(rec); ++i) {
     const auto& r = result.images[i];
     if (any_mask && (!r.label || r.has_mask)) {
       pixels.add(rec.map.unsqueeze(0), rec.mask.unsqueeze(0));
@@ -206,7 +212,7 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
   auto draw = [&](int64_t i, const SpilledImage& one) {
     const auto& r = result.images[i];
     if (cfg.eval.save_raw_maps) {
-      io::write_png((fs::path(options.out_dir) / "maps" / (figure[i] + "_raw.png")).string(),
+      io::write_png((out_dir / "maps" / (figure[i] + "_raw.png")).string(),
                     (one.map - po.lo) / (po.hi - po.lo), /*bit_depth=*/16);
     }
     if (cfg.eval.save_maps) {
@@ -217,22 +223,23 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
       std::snprintf(caption, sizeof caption, "%s  score %.5g  %s", fs::path(r.path).filename().c_str(),
                     r.score, r.label ? "anomalous" : "normal");
       ov.caption = caption;
-      io::write_overlay((fs::path(options.out_dir) / "maps" / (figure[i] + ".png")).string(),
+      io::write_overlay((out_dir / "maps" / (figure[i] + ".png")).string(),
                         one.image.to(torch::kFloat32) / 255, one.map,
                         r.has_mask ? one.mask : torch::Tensor(), ov);
     }
   };
   std::set<fs::path> folders;  // made here, before the threads write into them
   for (const auto& f : figure) {
-    if (!f.empty()) folders.insert((fs::path(options.out_dir) / "maps" / f).parent_path());
+    if (!f.empty()) folders.insert((out_dir / "maps" / f).parent_path());
   }
-  for (const auto& folder : folders) fs::create_directories(folder);
+  for (const auto& folder : folders) make_dirs(folder.string());
   const int64_t chunk = std::max<int64_t>(8, 4 * torch::get_num_threads());
   std::vector<SpilledImage> records;
-  spill.rewind();
+  spill->rewind();
   for (int64_t first = 0; cfg.eval.save_maps || cfg.eval.save_raw_maps; first += chunk) {
+    throw_if_stopped();
     records.clear();
-    while (static_cast<int64_t>(records.size()) < chunk && spill.read(rec)) records.push_back(rec);
+    while (static_cast<int64_t>(records.size()) < chunk && spill->read(rec)) records.push_back(rec);
     if (records.empty()) break;
     at::parallel_for(0, static_cast<int64_t>(records.size()), 1, [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) draw(first + k, records[k]);
@@ -240,10 +247,11 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
     const int64_t done = first + static_cast<int64_t>(records.size());
     if (tty) {
       std::fprintf(stderr, "\r[eval] figures %lld/%lld", static_cast<long long>(done),
-                   static_cast<long long>(spill.size()));
+                   static_cast<long long>(spill->size()));
     }
   }
   if (tty) std::fprintf(stderr, "\n");
+  spill.reset();  // removes the spill file before the folder is moved in place
 
   json m;
   m["qfae_version"] = QFAE_VERSION;
@@ -277,9 +285,9 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
                   {"anomalous_images", p.anomalous_images}};
     const auto dice = pixels.image_dice(p.best_dice_bin);
     for (size_t k = 0; k < pixel_rows.size(); ++k) result.images[pixel_rows[k]].dice = dice[k];
-    write_curves(options.out_dir, result.images, &pixels, p);
+    write_curves(out_dir.string(), result.images, &pixels, p);
   } else {
-    write_curves(options.out_dir, result.images, nullptr, {});
+    write_curves(out_dir.string(), result.images, nullptr, {});
   }
   if (std::isfinite(options.threshold)) m["decisions"] = decisions(result.images, options.threshold);
   if (cfg.eval.save_maps) {
@@ -296,9 +304,10 @@ EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>&
                  {"images_per_s", static_cast<double>(result.images.size()) / scoring_s}};
   m["notes"] = notes;
   result.metrics = m;
-  write_scores_csv((fs::path(options.out_dir) / "scores.csv").string(), result.images,
-                   options.threshold);
-  write_json((fs::path(options.out_dir) / "metrics.json").string(), m);
+  write_scores_csv((out_dir / "scores.csv").string(), result.images, options.threshold);
+  write_json((out_dir / "metrics.json").string(), m);
+  throw_if_stopped();
+  staged.commit();
   result.summary = summary_line(m);
   for (const auto& n : notes) log("eval")->warn("{}", n);
   return result;

@@ -13,6 +13,7 @@
 
 #include "qfae/data/pipeline.h"
 #include "qfae/engine/anomaly_scorer.h"
+#include "qfae/engine/run_dir.h"
 #include "qfae/io/image.h"
 #include "qfae/io/overlay.h"
 #include "qfae/util/error.h"
@@ -65,7 +66,9 @@ std::vector<std::string> collect_images(const std::vector<std::string>& inputs, 
 InferenceResult infer_images(System& system, const std::vector<std::string>& files,
                              const InferenceOptions& options) {
   const auto& cfg = system.config();
-  fs::create_directories(options.out_dir);
+  // Everything goes into a temporary sibling of out_dir, moved in place once complete.
+  StagedDir staged(options.out_dir, "scores.csv");
+  const fs::path out_dir(staged.path());
   AnomalyScorer scorer(system, cfg.eval);
   InferenceResult result;
   std::vector<Row> rows(files.size());
@@ -105,11 +108,11 @@ InferenceResult infer_images(System& system, const std::vector<std::string>& fil
       ov.caption = caption;
     }
     if (options.save_maps) {
-      fs::create_directories(fs::path(options.out_dir) / "maps");
+      make_dirs((out_dir / "maps").string());
       at::parallel_for(0, static_cast<int64_t>(f.index.size()), 1, [&](int64_t lo, int64_t hi) {
         for (int64_t k = lo; k < hi; ++k) {
-          io::write_overlay((fs::path(options.out_dir) / rows[f.index[k]].overlay).string(),
-                            display[k], out.maps[k], torch::Tensor(), figures[k]);
+          io::write_overlay((out_dir / rows[f.index[k]].overlay).string(), display[k], out.maps[k],
+                            torch::Tensor(), figures[k]);
         }
       });
     }
@@ -119,6 +122,7 @@ InferenceResult infer_images(System& system, const std::vector<std::string>& fil
   };
   std::unique_ptr<InFlight> previous;  // the batch the host has yet to file
   for (size_t start = 0; start < files.size(); start += batch_size) {
+    throw_if_stopped();  // the batches before this one are done; the rest is dropped
     // Decoding and drawing run on all cores (at::parallel_for); names, counts and messages are
     // settled here in file order, so the output does not depend on the thread timing.
     const size_t end = std::min(files.size(), start + batch_size);
@@ -166,6 +170,7 @@ InferenceResult infer_images(System& system, const std::vector<std::string>& fil
   }
   if (previous) finish(*previous);
   if (tty) std::fprintf(stderr, "\n");
+  throw_if_stopped();
   const bool decide = std::isfinite(options.threshold);
   std::ostringstream csv;
   csv << "path,score" << (decide ? ",anomalous" : "") << ",overlay,error\n";
@@ -174,9 +179,10 @@ InferenceResult infer_images(System& system, const std::vector<std::string>& fil
     if (std::isfinite(r.score)) std::snprintf(score, sizeof score, "%.9g", r.score);
     csv << csv_field(r.path) << "," << score;
     if (decide) csv << "," << (std::isfinite(r.score) ? (r.score >= options.threshold ? "1" : "0") : "");
-    csv << "," << r.overlay << "," << csv_field(r.error) << "\n";
+    csv << "," << csv_field(r.overlay) << "," << csv_field(r.error) << "\n";
   }
-  write_file_atomic((fs::path(options.out_dir) / "scores.csv").string(), csv.str());
+  write_file_atomic((out_dir / "scores.csv").string(), csv.str());
+  staged.commit();
   return result;
 }
 

@@ -1,6 +1,8 @@
 // Fixed-size binary records in a temporary file.
 #include "qfae/engine/map_spill.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "qfae/util/error.h"
@@ -30,15 +32,23 @@ void MapSpill::write(const torch::Tensor& map, const torch::Tensor& mask,
   const auto m = map.to(torch::kCPU, torch::kFloat32).contiguous();
   const auto k = mask.to(torch::kCPU, torch::kUInt8).contiguous();
   const auto x = image.to(torch::kCPU, torch::kUInt8).contiguous();
+  errno = 0;
   file_.write(reinterpret_cast<const char*>(m.data_ptr<float>()), m.numel() * sizeof(float));
   file_.write(reinterpret_cast<const char*>(k.data_ptr<uint8_t>()), k.numel());
   file_.write(reinterpret_cast<const char*>(x.data_ptr<uint8_t>()), x.numel());
-  if (!file_) throw UserError("cannot write the temporary map file '" + path_ + "' (disk full?)");
+  if (!file_) write_failed();
   ++count_;
 }
 
+void MapSpill::write_failed() const {
+  throw UserError("cannot write the temporary map file '" + path_ + "': " +
+                  (errno ? std::strerror(errno) : "write failed (disk full?)"));
+}
+
 void MapSpill::rewind() {
-  file_.flush();
+  errno = 0;
+  file_.flush();  // a write the buffer held back can fail only here
+  if (!file_) write_failed();
   file_.clear();
   file_.seekg(0);
 }

@@ -25,7 +25,7 @@ std::atomic<int> g_stop_signal{0};
 extern "C" void on_stop_signal(int signal) { g_stop_signal.store(signal); }
 }  // namespace
 
-std::string create_run_dir(const std::string& output_dir, const std::string& name) {
+std::string reserve_run_dir(const std::string& output_dir, const std::string& name) {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
   localtime_r(&now, &tm);
@@ -35,15 +35,30 @@ std::string create_run_dir(const std::string& output_dir, const std::string& nam
   std::error_code ec;
   fs::create_directories(parent, ec);
   if (ec) throw UserError("output_dir: cannot create '" + parent.string() + "': " + ec.message());
+  // create_directory is true only for the process that made the folder: two runs started in the
+  // same second get -2, -3, ... and never share one.
   fs::path dir = parent / stamp;
-  for (int n = 2; fs::exists(dir); ++n) dir = parent / (std::string(stamp) + "-" + std::to_string(n));
-  fs::create_directory(dir, ec);
-  if (ec) throw UserError("output_dir: cannot create '" + dir.string() + "': " + ec.message());
-  const fs::path latest = parent / "latest";
-  fs::remove(latest, ec);
-  fs::create_directory_symlink(dir.filename(), latest, ec);  // best effort: some filesystems refuse
+  for (int n = 2; !fs::create_directory(dir, ec); ++n) {
+    if (ec) throw UserError("output_dir: cannot create '" + dir.string() + "': " + ec.message());
+    dir = parent / (std::string(stamp) + "-" + std::to_string(n));
+  }
   return dir.string();
 }
+
+void point_latest(const std::string& dir) {
+  const fs::path d(dir);
+  const fs::path latest = d.parent_path() / "latest";
+  std::error_code ec;
+  fs::remove(latest, ec);
+  fs::create_directory_symlink(d.filename(), latest, ec);  // best effort: some filesystems refuse
+}
+
+std::string create_run_dir(const std::string& output_dir, const std::string& name) {
+  const std::string dir = reserve_run_dir(output_dir, name);
+  point_latest(dir);
+  return dir;
+}
+
 
 std::string latest_run_target(const std::string& output_dir, const std::string& name) {
   std::error_code ec;
@@ -121,5 +136,15 @@ void install_stop_handlers() {
 
 int stop_signal() { return g_stop_signal.load(); }
 void set_stop_signal(int signal) { g_stop_signal.store(signal); }
+
+StopRequested::StopRequested(int signal)
+    : std::runtime_error(signal == SIGINT    ? "stopped by SIGINT"
+                         : signal == SIGTERM ? "stopped by SIGTERM"
+                                             : "stopped by signal " + std::to_string(signal)),
+      signal_(signal) {}
+
+void throw_if_stopped() {
+  if (const int signal = stop_signal()) throw StopRequested(signal);
+}
 
 }  // namespace qfae::engine

@@ -1,33 +1,125 @@
-// Atomic small-file writes: checked to the close, and no temporary left behind when they fail.
+// Atomic small-file writes and whole-or-absent result folders.
 #include "qfae/util/files.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "qfae/util/error.h"
 
+namespace fs = std::filesystem;
+
 namespace qfae {
+namespace {
+
+// "<final>.partial-<pid>" folders beside `final` whose process is gone.
+void remove_orphaned_partials(const fs::path& final) {
+  const std::string prefix = final.filename().string() + ".partial-";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(final.parent_path(), ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const auto pid = static_cast<pid_t>(std::stol(digits));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    fs::remove_all(e.path(), ec);
+  }
+}
+
+}  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
-  std::ofstream out(tmp, std::ios::binary);
-  if (out) out << text;
-  if (out) out.close();  // closing flushes: a full disk may only show here
-  std::error_code ec;
-  if (!out) {
-    // The reason first: remove() may change errno. Then no half file is left behind.
-    const std::string reason = std::strerror(errno);
-    std::filesystem::remove(tmp, ec);
-    throw UserError("cannot write '" + path + "': " + reason);
+  bool ok;
+  errno = 0;
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << text;
+    out.flush();
+    ok = static_cast<bool>(out);
+    out.close();
+    ok = ok && !out.fail();
   }
-  std::filesystem::rename(tmp, path, ec);
+  std::error_code ec;
+  if (!ok) {
+    const std::string why = errno ? std::strerror(errno) : "write failed";
+    fs::remove(tmp, ec);
+    throw UserError("cannot write '" + path + "': " + why);
+  }
+  fs::rename(tmp, path, ec);
   if (ec) {
     std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
+    fs::remove(tmp, ignored);
     throw UserError("cannot write '" + path + "': " + ec.message());
   }
+}
+
+void make_dirs(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw UserError("cannot create the folder '" + dir + "': " + ec.message());
+}
+
+StagedDir::StagedDir(const std::string& final_dir, const std::string& marker) {
+  fs::path final = fs::absolute(final_dir).lexically_normal();
+  if (final.filename().empty()) final = final.parent_path();  // "out/" and "." name a folder
+  final_ = final.string();
+  std::error_code ec;
+  if (fs::exists(final, ec) && !fs::is_directory(final, ec)) {
+    throw UserError("'" + final_ + "' exists and is not a folder");
+  }
+  if (fs::is_directory(final, ec) && !fs::is_empty(final, ec) &&
+      !fs::exists(final / marker, ec)) {
+    throw UserError("'" + final_ + "' holds files but no " + marker + ", so it is not an earlier "
+                    "result that may be replaced; give a new or empty folder");
+  }
+  make_dirs(final.parent_path().string());
+  remove_orphaned_partials(final);
+  tmp_ = final_ + ".partial-" + std::to_string(::getpid());
+  fs::remove_all(tmp_, ec);
+  make_dirs(tmp_);
+}
+
+StagedDir::~StagedDir() {
+  if (committed_) return;
+  std::error_code ignored;
+  fs::remove_all(tmp_, ignored);
+}
+
+void StagedDir::commit() {
+  std::error_code ec;
+  if (!fs::exists(final_, ec)) {
+    fs::rename(tmp_, final_, ec);
+    if (ec) throw UserError("cannot move '" + tmp_ + "' to '" + final_ + "': " + ec.message());
+    committed_ = true;
+    return;
+  }
+  // Swap in one step, then remove the old result (now at tmp_).
+  if (::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, final_.c_str(), RENAME_EXCHANGE) != 0) {
+    // Filesystems without RENAME_EXCHANGE: the old folder aside, the new one in, the old one out.
+    const std::string old = final_ + ".old-" + std::to_string(::getpid());
+    fs::remove_all(old, ec);
+    fs::rename(final_, old, ec);
+    if (ec) throw UserError("cannot replace '" + final_ + "': " + ec.message());
+    fs::rename(tmp_, final_, ec);
+    if (ec) {
+      std::error_code ignored;
+      fs::rename(old, final_, ignored);  // put the earlier result back
+      throw UserError("cannot move '" + tmp_ + "' to '" + final_ + "': " + ec.message());
+    }
+    fs::remove_all(old, ec);
+    committed_ = true;
+    return;
+  }
+  committed_ = true;
+  fs::remove_all(tmp_, ec);
 }
 
 std::string csv_field(const std::string& text) {

@@ -27,6 +27,34 @@ void add_common_options(CLI::App& app, CommonOptions& options);
 // when `check_files`), set the log level and the thread count, and log the resolved config.
 config::LoadedConfig resolve_config(const CommonOptions& options, bool check_files);
 
+// The run folder of a checkpoint folder (<run>/checkpoints/<which>), or the folder itself.
+std::string run_folder_of(const std::string& checkpoint);
+// A checkpoint folder's name for output folders: "last" for .../last, and for .../last.old too
+// (find_checkpoint returns the ".old" folder when a crash came between its renames).
+std::string checkpoint_label(const std::string& checkpoint);
+
+// Removes `dir` at the end of the scope if it is still empty: a reserved results folder
+// (reserve_run_dir) whose work failed or was stopped leaves nothing behind.
+class RemoveIfEmpty {
+ public:
+  explicit RemoveIfEmpty(std::string dir) : dir_(std::move(dir)) {}
+  ~RemoveIfEmpty();
+  RemoveIfEmpty(const RemoveIfEmpty&) = delete;
+  RemoveIfEmpty& operator=(const RemoveIfEmpty&) = delete;
+
+ private:
+  std::string dir_;
+};
+
+// The keys a checkpoint's weights were trained for: model.* (but model.dropout, inactive in eval
+// mode; model.query_init_std, overwritten by the loaded weights; model.decoder_checkpoint, a
+// training memory setting), backbone.taps / encoder_dim / encoder_model / perceptual_model and
+// data.image_size / mean / std. UserError when `given` (the config eval or infer resolved) differs
+// from the checkpoint's saved config.yaml in any of them, naming each key, the trained value, the
+// given one and where it came from. Every other key (eval.*, data.root, backbone file paths,
+// device, threads) may differ.
+void check_fixed_by_training(const config::LoadedConfig& given, const std::string& saved_yaml);
+
 // A subcommand: its CLI11 node and what runs when it was chosen (returns the exit code).
 struct Command {
   CLI::App* app;

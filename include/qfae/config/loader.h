@@ -33,4 +33,13 @@ void save_yaml(const Config& config, const std::string& path);
 // Every key path, in declaration order ("name", ..., "data.root", ...).
 std::vector<std::string> config_keys();
 
+// One key whose value differs between two configs; values as to_yaml writes them.
+struct KeyDifference {
+  std::string key, a, b;
+};
+// The keys selected by `selection` (exact key paths, or sections written with a trailing dot:
+// "model.") whose values differ between `a` and `b`, in declaration order.
+std::vector<KeyDifference> differing_keys(const Config& a, const Config& b,
+                                          const std::vector<std::string>& selection);
+
 }  // namespace qfae::config

@@ -37,7 +37,9 @@ const std::vector<std::pair<std::string, std::string>>& summary_columns();
 // One row per metrics.json object (in order) and, for every group of two or more runs (runs
 // whose names are equal once a trailing "-seed<N>" is dropped), a "mean ± std" row (sample
 // standard deviation, n - 1; the CSV has a "<group> mean" and a "<group> std" row instead).
-// Writes summary.md and summary.csv in `dir`; returns the Markdown.
+// The last column, "results", is each object's "results" value (its own results folder; set by
+// qfae eval, not part of metrics.json). Writes summary.md and summary.csv in `dir`; returns the
+// Markdown.
 std::string write_summary_tables(const std::string& dir, const std::vector<nlohmann::json>& runs);
 
 // The group a run belongs to: its name without a trailing "-seed<N>".

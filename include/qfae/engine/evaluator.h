@@ -15,7 +15,8 @@
 namespace qfae::engine {
 
 struct EvaluationOptions {
-  std::string out_dir;     // created; existing files with the same names are replaced
+  std::string out_dir;     // written whole or not at all (StagedDir): an earlier result there is
+                           // replaced only once this one is complete
   std::string checkpoint;  // recorded in metrics.json
   std::string split = "test";
   double threshold = std::numeric_limits<double>::quiet_NaN();  // NaN: no decisions
@@ -45,7 +46,9 @@ struct EvaluationResult {
 // histogram over the observed range; exactness in pixel_curve_accumulator.h), per-image Dice,
 // figures. Pixel metrics need at least one anomalous image with a mask; anomalous images without
 // a mask are left out of them (counted in the notes). Image metrics need both classes; otherwise
-// they are null with a note saying why. UserError names the image when a map is not finite.
+// they are null with a note saying why. UserError names the image when a map is not finite, or
+// the file that could not be written. A stop signal (run_dir.h) ends it after the current batch
+// with StopRequested. On any failure out_dir is left as it was.
 EvaluationResult evaluate_split(System& system, const std::vector<data::Sample>& samples,
                                 const EvaluationOptions& options);
 

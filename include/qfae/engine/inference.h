@@ -11,7 +11,7 @@
 namespace qfae::engine {
 
 struct InferenceOptions {
-  std::string out_dir;  // scores.csv and maps/ go here (created)
+  std::string out_dir;  // scores.csv and maps/ go here, whole or not at all (StagedDir)
   double threshold = std::numeric_limits<double>::quiet_NaN();  // NaN: no decisions
   double map_scale = std::numeric_limits<double>::quiet_NaN();  // overlay colour max; NaN: each
                                                                 // overlay scaled to its own max
@@ -32,7 +32,9 @@ std::vector<std::string> collect_images(const std::vector<std::string>& inputs, 
 
 // Scores `files` with the test-time settings (AnomalyScorer) in batches of eval.batch_size and
 // writes <out_dir>/scores.csv (path,score[,anomalous],overlay,error; one row per file, in order)
-// and maps/<stem>.png overlays. Files that fail to load keep a row with the error.
+// and maps/<stem>.png overlays. Files that fail to load keep a row with the error. A file that
+// cannot be written is a UserError naming it; a stop signal ends it after the current batch with
+// StopRequested (run_dir.h); either way out_dir is left as it was.
 InferenceResult infer_images(System& system, const std::vector<std::string>& files,
                              const InferenceOptions& options);
 

@@ -34,6 +34,8 @@ class MapSpill {
   int64_t size() const { return count_; }
 
  private:
+  [[noreturn]] void write_failed() const;  // UserError naming the file and errno's reason
+
   std::string path_;
   int64_t side_;
   int64_t count_ = 0;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <stdexcept>
 #include <string>
 
 namespace qfae::engine {
@@ -11,6 +12,11 @@ namespace qfae::engine {
 // Creates <output_dir>/<name>/<YYYYmmdd-HHMMSS>[-N]/ and points <output_dir>/<name>/latest at it.
 // UserError naming the folder when it cannot be created (a file in the way, no permission).
 std::string create_run_dir(const std::string& output_dir, const std::string& name);
+// create_run_dir without the link: for results moved in whole later (StagedDir replaces the empty
+// folder), with point_latest(dir) once they are.
+std::string reserve_run_dir(const std::string& output_dir, const std::string& name);
+// Points <parent of dir>/latest at `dir` (best effort: some filesystems refuse links).
+void point_latest(const std::string& dir);
 
 // Where <output_dir>/<name>/latest points now ("" when there is no such link).
 std::string latest_run_target(const std::string& output_dir, const std::string& name);
@@ -57,5 +63,20 @@ void install_stop_handlers();
 int stop_signal();
 // Test hook: pretend `signal` arrived (0 clears it).
 void set_stop_signal(int signal);
+
+// What eval and infer throw when a stop signal arrived: they finish the current batch, throw
+// this, and their unfinished output folder is removed on the way out (StagedDir). The command
+// exits with 128 + signal (130 for SIGINT, 143 for SIGTERM).
+// what(): "stopped by SIGINT" (or SIGTERM, or "signal N").
+class StopRequested : public std::runtime_error {
+ public:
+  explicit StopRequested(int signal);
+  int signal_number() const { return signal_; }
+
+ private:
+  int signal_;
+};
+// Throws StopRequested when stop_signal() is set.
+void throw_if_stopped();
 
 }  // namespace qfae::engine
