@@ -34,35 +34,6 @@ struct Row {
 
 }  // namespace
 
-std::vector<std::string> collect_images(const std::vector<std::string>& inputs, bool recursive,
-                                        std::vector<std::string>& problems) {
-  std::vector<std::string> files;
-  for (const auto& in : inputs) {
-    const fs::path p(in);
-    if (fs::is_directory(p)) {
-      std::vector<std::string> found;
-      auto add = [&](const fs::directory_entry& e) {
-        if (e.is_regular_file() && io::is_image_file(e.path().string())) {
-          found.push_back(e.path().string());
-        }
-      };
-      if (recursive) {
-        for (const auto& e : fs::recursive_directory_iterator(p)) add(e);
-      } else {
-        for (const auto& e : fs::directory_iterator(p)) add(e);
-      }
-      std::sort(found.begin(), found.end());
-      if (found.empty()) problems.push_back(in + ": folder holds no image files");
-      files.insert(files.end(), found.begin(), found.end());
-    } else if (fs::exists(p)) {
-      files.push_back(in);
-    } else {
-      problems.push_back(in + ": no such file or folder");
-    }
-  }
-  return files;
-}
-
 InferenceResult infer_images(System& system, const std::vector<std::string>& files,
                              const InferenceOptions& options) {
   const auto& cfg = system.config();

@@ -25,11 +25,6 @@ struct InferenceResult {
   std::vector<std::string> failed;          // "path: reason", in input order
 };
 
-// Image files named directly or found in folders (is_image_file, sorted, not recursive; with
-// `recursive`, sub-folders too). A path that does not exist is added to `problems`.
-std::vector<std::string> collect_images(const std::vector<std::string>& inputs, bool recursive,
-                                        std::vector<std::string>& problems);
-
 // Scores `files` with the test-time settings (AnomalyScorer) in batches of eval.batch_size and
 // writes <out_dir>/scores.csv (path,score[,anomalous],overlay,error; one row per file, in order)
 // and maps/<stem>.png overlays. Files that fail to load keep a row with the error. A file that
