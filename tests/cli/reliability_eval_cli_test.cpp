@@ -234,6 +234,35 @@ TEST_F(ReliabilityEval, SigintDuringEvalKeepsTheEarlierResultAndWritesNothing) {
   EXPECT_TRUE(leftovers_beside(fresh).empty());
 }
 
+TEST_F(ReliabilityEval, SigintDuringABatchKeepsFinishedRunsAndWritesNoSummary) {
+  TempDir dir;
+  const auto out = dir.path() / "out";
+  auto r = run_qfae("eval -q --checkpoint " + shq(run(0).string()) + " --checkpoint " +
+                    shq(run(1).string()) + " -o " + shq(out.string()));
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(fs::is_regular_file(out / "summary.csv"));
+  // Again, the second run on the large data set (its own --config), stopped while it is written.
+  const auto on_big = dir.path() / "big.yaml";
+  std::ofstream(on_big) << "data:\n  root: " << big().string() << "\n";
+  const auto own = run(0) / "checkpoints" / "last" / "config.yaml";
+  const auto second = out / ("demo-" + run(1).filename().string() + "-test-last");
+  const auto second_before = snapshot(second);
+  const pid_t pid = spawn_qfae("eval -q --checkpoint " + shq(run(0).string()) + " --checkpoint " +
+                                   shq(run(1).string()) + " --config " + shq(own.string()) +
+                                   " --config " + shq(on_big.string()) + " -o " +
+                                   shq(out.string()),
+                               dir.path() / "err");
+  EXPECT_EQ(signal_while_writing(pid, second, SIGINT), 130) << read_text(dir.path() / "err");
+  const auto err = read_text(dir.path() / "err");
+  EXPECT_NE(err.find("the 1 run(s) evaluated before are complete"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(out / "summary.csv")) << "no summary of folders that were replaced";
+  EXPECT_FALSE(fs::exists(out / "summary.md"));
+  EXPECT_EQ(snapshot(second), second_before) << "the stopped run's earlier folder is as it was";
+  EXPECT_TRUE(fs::is_regular_file(
+      out / ("demo-" + run(0).filename().string() + "-test-last") / "metrics.json"));
+  EXPECT_TRUE(leftovers_beside(second).empty());
+}
+
 TEST_F(ReliabilityEval, SigtermDuringInferKeepsTheEarlierResultAndWritesNothing) {
   TempDir dir;
   const auto out = dir.path() / "out";
