@@ -179,6 +179,15 @@ int run_eval(const EvalOptions& o) {
   std::vector<EvalPlan*> plans;
   for (auto& p : planned) plans.push_back(&p);
   assign_out_dirs(with_dir, plans);
+  // An earlier summary would describe folders that are about to be replaced: it goes now, and a
+  // new one is written once every run is done (none if the batch is stopped).
+  for (const char* table : {"summary.md", "summary.csv"}) {
+    std::error_code ec;
+    if (fs::remove(fs::path(dir) / table, ec)) {
+      log("eval")->info("removed the earlier {}/{}: its runs' folders are being replaced", dir,
+                        table);
+    }
+  }
   std::vector<nlohmann::json> runs;
   for (const auto& plan : planned) {
     try {
