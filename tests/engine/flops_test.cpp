@@ -28,7 +28,7 @@ using qfae::engine::ModelShapes;
 namespace {
 
 // The qfae.json of the committed tiny backbones (scripts/make_test_backbones.py).
-qfae::backbone::BackboneDescription tiny_dino() {
+qfae::backbone::BackboneDescription flops_tiny_dino() {
   qfae::backbone::BackboneDescription d;
   d.model = "test_tiny_dinov2_reg";
   d.image_size = 32;
@@ -41,8 +41,8 @@ qfae::backbone::BackboneDescription tiny_dino() {
   return d;
 }
 
-qfae::backbone::BackboneDescription tiny_mae() {
-  auto d = tiny_dino();
+qfae::backbone::BackboneDescription flops_tiny_mae() {
+  auto d = flops_tiny_dino();
   d.model = "test_tiny_mae";
   d.patch_sizes = {8, 16};
   d.grids = {4, 2};
@@ -51,12 +51,12 @@ qfae::backbone::BackboneDescription tiny_mae() {
 }
 
 // The tiny training config; no data set is needed to count or to run the model.
-qfae::config::Config tiny_cfg() {
+qfae::config::Config flops_tiny_cfg() {
   return qfae::config::load_config({}, qfae::test::tiny_overrides()).config;
 }
 
-ModelShapes tiny_shapes() {
-  return qfae::engine::model_shapes(tiny_cfg(), {tiny_dino()}, tiny_mae());
+ModelShapes flops_tiny_shapes() {
+  return qfae::engine::model_shapes(flops_tiny_cfg(), {flops_tiny_dino()}, flops_tiny_mae());
 }
 
 }  // namespace
@@ -90,7 +90,7 @@ TEST(Flops, TinyConfigWorkedByHand) {
   // forward per image = 2486784 + 86016 + 587776 + 863360 + 2 x 2716672 = 9457280
   // backward per image = 86016 + 2 x 587776 + 2 x 863360
   //                      + (2555904 weights + 2 x 160768 attention) of the MAE = 5865728
-  const auto shapes = tiny_shapes();
+  const auto shapes = flops_tiny_shapes();
   const auto train = qfae::engine::train_step_flops(shapes, /*batch=*/2);
   EXPECT_DOUBLE_EQ(train.forward(), 2 * 9457280.0 + 114688);
   EXPECT_DOUBLE_EQ(train.backward(), 2 * 5865728.0 + 2 * 114688);
@@ -267,9 +267,9 @@ TEST(Flops, MatchesTheProductsLibTorchRuns) {
   const bool flash = at::globalContext().userEnabledFlashSDP();
   at::globalContext().setSDPUseFlash(false);
 #endif
-  const auto cfg = tiny_cfg();
+  const auto cfg = flops_tiny_cfg();
   qfae::engine::System system(cfg, torch::kCPU);
-  const auto shapes = qfae::engine::model_shapes(cfg, {tiny_dino()}, tiny_mae());
+  const auto shapes = qfae::engine::model_shapes(cfg, {flops_tiny_dino()}, flops_tiny_mae());
   torch::manual_seed(0);
   const int64_t batch = 3;
   const auto images = torch::randn({batch, 3, 32, 32});
