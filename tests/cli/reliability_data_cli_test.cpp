@@ -193,7 +193,8 @@ TEST_F(ReliabilityTrained, InferReportsAnUnreadableFolderAndGoesOn) {
   fs::copy_file(data_ / "test" / "good" / "img" / "good_0001.png",
                 inputs.path() / "locked" / "b.png");
   qfae::test::NoAccess locked(inputs.path() / "locked");
-  const auto out = qfae::test::make_writable_by_all(inputs.path() / "out");
+  // Results are staged beside their folder, so its parent is what the user must be able to write.
+  const auto out = qfae::test::make_writable_by_all(inputs.path() / "outs") / "out";
   const auto r = qfae::test::run_qfae_unprivileged(
       "infer --checkpoint '" + run_.string() + "' -o '" + out.string() + "' --no-maps '" +
       (inputs.path() / "a.png").string() + "' '" + (inputs.path() / "locked").string() + "'");

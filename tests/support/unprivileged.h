@@ -48,7 +48,8 @@ inline RunResult run_qfae_unprivileged(const std::string& args) {
   return run_shell(prefix + qfae_word() + " " + args);
 }
 
-// A folder (created) that the unprivileged run may write into.
+// A folder (created) that the unprivileged run may write into: create result folders (which are
+// staged beside themselves) inside it.
 inline std::filesystem::path make_writable_by_all(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   std::filesystem::permissions(dir, std::filesystem::perms::all);
