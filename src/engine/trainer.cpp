@@ -383,7 +383,9 @@ void Trainer::write_skipped() const {
   std::string text;
   for (const auto* loader : {train_loader_.get(), val_loader_.get()}) {
     if (!loader) continue;
-    for (const auto& s : loader->skipped()) text += s.path + "\t" + s.reason + "\n";
+    for (const auto& s : loader->skipped()) {
+      text += tsv_field(s.path) + "\t" + tsv_field(s.reason) + "\n";
+    }
   }
   if (!text.empty()) write_file_atomic((fs::path(run_dir_) / "skipped_images.tsv").string(), text);
 }

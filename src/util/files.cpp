@@ -129,4 +129,18 @@ std::string csv_field(const std::string& text) {
   return out + "\"";
 }
 
+std::string tsv_field(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace qfae

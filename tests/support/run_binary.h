@@ -24,26 +24,31 @@ inline std::string read_text(const std::filesystem::path& path) {
   return ss.str();
 }
 
-// Runs `QFAE_BINARY <args>` through the shell (args are shell words, quote them yourself), in
-// `workdir` when given, after the shell words `prefix` (e.g. "ulimit -f 64; exec").
-inline RunResult run_qfae(const std::string& args, const std::string& workdir = "",
-                          const std::string& prefix = "") {
+// Runs the shell command line `cmd` (sh -c), capturing its exit code, stdout and stderr.
+inline RunResult run_shell(const std::string& cmd) {
   namespace fs = std::filesystem;
   static int counter = 0;
   const fs::path dir = fs::temp_directory_path() /
                        ("qfae_run_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
   fs::create_directories(dir);
-  const std::string cd = workdir.empty() ? "" : "cd '" + workdir + "' && ";
-  const std::string cmd = cd + prefix + (prefix.empty() ? "" : " ") + "'" +
-                          std::string(QFAE_BINARY) + "' " + args + " >'" +
-                          (dir / "out").string() + "' 2>'" + (dir / "err").string() + "' </dev/null";
-  const int status = std::system(cmd.c_str());
+  const std::string full = "( " + cmd + " ) >'" + (dir / "out").string() + "' 2>'" +
+                           (dir / "err").string() + "' </dev/null";
+  const int status = std::system(full.c_str());
   RunResult r;
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = read_text(dir / "out");
   r.err = read_text(dir / "err");
   fs::remove_all(dir);
   return r;
+}
+
+// Runs `QFAE_BINARY <args>` through the shell (args are shell words, quote them yourself), in
+// `workdir` when given, after the shell words `prefix` (e.g. "ulimit -f 64; exec").
+inline RunResult run_qfae(const std::string& args, const std::string& workdir = "",
+                          const std::string& prefix = "") {
+  const std::string cd = workdir.empty() ? "" : "cd '" + workdir + "' && ";
+  return run_shell(cd + prefix + (prefix.empty() ? "" : " ") + "'" + std::string(QFAE_BINARY) +
+                   "' " + args);
 }
 
 // A fresh empty temporary folder, removed by the destructor.

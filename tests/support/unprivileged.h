@@ -13,24 +13,6 @@
 
 namespace qfae::test {
 
-// Runs the shell command line `cmd` (sh -c), capturing its exit code, stdout and stderr.
-inline RunResult run_shell(const std::string& cmd) {
-  namespace fs = std::filesystem;
-  static int counter = 0;
-  const fs::path dir = fs::temp_directory_path() / ("qfae_shell_" + std::to_string(::getpid()) +
-                                                    "_" + std::to_string(counter++));
-  fs::create_directories(dir);
-  const std::string full = "( " + cmd + " ) >'" + (dir / "out").string() + "' 2>'" +
-                           (dir / "err").string() + "' </dev/null";
-  const int status = std::system(full.c_str());
-  RunResult r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_text(dir / "out");
-  r.err = read_text(dir / "err");
-  fs::remove_all(dir);
-  return r;
-}
-
 // The qfae binary as one quoted shell word.
 inline std::string qfae_word() { return "'" + std::string(QFAE_BINARY) + "'"; }
 

@@ -121,4 +121,13 @@ TEST(ReliabilityFiles, CsvFieldsReadBackPerRfc4180) {
   EXPECT_EQ(rows[0], texts);
 }
 
+// By hand: each escape is a backslash and a letter; nothing else changes.
+TEST(ReliabilityFiles, TsvFieldsNeverSplitARowOrAColumn) {
+  EXPECT_EQ(qfae::tsv_field("plain name.png"), "plain name.png");
+  EXPECT_EQ(qfae::tsv_field("a\tb"), "a\\tb");
+  EXPECT_EQ(qfae::tsv_field("two\nlines\r"), "two\\nlines\\r");
+  EXPECT_EQ(qfae::tsv_field("C:\\x"), "C:\\\\x");
+  EXPECT_EQ(qfae::tsv_field("a,\"b\""), "a,\"b\"");
+}
+
 }  // namespace reliability_files_test

@@ -38,4 +38,8 @@ class StagedDir {
 // One CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, quote or newline.
 std::string csv_field(const std::string& text);
 
+// One TSV field: backslash, tab, newline and carriage return written as \\, \t, \n and \r (the
+// escapes of PostgreSQL's text format), so a file name never splits a row or a column.
+std::string tsv_field(const std::string& text);
+
 }  // namespace qfae
