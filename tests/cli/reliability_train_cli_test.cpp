@@ -12,6 +12,7 @@
 #include "qfae/engine/run_dir.h"
 #include "qfae/io/safetensors.h"
 #include "../support/run_binary.h"
+#include "../support/unprivileged.h"
 #include "../support/tiny_run.h"
 
 namespace fs = std::filesystem;
@@ -259,8 +260,9 @@ TEST(ReliabilityTrain, EveryReaderRecoversACheckpointCutBetweenRenames) {
 TEST(ReliabilityTrain, ReadOnlyOutputFoldersAreExitTwoNamingThem) {
   const std::string as_user =
       ::geteuid() == 0 ? "exec setpriv --reuid=65534 --regid=65534 --clear-groups" : "exec";
-  if (::geteuid() == 0 && std::system("command -v setpriv >/dev/null") != 0) {
-    GTEST_SKIP() << "running as root without setpriv: permissions cannot be tested";
+  if (!qfae::test::can_run_unprivileged()) {
+    GTEST_SKIP() << "root without setpriv, or uid 65534 cannot start this qfae build: "
+                    "permissions cannot be tested";
   }
   TempDir dir;
   qfae::test::tiny_config(dir.path() / "data");
