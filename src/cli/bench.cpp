@@ -1,15 +1,15 @@
 // `qfae bench`: times the training and evaluation steps of a config on random images and prints
 // images/s, step times, peak memory and FLOP-based utilisation (docs/performance.md); with
 // --mode loader, the training data loader on the config's data instead.
-#include "qfae/engine/bench.h"
+#include "qfae/perf/bench.h"
 
 #include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "qfae/cli/common.h"
-#include "qfae/engine/flops.h"
-#include "qfae/engine/loader_bench.h"
+#include "qfae/perf/flops.h"
+#include "qfae/perf/loader_bench.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
@@ -47,16 +47,16 @@ int run_loader_bench(const BenchCliOptions& o) {
     throw UserError("data.root: '" + cfg.data.root + "' is not a folder (bench --mode loader "
                     "reads the training images)");
   }
-  engine::LoaderBenchOptions options;
+  perf::LoaderBenchOptions options;
   options.batch_size = o.batch_size > 0 ? o.batch_size : cfg.train.batch_size;
   options.warmup = o.warmup;
   options.batches = o.iters;
   options.workers = o.workers;
   options.pin_memory = resolve_device(cfg.device).is_cuda();  // what training there does
-  const auto result = engine::run_loader_bench(cfg, options);
-  std::cout << engine::format_result(result) << std::flush;
+  const auto result = perf::run_loader_bench(cfg, options);
+  std::cout << perf::format_result(result) << std::flush;
   if (!o.json.empty()) {
-    write_file_atomic(o.json, engine::to_json(result).dump(2) + "\n");
+    write_file_atomic(o.json, perf::to_json(result).dump(2) + "\n");
     log("bench")->info("wrote {}", o.json);
   }
   return 0;
@@ -76,7 +76,7 @@ int run_bench(const BenchCliOptions& o) {
   require_file("backbone.perceptual", cfg.backbone.perceptual);
   const auto device = resolve_device(cfg.device);
 
-  engine::BenchOptions options;
+  perf::BenchOptions options;
   options.train = o.mode != "eval";
   options.eval = o.mode != "train";
   options.batch_size = o.batch_size > 0 ? o.batch_size : cfg.train.batch_size;
@@ -86,10 +86,10 @@ int run_bench(const BenchCliOptions& o) {
   options.peak_tflops = o.peak_tflops;
   log("bench")->info("device {}, {} threads, batch {}, precision {}", device.str(),
                      torch::get_num_threads(), options.batch_size, options.precision);
-  const auto result = engine::run_bench(cfg, device, options);
-  std::cout << engine::format_result(result) << std::flush;
+  const auto result = perf::run_bench(cfg, device, options);
+  std::cout << perf::format_result(result) << std::flush;
   if (!o.json.empty()) {
-    write_file_atomic(o.json, engine::to_json(result).dump(2) + "\n");
+    write_file_atomic(o.json, perf::to_json(result).dump(2) + "\n");
     log("bench")->info("wrote {}", o.json);
   }
   return 0;
@@ -126,7 +126,7 @@ Command add_bench_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->default_str("data.workers");
   sub->add_option("--json", o->json, "Also write the results to this JSON file");
-  sub->footer(engine::flop_formula());
+  sub->footer(perf::flop_formula());
   return {sub, [o] { return run_bench(*o); }};
 }
 

@@ -4,8 +4,8 @@
 #include <memory>
 
 #include "qfae/cli/common.h"
-#include "qfae/engine/system.h"
 #include "qfae/model/autoencoder.h"
+#include "qfae/pipeline/anomaly_model.h"
 
 namespace qfae::cli {
 namespace {
@@ -17,7 +17,7 @@ std::string millions(int64_t n) {
 }
 
 void print_summary(const config::Config& cfg) {
-  const auto options = engine::autoencoder_options(cfg);
+  const auto options = pipeline::autoencoder_options(cfg);
   model::QFormerAutoencoder ae(options);
   const auto grid = cfg.decoder_grid();
   std::cout << "# model summary (B batch, L fused encoder tokens)\n"

@@ -7,12 +7,13 @@
 
 #include "qfae/cli/common.h"
 #include "qfae/data/dataset.h"
-#include "qfae/engine/anomaly_scorer.h"
-#include "qfae/engine/checkpoint.h"
-#include "qfae/engine/eval_report.h"
-#include "qfae/engine/evaluator.h"
-#include "qfae/engine/run_dir.h"
-#include "qfae/engine/system.h"
+#include "qfae/evaluate/eval_report.h"
+#include "qfae/evaluate/evaluator.h"
+#include "qfae/pipeline/anomaly_model.h"
+#include "qfae/pipeline/anomaly_scorer.h"
+#include "qfae/run/checkpoint.h"
+#include "qfae/run/run_dir.h"
+#include "qfae/run/stop_signal.h"
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
 #include "qfae/util/runtime.h"
@@ -42,7 +43,7 @@ EvalPlan plan_one(const EvalOptions& o, const std::string& checkpoint_arg,
                   const std::vector<std::string>& extra_configs) {
   EvalPlan plan;
   plan.arg = checkpoint_arg;
-  plan.checkpoint = engine::find_checkpoint(checkpoint_arg, o.which);
+  plan.checkpoint = run::find_checkpoint(checkpoint_arg, o.which);
   const auto saved = fs::path(plan.checkpoint) / "config.yaml";
   if (!fs::is_regular_file(saved)) {
     throw UserError("--checkpoint " + checkpoint_arg + ": " + plan.checkpoint +
@@ -95,13 +96,13 @@ nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan) {
   const auto& cfg = plan.loaded.config;
   init_threads(static_cast<int>(cfg.threads));
   const auto device = resolve_device(cfg.device);
-  engine::System system(cfg, device);
-  engine::prepare_for_scoring(system);
-  const auto progress = engine::load_checkpoint(plan.checkpoint, *system.autoencoder(), nullptr);
+  pipeline::AnomalyModel model(cfg, device);
+  pipeline::prepare_for_scoring(model);
+  const auto progress = run::load_checkpoint(plan.checkpoint, *model.autoencoder(), nullptr);
   const auto index = data::index_dataset(cfg.data, static_cast<uint64_t>(cfg.train.seed));
   const auto& samples = o.split == "val" ? index.val : index.test;
 
-  engine::EvaluationOptions eo;
+  evaluate::EvaluationOptions eo;
   // Recorded without links: runs/<name>/latest moves on to the next run.
   std::error_code ec;
   eo.checkpoint = fs::weakly_canonical(fs::absolute(plan.checkpoint), ec).string();
@@ -112,7 +113,7 @@ nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan) {
   eo.progress = !o.common.quiet;
   log("eval")->info("{}: {} {} images from {} on {}", cfg.name, samples.size(), o.split,
                     cfg.data.root, device.str());
-  auto result = engine::evaluate_split(system, samples, eo);
+  auto result = evaluate::evaluate_split(model, samples, eo);
   std::cout << result.summary << "\n";
   log("eval")->info("results in {} (metrics.json, scores.csv, maps/, roc.png, pr.png)",
                     eo.out_dir);
@@ -120,7 +121,7 @@ nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan) {
 }
 
 // Exit code 128 + signal, with a line saying what was and was not written.
-int stopped(const engine::StopRequested& e, const std::string& out_dir, size_t done) {
+int stopped(const run::StopRequested& e, const std::string& out_dir, size_t done) {
   std::string line = std::string(e.what()) + ": nothing was written to " + out_dir +
                      " (an earlier result there is as it was)";
   if (done > 0) {
@@ -142,14 +143,14 @@ int run_eval(const EvalOptions& o) {
                     "per checkpoint (got " + std::to_string(c) + "); --config i is applied on "
                     "top of checkpoint i's own config");
   }
-  engine::install_stop_handlers();
+  const run::StopSignalScope stop_handlers;  // SIGINT/SIGTERM now only set the flag polled below
   if (n == 1) {
     auto plan = plan_one(o, o.checkpoints[0], o.common.configs);
     std::vector<EvalPlan*> plans = {&plan};
     assign_out_dirs(o, plans);
     try {
       evaluate_one(o, plan);
-    } catch (const engine::StopRequested& e) {
+    } catch (const run::StopRequested& e) {
       return stopped(e, plan.out_dir, 0);
     }
     return 0;
@@ -171,7 +172,7 @@ int run_eval(const EvalOptions& o) {
   // Without -o: runs/eval-summary/<timestamp>, removed again if no result comes into it.
   const bool new_dir = o.common.output_dir.empty();
   const std::string dir =
-      new_dir ? engine::reserve_run_dir(config::Config{}.output_dir, "eval-summary")
+      new_dir ? run::reserve_run_dir(config::Config{}.output_dir, "eval-summary")
               : o.common.output_dir;
   RemoveIfEmpty unused(new_dir ? dir : "");
   EvalOptions with_dir = o;
@@ -196,13 +197,13 @@ int run_eval(const EvalOptions& o) {
     } catch (const UserError& e) {
       ++failures;
       log("eval")->error("{}: {} (continuing with the others)", plan.arg, e.what());
-    } catch (const engine::StopRequested& e) {
+    } catch (const run::StopRequested& e) {
       return stopped(e, plan.out_dir, runs.size());
     }
   }
   if (runs.empty()) throw UserError("no checkpoint could be evaluated");
-  std::cout << "\n" << engine::write_summary_tables(dir, runs);
-  if (new_dir) engine::point_latest(dir);
+  std::cout << "\n" << evaluate::write_summary_tables(dir, runs);
+  if (new_dir) run::point_latest(dir);
   log("eval")->info("summary of {} runs in {}/summary.md and summary.csv{}", runs.size(), dir,
                     failures ? " (" + std::to_string(failures) + " failed, see above)" : "");
   return failures ? 2 : 0;

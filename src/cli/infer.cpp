@@ -7,11 +7,12 @@
 
 #include "qfae/cli/common.h"
 #include "qfae/data/listing.h"
-#include "qfae/engine/anomaly_scorer.h"
-#include "qfae/engine/checkpoint.h"
-#include "qfae/engine/inference.h"
-#include "qfae/engine/run_dir.h"
-#include "qfae/engine/system.h"
+#include "qfae/evaluate/inference.h"
+#include "qfae/pipeline/anomaly_model.h"
+#include "qfae/pipeline/anomaly_scorer.h"
+#include "qfae/run/checkpoint.h"
+#include "qfae/run/run_dir.h"
+#include "qfae/run/stop_signal.h"
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
 #include "qfae/util/runtime.h"
@@ -33,8 +34,8 @@ struct InferOptions {
 };
 
 int run_infer(const InferOptions& o) {
-  engine::install_stop_handlers();
-  const std::string ckpt = engine::find_checkpoint(o.checkpoint, o.which);
+  const run::StopSignalScope stop_handlers;  // SIGINT/SIGTERM now only set the flag polled below
+  const std::string ckpt = run::find_checkpoint(o.checkpoint, o.which);
   const auto saved = fs::path(ckpt) / "config.yaml";
   if (!fs::is_regular_file(saved)) {
     throw UserError("--checkpoint " + o.checkpoint + ": " + ckpt + " has no config.yaml");
@@ -52,11 +53,11 @@ int run_infer(const InferOptions& o) {
   if (files.empty()) throw UserError("no image files to score in the inputs given");
 
   const auto device = resolve_device(cfg.device);
-  engine::System system(cfg, device);
-  engine::prepare_for_scoring(system);
-  const auto progress = engine::load_checkpoint(ckpt, *system.autoencoder(), nullptr);
+  pipeline::AnomalyModel model(cfg, device);
+  pipeline::prepare_for_scoring(model);
+  const auto progress = run::load_checkpoint(ckpt, *model.autoencoder(), nullptr);
 
-  engine::InferenceOptions io;
+  evaluate::InferenceOptions io;
   std::string threshold_source = "none";
   if (o.threshold) {
     io.threshold = *o.threshold;
@@ -71,7 +72,7 @@ int run_infer(const InferOptions& o) {
   io.progress = !o.common.quiet;
   // Without -o: <run>/infer/<timestamp>, reserved empty now, filled whole at the end.
   const bool new_dir = o.common.output_dir.empty();
-  io.out_dir = new_dir ? engine::reserve_run_dir(run_folder_of(ckpt), "infer") : o.common.output_dir;
+  io.out_dir = new_dir ? run::reserve_run_dir(run_folder_of(ckpt), "infer") : o.common.output_dir;
   RemoveIfEmpty unused(new_dir ? io.out_dir : "");
   if (std::isfinite(io.threshold)) {
     log("infer")->info("threshold {:.6g} ({})", io.threshold, threshold_source);
@@ -79,15 +80,15 @@ int run_infer(const InferOptions& o) {
     log("infer")->info("no threshold: the checkpoint has none and --threshold was not given; "
                        "scores only");
   }
-  engine::InferenceResult result;
+  evaluate::InferenceResult result;
   try {
-    result = engine::infer_images(system, files, io);
-  } catch (const engine::StopRequested& e) {
+    result = evaluate::infer_images(model, files, io);
+  } catch (const run::StopRequested& e) {
     log("infer")->warn("{}: nothing was written to {} (an earlier result there is as it was)",
                        e.what(), io.out_dir);
     return 128 + e.signal_number();
   }
-  if (new_dir) engine::point_latest(io.out_dir);
+  if (new_dir) run::point_latest(io.out_dir);
   std::cout << "infer: " << result.processed << " of " << files.size() << " images scored";
   if (std::isfinite(io.threshold)) std::cout << ", " << result.flagged << " anomalous";
   if (!result.failed.empty()) std::cout << ", " << result.failed.size() << " unreadable";

@@ -4,9 +4,9 @@
 
 #include "qfae/cli/common.h"
 #include "qfae/config/loader.h"
-#include "qfae/engine/checkpoint.h"
-#include "qfae/engine/run_dir.h"
-#include "qfae/engine/trainer.h"
+#include "qfae/run/checkpoint.h"
+#include "qfae/run/run_dir.h"
+#include "qfae/train/trainer.h"
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
 #include "qfae/util/runtime.h"
@@ -33,7 +33,7 @@ int run_train(const TrainOptions& o) {
     }
     common.configs.insert(common.configs.begin(), saved.string());
     run_dir = o.resume;
-    resume_from = engine::find_checkpoint(o.resume, "last");
+    resume_from = run::find_checkpoint(o.resume, "last");
   }
   const auto loaded = resolve_config(common, /*check_files=*/true);
   const auto& cfg = loaded.config;
@@ -41,15 +41,15 @@ int run_train(const TrainOptions& o) {
   log("train")->info("device {}, {} threads", device.str(), torch::get_num_threads());
   // Everything is loaded and checked before the run folder exists: a run that cannot start
   // leaves no empty folder behind and does not move `latest`.
-  engine::Trainer trainer(cfg, device, resume_from);
+  train::Trainer trainer(cfg, device, resume_from);
   if (!run_dir.empty()) return trainer.fit(run_dir);
-  const auto previous_latest = engine::latest_run_target(cfg.output_dir, cfg.name);
-  run_dir = engine::create_run_dir(cfg.output_dir, cfg.name);
+  const auto previous_latest = run::latest_run_target(cfg.output_dir, cfg.name);
+  run_dir = run::create_run_dir(cfg.output_dir, cfg.name);
   try {
     return trainer.fit(run_dir);
   } catch (...) {
     // Failed before its first checkpoint: nothing in it is worth keeping or pointing at.
-    if (!trainer.saved_checkpoint()) engine::discard_run_dir(run_dir, previous_latest);
+    if (!trainer.saved_checkpoint()) run::discard_run_dir(run_dir, previous_latest);
     throw;
   }
 }

@@ -98,7 +98,7 @@ TEST(ExportRoundTrip, EncoderTapsMatchTimm) {
   EXPECT_EQ(d.depth, 24);
   EXPECT_EQ(d.width, cfg.backbone.encoder_dim);
   EXPECT_EQ(d.num_prefix, 5);  // CLS + 4 registers
-  BackboneExpectation need;    // what engine::System asks of backbone.encoders[0]
+  BackboneExpectation need;    // what pipeline::AnomalyModel asks of backbone.encoders[0]
   need.model = cfg.backbone.encoder_model;
   need.image_size = cfg.data.image_size;
   need.width = cfg.backbone.encoder_dim;
@@ -137,7 +137,7 @@ TEST(ExportRoundTrip, PerceptualLayersMatchTimmAtEveryPatchSize) {
   EXPECT_EQ(d.model, expected.text("perceptual_model"));
   EXPECT_EQ(d.model, cfg.backbone.perceptual_model);
   EXPECT_EQ(d.num_prefix, 1);  // CLS only
-  BackboneExpectation need;    // what engine::System and the perceptual distances ask
+  BackboneExpectation need;    // what pipeline::AnomalyModel and the perceptual distances ask
   need.model = cfg.backbone.perceptual_model;
   need.model_key = "backbone.perceptual_model";
   need.image_size = cfg.data.image_size;

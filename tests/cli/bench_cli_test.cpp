@@ -8,7 +8,7 @@
 
 #include "../support/run_binary.h"
 #include "qfae/config/loader.h"
-#include "qfae/engine/flops.h"
+#include "qfae/perf/flops.h"
 
 namespace fs = std::filesystem;
 using qfae::test::run_qfae;
@@ -59,11 +59,11 @@ TEST(BenchCli, DemoConfigWritesSaneJson) {
 
   // The FLOPs are the counter's for the demo config (tiny_dino64 / tiny_mae64 descriptions).
   const auto cfg = qfae::config::load_config({kDemo}, {}).config;
-  const auto shapes = qfae::engine::model_shapes(
-      cfg, {qfae::engine::read_backbone_description(cfg.backbone.encoders[0])},
-      qfae::engine::read_backbone_description(cfg.backbone.perceptual));
+  const auto shapes = qfae::perf::model_shapes(
+      cfg, {qfae::perf::read_backbone_description(cfg.backbone.encoders[0])},
+      qfae::perf::read_backbone_description(cfg.backbone.perceptual));
   EXPECT_DOUBLE_EQ(j["phases"][1]["flops"]["per_step"].get<double>(),
-                   qfae::engine::train_step_flops(shapes, 16).total());
+                   qfae::perf::train_step_flops(shapes, 16).total());
 }
 
 TEST(BenchCli, ModeBatchAndPrecisionOptions) {

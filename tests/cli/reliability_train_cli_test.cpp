@@ -9,11 +9,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "qfae/engine/run_dir.h"
-#include "qfae/io/safetensors.h"
 #include "../support/run_binary.h"
-#include "../support/unprivileged.h"
 #include "../support/tiny_run.h"
+#include "../support/unprivileged.h"
+#include "qfae/io/safetensors.h"
+#include "qfae/run/run_dir.h"
 
 namespace fs = std::filesystem;
 using qfae::test::run_qfae;
@@ -201,7 +201,7 @@ TEST(ReliabilityTrain, OneWriterPerRunFolder) {
   qfae::test::tiny_config(dir.path() / "data");
   const auto run = train_tiny_run(dir, 2);
   {
-    qfae::engine::RunLock held(run.string());  // as another training would hold it
+    qfae::run::RunLock held(run.string());  // as another training would hold it
     const auto r = run_qfae("train --resume '" + run.string() + "'");
     EXPECT_EQ(r.code, 2) << r.err;
     expect_one_clean_line(r, "another qfae process (pid " + std::to_string(::getpid()) + ")");

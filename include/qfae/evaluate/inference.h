@@ -1,0 +1,36 @@
+// `qfae infer`'s engine: anomaly maps and scores for image files, batch by batch; a file that
+// cannot be read is reported by name and the others are still processed.
+#pragma once
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "qfae/pipeline/anomaly_model.h"
+
+namespace qfae::evaluate {
+
+struct InferenceOptions {
+  std::string out_dir;  // scores.csv and maps/ go here, whole or not at all (StagedDir)
+  double threshold = std::numeric_limits<double>::quiet_NaN();  // NaN: no decisions
+  double map_scale = std::numeric_limits<double>::quiet_NaN();  // overlay colour max; NaN: each
+                                                                // overlay scaled to its own max
+  bool save_maps = true;
+  bool progress = true;
+};
+
+struct InferenceResult {
+  int64_t processed = 0;
+  int64_t flagged = 0;                      // score >= threshold
+  std::vector<std::string> failed;          // "path: reason", in input order
+};
+
+// Scores `files` with the test-time settings (AnomalyScorer) in batches of eval.batch_size and
+// writes <out_dir>/scores.csv (path,score[,anomalous],overlay,error; one row per file, in order)
+// and maps/<stem>.png overlays. Files that fail to load keep a row with the error. A file that
+// cannot be written is a UserError naming it; a stop signal ends it after the current batch with
+// StopRequested (run/stop_signal.h); either way out_dir is left as it was.
+InferenceResult infer_images(pipeline::AnomalyModel& model, const std::vector<std::string>& files,
+                             const InferenceOptions& options);
+
+}  // namespace qfae::evaluate

@@ -1,0 +1,51 @@
+// Checkpoint folders: model weights in safetensors under the reference's names (readable with
+// safetensors.torch.load_file), optimizer state, progress, and the resolved config. A folder is
+// written beside its final name and swapped in by renames, so a crash never leaves half of one.
+#pragma once
+#include <torch/torch.h>
+
+#include <limits>
+#include <string>
+
+#include "qfae/config/config.h"
+
+namespace qfae::run {
+
+inline constexpr int kCheckpointFormat = 1;
+
+// Where training stands. Together with the seed this fixes every random draw still to come:
+// per-step seeds for dropout, per-epoch seeds for shuffling, per-sample seeds for augmentation.
+struct TrainProgress {
+  int64_t step = 0;           // optimizer steps done
+  int64_t epoch = 0;          // current epoch (0-based)
+  int64_t batch = 0;          // batches of `epoch` already done
+  double best_val_loss = std::numeric_limits<double>::infinity();
+  int64_t best_step = -1;
+  // From the latest validation of the normal images (test-time settings), NaN when none yet:
+  double threshold = std::numeric_limits<double>::quiet_NaN();  // eval.threshold_percentile of
+                                                                // their image scores
+  double map_scale = std::numeric_limits<double>::quiet_NaN();  // max of their pixel maps (the
+                                                                // overlays' colour scale)
+};
+
+// Writes <dir>/{model.safetensors, optimizer.pt (when given), state.json, config.yaml}. When a
+// file cannot be written (full disk, no permission): UserError naming it, the previous <dir>
+// intact and nothing temporary left.
+void save_checkpoint(const std::string& dir, const torch::nn::Module& model,
+                     torch::optim::Optimizer* optimizer, const TrainProgress& progress,
+                     const config::Config& config);
+
+// Loads the model strictly (names and shapes must match) and, when given, the optimizer, whose
+// state lands on `device` (the run's, whatever device the checkpoint was saved from).
+// Throws UserError naming the folder and what is wrong with it.
+TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
+                              torch::optim::Optimizer* optimizer,
+                              torch::Device device = torch::kCPU);
+
+// The folder holding a run's checkpoint `which` (or the folder itself when it is one). After a
+// crash between the two renames of save_checkpoint that is "<dir>.old": every reader (train
+// --resume, eval, infer) goes through here and recovers the same way.
+std::string find_checkpoint(const std::string& run_or_checkpoint_dir,
+                            const std::string& which = "last");
+
+}  // namespace qfae::run

@@ -1,0 +1,100 @@
+// Training: Adam + OneCycle on the perceptual loss, periodic validation, best/last checkpoints,
+// metrics.jsonl, a clean stop on SIGINT/SIGTERM and bit-for-bit resume.
+#pragma once
+#include <torch/torch.h>
+
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "qfae/config/config.h"
+#include "qfae/data/dataset.h"
+#include "qfae/data/loader.h"
+#include "qfae/pipeline/anomaly_model.h"
+#include "qfae/run/checkpoint.h"
+#include "qfae/run/run_dir.h"
+#include "qfae/train/train_step.h"
+
+namespace qfae::train {
+
+// The training loader's options: shuffled, the last partial batch dropped, augmented as
+// data.augment says, seeded by train.seed. What Trainer reads with and `qfae bench --mode loader`
+// times.
+data::LoaderOptions training_loader_options(const config::Config& config, bool pin_memory);
+
+struct ValidationResult {
+  double loss = std::numeric_limits<double>::quiet_NaN();         // mean training loss
+  double image_auroc = std::numeric_limits<double>::quiet_NaN();  // when val has both classes
+  double threshold = std::numeric_limits<double>::quiet_NaN();    // calibrated on val normals
+  double map_scale = std::numeric_limits<double>::quiet_NaN();    // max of their pixel maps
+  int64_t count = 0;                                               // images validated
+};
+
+// Exit codes of fit(): 0 finished, 130 stopped by SIGINT, 143 by SIGTERM (state saved),
+// kExitDiverged when the loss or the weights stopped being finite (the last good checkpoint kept).
+class Trainer {
+ public:
+  // Loads the data index, the backbones and, with `resume_from` (a checkpoint folder), the state
+  // to continue from. Writes nothing: a run that cannot start leaves no trace.
+  Trainer(const config::Config& config, torch::Device device,
+          const std::optional<std::string>& resume_from = std::nullopt);
+
+  // Trains in `run_dir` (it exists: create_run_dir, or the resumed run's folder), holding its
+  // RunLock throughout.
+  int fit(const std::string& run_dir);
+  // Whether fit() has written a checkpoint (a failure before that leaves nothing worth keeping).
+  bool saved_checkpoint() const { return saved_checkpoint_; }
+
+  // One optimizer step on a batch; returns the loss as a 0-d tensor (no host sync).
+  torch::Tensor train_step(const data::Batch& batch);
+  // Mean training loss over the validation split (no augmentation, no gradient); with the
+  // test-time settings (AnomalyScorer), the image AUROC when the split holds both classes, and
+  // the decision threshold (eval.threshold_percentile of the normal images' scores) and colour
+  // scale (max of their maps) that later checkpoints carry.
+  ValidationResult evaluate();
+  void save_checkpoint(const std::string& name);
+
+  const run::TrainProgress& progress() const { return progress_; }
+  int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  int64_t total_steps() const { return step_->schedule().options().total_steps; }
+  pipeline::AnomalyModel& model() { return *model_; }
+
+ private:
+  enum class EpochEnd { kComplete, kStopped, kDiverged };
+  // The constructor's steps: the data index and its loaders; the model and its optimisation.
+  void open_data();
+  void build_model();
+  // Runs the rest of the current epoch, up to the step limit, a stop signal or a non-finite loss.
+  EpochEnd run_epoch();
+  // Locks the run folder, then writes config.yaml and opens metrics.jsonl (cut back to the
+  // resumed step when resuming).
+  void open_run(const std::string& run_dir);
+  // Validation, the best checkpoint and the periodic `last` after an epoch (or the last step);
+  // false when validation diverged.
+  bool after_epoch(bool epoch_done, bool finished);
+  bool weights_finite();
+  // Logs the divergence and returns kExitDiverged; nothing of the diverged state is saved.
+  int diverged(const std::string& what);
+  void log_step(double loss, double lr, double beta1, double images_per_s);
+  void write_skipped() const;
+
+  config::Config config_;
+  std::string run_dir_;
+  torch::Device device_;
+  std::unique_ptr<pipeline::AnomalyModel> model_;
+  data::DatasetIndex index_;
+  std::unique_ptr<data::Loader> train_loader_, val_loader_;
+  std::unique_ptr<TrainStep> step_;  // Adam + OneCycle
+  int64_t steps_per_epoch_ = 0;
+  int64_t stop_step_ = 0;  // min(total steps, max_steps)
+  run::TrainProgress progress_;
+  run::JsonlWriter metrics_;
+  bool tty_ = false;
+  pipeline::Precision train_precision_ = pipeline::Precision::kFp32;
+  bool val_has_normals_ = false, val_has_anomalies_ = false;  // what the validation split holds
+  bool resumed_ = false, saved_checkpoint_ = false;
+  std::unique_ptr<run::RunLock> lock_;
+};
+
+}  // namespace qfae::train

@@ -1,0 +1,225 @@
+// Evaluation outputs: CSV, JSON, curve figures, summary line and cross-run tables.
+#include "qfae/evaluate/eval_report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "qfae/io/curve_plot.h"
+#include "qfae/metrics/binary_curve.h"
+#include "qfae/util/files.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace qfae::evaluate {
+namespace {
+
+std::string fmt(double v, const char* f = "%.4f") {
+  if (!std::isfinite(v)) return "";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// A Markdown table cell: '|' would end the cell.
+std::string md_cell(const std::string& text) {
+  std::string out;
+  for (char c : text) out += c == '|' ? std::string("\\|") : std::string(1, c == '\n' ? ' ' : c);
+  return out;
+}
+
+double at(const json& j, const std::string& pointer) {
+  const json::json_pointer p(pointer);
+  if (!j.contains(p) || !j.at(p).is_number()) return std::nan("");
+  return j.at(p).get<double>();
+}
+
+// ROC and PR points of a curve, each starting at its conventional end point.
+void roc_points(const metrics::BinaryCurve& c, io::CurveSeries& s) {
+  s.x = {0.0};
+  s.y = {0.0};
+  for (size_t i = 0; i < c.tps.size(); ++i) {
+    s.x.push_back(c.fps[i] / c.negatives);
+    s.y.push_back(c.tps[i] / c.positives);
+  }
+}
+void pr_points(const metrics::BinaryCurve& c, io::CurveSeries& s) {
+  s.x = {0.0};
+  s.y = {1.0};
+  for (size_t i = 0; i < c.tps.size(); ++i) {
+    s.x.push_back(c.tps[i] / c.positives);
+    s.y.push_back(c.tps[i] / (c.tps[i] + c.fps[i]));
+  }
+}
+
+}  // namespace
+
+void write_scores_csv(const std::string& path, const std::vector<ImageResult>& rows,
+                      double threshold) {
+  const bool decide = std::isfinite(threshold);
+  std::ostringstream out;
+  out << "path,label,score,dice" << (decide ? ",anomalous" : "") << "\n";
+  for (const auto& r : rows) {
+    out << csv_field(r.path) << "," << r.label << "," << fmt(r.score, "%.9g") << ","
+        << fmt(r.dice, "%.6f");
+    if (decide) out << "," << (r.score >= threshold ? 1 : 0);
+    out << "\n";
+  }
+  write_file_atomic(path, out.str());
+}
+
+void write_json(const std::string& path, const json& j) {
+  write_file_atomic(path, j.dump(2) + "\n");
+}
+
+ScoresAndLabels scores_and_labels(const std::vector<ImageResult>& rows) {
+  ScoresAndLabels out;
+  for (const auto& r : rows) {
+    out.scores.push_back(r.score);
+    out.labels.push_back(r.label);
+  }
+  return out;
+}
+
+void write_curves(const std::string& dir, const std::vector<ImageResult>& rows,
+                  const metrics::PixelCurveAccumulator* pixels, const metrics::PixelMetrics& pm) {
+  const auto [scores, labels] = scores_and_labels(rows);
+  const auto anomalous = std::count(labels.begin(), labels.end(), 1);
+  if (anomalous == 0 || anomalous == static_cast<long>(labels.size())) return;
+  const auto image = metrics::binary_curve(scores, labels);
+  io::CurvePlot roc{"ROC", "false positive rate", "true positive rate", true, {}};
+  io::CurvePlot pr{"Precision-recall", "recall", "precision", false, {}};
+  io::CurveSeries s;
+  s.label = "image (AUROC " + fmt(metrics::auroc_from_curve(image), "%.3f") + ")";
+  roc_points(image, s);
+  roc.series.push_back(s);
+  s.label = "image (AP " + fmt(metrics::average_precision_from_curve(image), "%.3f") + ")";
+  pr_points(image, s);
+  pr.series.push_back(s);
+  if (pixels) {
+    const auto pixel = pixels->curve();
+    s.label = "pixel (AUROC " + fmt(pm.auroc, "%.3f") + ")";
+    roc_points(pixel, s);
+    roc.series.push_back(s);
+    s.label = "pixel (AP " + fmt(pm.ap, "%.3f") + ")";
+    pr_points(pixel, s);
+    pr.series.push_back(s);
+  }
+  io::write_curve_plot((fs::path(dir) / "roc.png").string(), roc);
+  io::write_curve_plot((fs::path(dir) / "pr.png").string(), pr);
+}
+
+std::string summary_line(const json& m) {
+  std::string line = m.value("name", "") + " " + m["dataset"].value("split", "") + ":";
+  const auto& img = m["image"];
+  if (img.is_object() && img["auroc"].is_number()) {
+    line += " image AUROC " + fmt(at(m, "/image/auroc"));
+    if (img.contains("auroc_ci95")) {
+      line += " [" + fmt(at(m, "/image/auroc_ci95/0"), "%.3f") + ", " +
+              fmt(at(m, "/image/auroc_ci95/1"), "%.3f") + "]";
+    }
+    line += " AP " + fmt(at(m, "/image/ap")) + " F1 " + fmt(at(m, "/image/f1_max"));
+  } else {
+    line += " image metrics n/a (one class)";
+  }
+  if (m["pixel"].is_object()) {
+    line += " | pixel AUROC " + fmt(at(m, "/pixel/auroc")) + " AP " + fmt(at(m, "/pixel/ap")) +
+            " Dice " + fmt(at(m, "/pixel/best_dice")) + " AUPRO " + fmt(at(m, "/pixel/aupro"));
+  }
+  line += " | " + std::to_string(m["dataset"].value("images", 0)) + " images, " +
+          fmt(at(m, "/timing/images_per_s"), "%.1f") + " img/s";
+  return line;
+}
+
+const std::vector<std::pair<std::string, std::string>>& summary_columns() {
+  static const std::vector<std::pair<std::string, std::string>> columns = {
+      {"/image/auroc", "image AUROC"},   {"/image/ap", "image AP"},
+      {"/image/f1_max", "image F1-max"}, {"/pixel/auroc", "pixel AUROC"},
+      {"/pixel/ap", "pixel AP"},         {"/pixel/best_dice", "best Dice"},
+      {"/pixel/per_image_dice", "per-image Dice"}, {"/pixel/aupro", "AUPRO@0.3"}};
+  return columns;
+}
+
+std::string run_group(const std::string& name) {
+  static const std::regex seed_suffix("-seed[0-9]+$");
+  return std::regex_replace(name, seed_suffix, "");
+}
+
+std::string write_summary_tables(const std::string& dir, const std::vector<json>& runs) {
+  const auto& cols = summary_columns();
+  std::ostringstream md, csv;
+  md << "| run | split | images |";
+  csv << "run,split,images,checkpoint";
+  for (const auto& c : cols) {
+    md << " " << c.second << " |";
+    csv << "," << csv_field(c.second);
+  }
+  md << " results |\n|---|---|---:|";
+  for (size_t i = 0; i < cols.size(); ++i) md << "---:|";
+  md << "---|\n";
+  csv << ",results\n";
+  std::map<std::string, std::vector<const json*>> groups;
+  std::vector<std::string> order;
+  for (const auto& r : runs) {
+    const std::string name = r.value("name", "");
+    const std::string split = r["dataset"].value("split", "");
+    const auto images = r["dataset"].value("images", 0);
+    const std::string results = r.value("results", "");
+    md << "| " << md_cell(name) << " | " << md_cell(split) << " | " << images << " |";
+    csv << csv_field(name) << "," << csv_field(split) << "," << images << ","
+        << csv_field(r.value("checkpoint", ""));
+    for (const auto& c : cols) {
+      md << " " << fmt(at(r, c.first)) << " |";
+      csv << "," << fmt(at(r, c.first), "%.6f");
+    }
+    md << " " << md_cell(results) << " |\n";
+    csv << "," << csv_field(results) << "\n";
+    const auto g = run_group(name) + "\t" + split;
+    if (!groups.count(g)) order.push_back(g);
+    groups[g].push_back(&r);
+  }
+  for (const auto& g : order) {
+    const auto& members = groups[g];
+    if (members.size() < 2) continue;
+    const auto tab = g.find('\t');
+    const std::string name = g.substr(0, tab) + " (mean ± std, n=" +
+                             std::to_string(members.size()) + ")";
+    const std::string split = csv_field(g.substr(tab + 1));
+    md << "| **" << md_cell(name) << "** | " << md_cell(g.substr(tab + 1)) << " | |";
+    std::string csv_mean = csv_field(g.substr(0, tab) + " mean") + "," + split + ",,";
+    std::string csv_std = csv_field(g.substr(0, tab) + " std") + "," + split + ",,";
+    for (const auto& c : cols) {
+      std::vector<double> v;
+      for (const auto* r : members) {
+        const double x = at(*r, c.first);
+        if (std::isfinite(x)) v.push_back(x);
+      }
+      double mean = 0, var = 0;
+      for (double x : v) mean += x;
+      if (!v.empty()) mean /= static_cast<double>(v.size());
+      for (double x : v) var += (x - mean) * (x - mean);
+      const double sd = v.size() > 1 ? std::sqrt(var / static_cast<double>(v.size() - 1)) : 0.0;
+      if (v.empty()) {
+        md << " |";
+        csv_mean += ",";
+        csv_std += ",";
+      } else {
+        md << " " << fmt(mean) << " ± " << fmt(sd) << " |";
+        csv_mean += "," + fmt(mean, "%.6f");
+        csv_std += "," + fmt(sd, "%.6f");
+      }
+    }
+    md << " |\n";
+    csv << csv_mean << ",\n" << csv_std << ",\n";
+  }
+  make_dirs(dir);
+  write_file_atomic((fs::path(dir) / "summary.md").string(), md.str());
+  write_file_atomic((fs::path(dir) / "summary.csv").string(), csv.str());
+  return md.str();
+}
+
+}  // namespace qfae::evaluate

@@ -1,0 +1,373 @@
+// The training loop: data, Adam + OneCycle, validation, checkpoints, stop and resume.
+#include "qfae/train/trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <optional>
+#include <utility>
+
+#include "qfae/config/loader.h"
+#include "qfae/loss/perceptual_maps.h"
+#include "qfae/metrics/auroc.h"
+#include "qfae/pipeline/anomaly_scorer.h"
+#include "qfae/pipeline/one_in_flight.h"
+#include "qfae/run/stop_signal.h"
+#include "qfae/util/error.h"
+#include "qfae/util/files.h"
+#include "qfae/util/log.h"
+#include "qfae/util/math.h"
+
+namespace fs = std::filesystem;
+
+namespace qfae::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string format_duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%ld:%02ld:%02ld", static_cast<long>(s / 3600),
+                static_cast<long>(s / 60 % 60), static_cast<long>(s % 60));
+  return buf;
+}
+
+}  // namespace
+
+data::LoaderOptions training_loader_options(const config::Config& config, bool pin_memory) {
+  data::LoaderOptions o;
+  o.batch_size = config.train.batch_size;
+  o.shuffle = true;
+  o.drop_last = true;
+  o.augment = config.data.augment;
+  o.seed = static_cast<uint64_t>(config.train.seed);
+  o.pin_memory = pin_memory;
+  return o;
+}
+
+Trainer::Trainer(const config::Config& config, torch::Device device,
+                 const std::optional<std::string>& resume_from)
+    : config_(config), device_(device), tty_(::isatty(STDERR_FILENO) != 0) {
+  open_data();
+  build_model();
+  if (resume_from) {
+    progress_ = run::load_checkpoint(*resume_from, *model_->autoencoder(), &step_->optimizer(),
+                                     device_);
+    resumed_ = true;
+    log("train")->info("resumed from {} at step {} (epoch {}, batch {})", *resume_from,
+                       progress_.step, progress_.epoch, progress_.batch);
+  }
+}
+
+void Trainer::open_data() {
+  const auto& t = config_.train;
+  index_ = data::index_dataset(config_.data, static_cast<uint64_t>(t.seed), t.val_on_test);
+  if (t.val_on_test) {
+    log("train")->warn("train.val_on_test: validating on the test split; its numbers are no "
+                       "longer an unbiased test");
+  }
+  if (index_.train.empty()) {
+    throw UserError("data.root: '" + config_.data.root + "' has no training images");
+  }
+  train_loader_ = std::make_unique<data::Loader>(
+      index_.train, config_.data, training_loader_options(config_, device_.is_cuda()));
+  steps_per_epoch_ = train_loader_->batches_per_epoch();
+  if (steps_per_epoch_ == 0) {
+    throw UserError("train.batch_size: " + std::to_string(t.batch_size) + " is larger than the " +
+                    std::to_string(index_.train.size()) +
+                    " training images (the last partial batch is dropped in training)");
+  }
+  if (!index_.val.empty()) {
+    data::LoaderOptions val_opts;
+    val_opts.batch_size = config_.eval.batch_size;
+    val_opts.pin_memory = device_.is_cuda();
+    val_loader_ = std::make_unique<data::Loader>(index_.val, config_.data, val_opts);
+    for (const auto& sample : index_.val) {
+      (sample.label ? val_has_anomalies_ : val_has_normals_) = true;
+    }
+  }
+  log("train")->info("{} layout: {} train, {} val, {} test images; {} steps per epoch",
+                     index_.layout, index_.train.size(), index_.val.size(), index_.test.size(),
+                     steps_per_epoch_);
+}
+
+void Trainer::build_model() {
+  const auto& t = config_.train;
+  train_precision_ = pipeline::resolve_precision_warning(t.precision, device_, "train.precision");
+  // Said once here for validation; the scorer built at each validation resolves it quietly.
+  pipeline::resolve_precision_warning(config_.eval.precision, device_, "eval.precision");
+  model_ = std::make_unique<pipeline::AnomalyModel>(config_, device_);
+  // Validation shares these weights: under bf16 training it runs with bf16 frozen networks.
+  model_->set_frozen_dtype(model_->frozen_dtype_for(train_precision_));
+  const int64_t total_steps = t.epochs * steps_per_epoch_;
+  step_ = std::make_unique<TrainStep>(*model_, total_steps, train_precision_);
+  stop_step_ = t.max_steps > 0 ? std::min(t.max_steps, total_steps) : total_steps;
+}
+
+void Trainer::open_run(const std::string& run_dir) {
+  run_dir_ = run_dir;
+  lock_ = std::make_unique<run::RunLock>(run_dir_);
+  const auto metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
+  if (resumed_) run::truncate_metrics_after(metrics_path, progress_.step);
+  config::save_yaml(config_, (fs::path(run_dir_) / "config.yaml").string());
+  metrics_ = run::JsonlWriter(metrics_path);
+}
+
+torch::Tensor Trainer::train_step(const data::Batch& batch) {
+  model_->autoencoder()->train();
+  // Pinned on CUDA (the loader's pin_memory): the copy does not wait for the device.
+  const auto images = batch.images.to(device_, batch.images.scalar_type(), /*non_blocking=*/true);
+  auto loss = (*step_)(images, progress_.step);
+  ++progress_.step;
+  return loss;
+}
+
+ValidationResult Trainer::evaluate() {
+  ValidationResult result;
+  if (!val_loader_) return result;
+  auto& ae = model_->autoencoder();
+  ae->eval();
+  torch::NoGradGuard no_grad;
+  pipeline::AnomalyScorer scorer(*model_, config_.eval);
+  // Calibrated as `qfae eval` and `qfae infer` will score: with the frozen networks in
+  // eval.precision's dtype (float32 as loaded after bf16 training), back to training's after.
+  const pipeline::FrozenDtypeScope frozen(*model_, model_->frozen_dtype_for(scorer.precision()));
+  std::vector<double> scores, normal_scores;
+  std::vector<int> labels;
+  double map_scale = -std::numeric_limits<double>::infinity();
+  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
+  int64_t count = 0;
+  // One batch in flight: batch k+1 is queued on the device before batch k's scores are read, and
+  // the loss is summed on the device and read once at the end.
+  struct Item {
+    pipeline::PendingOutput out;
+    torch::Tensor labels;
+  };
+  pipeline::OneInFlight<Item> in_flight([&](Item& item) {
+    const auto out = item.out.get();
+    const auto labels_host = item.labels.to(torch::kCPU, torch::kLong);
+    const auto labels_acc = labels_host.accessor<int64_t, 1>();
+    const auto scores_acc = out.scores.accessor<double, 1>();
+    for (int64_t i = 0; i < out.scores.size(0); ++i) {
+      const int label = static_cast<int>(labels_acc[i]);
+      scores.push_back(scores_acc[i]);
+      labels.push_back(label);
+      if (label == 0) {
+        normal_scores.push_back(scores_acc[i]);
+        map_scale = std::max(map_scale, out.maps[i].max().item<double>());
+      }
+    }
+  });
+  val_loader_->start_epoch(0);
+  data::Batch batch;
+  while (val_loader_->next(batch)) {
+    const auto images = batch.images.to(device_, batch.images.scalar_type(), /*non_blocking=*/true);
+    pipeline::PendingOutput out;
+    {
+      pipeline::PrecisionScope scope(scorer.precision(), device_);
+      const auto x_hat = model_->reconstruct(images);
+      loss_sum += model_->training_loss(images, x_hat).to(torch::kDouble) * images.size(0);
+      out = scorer.submit_reconstruction(images, x_hat);
+    }
+    count += images.size(0);
+    in_flight.push(Item{std::move(out), batch.labels});
+  }
+  in_flight.flush();
+  ae->train();
+  result.count = count;
+  if (count) result.loss = loss_sum.item<double>() / count;
+  if (val_has_anomalies_ && val_has_normals_ && !scores.empty()) {
+    result.image_auroc = metrics::auroc(scores, labels);
+  }
+  const bool finite = std::all_of(normal_scores.begin(), normal_scores.end(),
+                                  [](double s) { return std::isfinite(s); });
+  if (!normal_scores.empty() && finite) {
+    result.threshold = percentile(normal_scores, config_.eval.threshold_percentile);
+    result.map_scale = map_scale;
+  }
+  return result;
+}
+
+void Trainer::save_checkpoint(const std::string& name) {
+  const auto dir = (fs::path(run_dir_) / "checkpoints" / name).string();
+  run::save_checkpoint(dir, *model_->autoencoder(), &step_->optimizer(), progress_, config_);
+  saved_checkpoint_ = true;
+}
+
+bool Trainer::weights_finite() {
+  torch::NoGradGuard no_grad;
+  auto all = torch::ones({}, torch::TensorOptions().dtype(torch::kBool).device(device_));
+  for (const auto& p : model_->autoencoder()->parameters()) {
+    if (p.requires_grad()) all = all.logical_and(torch::isfinite(p).all());
+  }
+  return all.item<bool>();  // one host sync per checkpoint
+}
+
+int Trainer::diverged(const std::string& what) {
+  if (tty_) std::fprintf(stderr, "\n");
+  metrics_.write({{"event", "diverged"}, {"step", progress_.step}, {"epoch", progress_.epoch},
+                  {"what", what}});
+  write_skipped();
+  std::string kept = "no checkpoint was saved before it";
+  if (saved_checkpoint_ || resumed_) {
+    const auto last = (fs::path(run_dir_) / "checkpoints" / "last").string();
+    kept = "kept the last good checkpoint " + run::find_checkpoint(last);
+  }
+  log("train")->error("training diverged at step {} (epoch {}): {}; {}. Lower train.lr (now {}) "
+                      "or check data.mean / data.std and the images", progress_.step,
+                      progress_.epoch + 1, what, kept, config_.train.lr);
+  return kExitDiverged;
+}
+
+void Trainer::log_step(double loss, double lr, double beta1, double images_per_s) {
+  metrics_.write({{"event", "train"}, {"step", progress_.step}, {"epoch", progress_.epoch},
+                  {"loss", loss}, {"lr", lr}, {"beta1", beta1}, {"images_per_s", images_per_s}});
+}
+
+Trainer::EpochEnd Trainer::run_epoch() {
+  train_loader_->start_epoch(progress_.epoch);
+  data::Batch batch;
+  // A resumed epoch skips the batches already trained on (the order is fixed by the seed).
+  for (int64_t b = 0; b < progress_.batch && train_loader_->next(batch); ++b) {
+  }
+  const auto start = Clock::now();
+  int64_t images_seen = 0;
+  torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
+  int64_t losses = 0;
+  double shown_loss = std::numeric_limits<double>::quiet_NaN();  // none logged yet this epoch
+  auto last_bar = start;
+  while (progress_.step < stop_step_ && train_loader_->next(batch)) {
+    const auto [lr, beta1] = step_->schedule().at(progress_.step);  // what this step trains with
+    loss_sum += train_step(batch);
+    ++losses;
+    ++progress_.batch;
+    images_seen += batch.images.size(0);
+    const bool log_now = progress_.step % config_.train.log_every == 0 ||
+                         progress_.batch == steps_per_epoch_ || progress_.step == stop_step_;
+    // The loss is read back from the device (a host sync) once per logged interval only; the
+    // terminal bar refreshes a few times a second in between with the last logged loss.
+    const auto now = Clock::now();
+    const bool bar_now = tty_ && now - last_bar > std::chrono::milliseconds(250);
+    if (log_now || bar_now) {
+      last_bar = now;
+      const double seconds = std::chrono::duration<double>(now - start).count();
+      const double rate = images_seen / std::max(seconds, 1e-9);
+      const double eta = (stop_step_ - progress_.step) * config_.train.batch_size / rate;
+      if (log_now) {
+        shown_loss = loss_sum.item<double>() / losses;
+        if (!std::isfinite(shown_loss)) return EpochEnd::kDiverged;
+        log_step(shown_loss, lr, beta1, rate);
+        loss_sum.zero_();
+        losses = 0;
+      }
+      if (tty_) {
+        char loss_text[32] = "-";
+        if (!std::isnan(shown_loss))
+          std::snprintf(loss_text, sizeof(loss_text), "%.5f", shown_loss);
+        std::fprintf(
+            stderr, "\r[train] epoch %ld/%ld step %ld/%ld loss %s lr %.2e %.1f img/s ETA %s ",
+            static_cast<long>(progress_.epoch + 1), static_cast<long>(config_.train.epochs),
+            static_cast<long>(progress_.step), static_cast<long>(stop_step_), loss_text, lr, rate,
+            format_duration(eta).c_str());
+        if (log_now && progress_.batch == steps_per_epoch_) std::fprintf(stderr, "\n");
+      } else if (log_now) {
+        log("train")->info("epoch {}/{} step {}/{} loss {:.5f} lr {:.2e} {:.1f} img/s ETA {}",
+                           progress_.epoch + 1, config_.train.epochs, progress_.step, stop_step_,
+                           shown_loss, lr, rate, format_duration(eta));
+      }
+    }
+    if (run::stop_signal() != 0) {
+      // The steps since the last log are checked before the stop saves them.
+      const bool finite = losses == 0 || std::isfinite(loss_sum.item<double>());
+      return finite ? EpochEnd::kStopped : EpochEnd::kDiverged;
+    }
+  }
+  return EpochEnd::kComplete;
+}
+
+int Trainer::fit(const std::string& run_dir) {
+  open_run(run_dir);
+  // For the run: SIGINT/SIGTERM only set the flag run_epoch() polls after each step.
+  const run::StopSignalScope stop_handlers;
+  log("train")->info("run folder {}; {} trainable parameters; {} steps", run_dir_,
+                     model::count_trainable_parameters(*model_->autoencoder()), stop_step_);
+  while (progress_.step < stop_step_) {
+    const auto end = run_epoch();
+    if (end == EpochEnd::kDiverged) return diverged("the training loss is not finite");
+    if (!weights_finite()) return diverged("the weights are no longer finite");
+    if (end == EpochEnd::kStopped) {
+      save_checkpoint("last");
+      write_skipped();
+      const int sig = run::stop_signal();
+      if (tty_) std::fprintf(stderr, "\n");
+      log("train")->warn("stopped by signal {} at step {}; saved {}/checkpoints/last (resume with "
+                         "qfae train --resume {})", sig, progress_.step, run_dir_, run_dir_);
+      return 128 + sig;
+    }
+    const bool epoch_done = progress_.batch >= steps_per_epoch_;
+    const bool finished = progress_.step >= stop_step_;
+    if (!after_epoch(epoch_done, finished)) return diverged("the validation loss is not finite");
+  }
+  write_skipped();
+  log("train")->info("done: {} steps; checkpoints in {}/checkpoints", progress_.step, run_dir_);
+  return 0;
+}
+
+bool Trainer::after_epoch(bool epoch_done, bool finished) {
+  const int64_t done_epochs = progress_.epoch + (epoch_done ? 1 : 0);
+  if (epoch_done) {
+    progress_.epoch += 1;
+    progress_.batch = 0;
+  }
+  const auto& t = config_.train;
+  if ((t.eval_every > 0 && epoch_done && done_epochs % t.eval_every == 0) || finished) {
+    const auto val = evaluate();
+    if (val.count > 0 && !std::isfinite(val.loss)) return false;
+    if (std::isfinite(val.loss)) {
+      nlohmann::json event = {{"event", "val"}, {"step", progress_.step}, {"epoch", done_epochs},
+                              {"loss", val.loss}, {"lr", step_->schedule().at(progress_.step).lr}};
+      if (std::isfinite(val.image_auroc)) event["image_auroc"] = val.image_auroc;
+      if (std::isfinite(val.threshold)) event["threshold"] = val.threshold;
+      progress_.threshold = val.threshold;
+      progress_.map_scale = val.map_scale;
+      metrics_.write(event);
+      if (std::isfinite(val.image_auroc)) {
+        log("train")->info("validation loss {:.5f}, image AUROC {:.4f} after epoch {}", val.loss,
+                           val.image_auroc, done_epochs);
+      } else {
+        log("train")->info("validation loss {:.5f} after epoch {}", val.loss, done_epochs);
+      }
+      // The best checkpoint is chosen on the validation loss: the split is normal images
+      // unless the layout provides anomalous validation images.
+      if (val.loss < progress_.best_val_loss) {
+        progress_.best_val_loss = val.loss;
+        progress_.best_step = progress_.step;
+        save_checkpoint("best");
+      }
+    }
+  }
+  if ((t.checkpoint_every > 0 && epoch_done && done_epochs % t.checkpoint_every == 0) ||
+      finished) {
+    save_checkpoint("last");
+  }
+  return true;
+}
+
+void Trainer::write_skipped() const {
+  std::string text;
+  for (const auto* loader : {train_loader_.get(), val_loader_.get()}) {
+    if (!loader) continue;
+    for (const auto& s : loader->skipped()) {
+      text += tsv_field(s.path) + "\t" + tsv_field(s.reason) + "\n";
+    }
+  }
+  if (!text.empty()) write_file_atomic((fs::path(run_dir_) / "skipped_images.tsv").string(), text);
+}
+
+}  // namespace qfae::train
