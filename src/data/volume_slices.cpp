@@ -3,23 +3,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "qfae/data/transforms.h"
 #include "qfae/util/error.h"
+#include "qfae/util/math.h"
 
 namespace qfae::data {
 namespace {
-
-// numpy.percentile's default (linear interpolation between the order statistics); reorders `v`.
-double percentile(std::vector<float>& v, double p) {
-  const double pos = std::clamp(p, 0.0, 100.0) / 100.0 * static_cast<double>(v.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(pos));
-  std::nth_element(v.begin(), v.begin() + lo, v.end());
-  const double a = v[lo];
-  if (lo + 1 >= v.size()) return a;
-  const double b = *std::min_element(v.begin() + lo + 1, v.end());
-  return a + (pos - static_cast<double>(lo)) * (b - a);
-}
 
 // (H, W) zeros-padded to a centred square; `from` points at H * W floats.
 torch::Tensor padded_square(const float* from, int64_t h, int64_t w) {
@@ -53,7 +44,7 @@ NormalisedVolume normalise_volume(io::Volume volume, const NormaliseOptions& opt
     throw UserError("volume '" + volume.path + "' is constant (" + std::to_string(vmin) +
                     "): no foreground to slice");
   }
-  const double high_all = percentile(above, options.high_percentile);
+  const double high_all = percentile(above, std::clamp(options.high_percentile, 0.0, 100.0));
   const double level = vmin + options.foreground_level * (high_all - vmin);
   out.foreground.resize(vox.size());
   std::vector<float> fg_values;
@@ -66,8 +57,8 @@ NormalisedVolume normalise_volume(io::Volume volume, const NormaliseOptions& opt
     throw UserError("volume '" + volume.path + "': no voxel is above the foreground level " +
                     std::to_string(level));
   }
-  out.low = percentile(fg_values, options.low_percentile);
-  out.high = percentile(fg_values, options.high_percentile);
+  out.low = percentile(fg_values, std::clamp(options.low_percentile, 0.0, 100.0));
+  out.high = percentile(std::move(fg_values), std::clamp(options.high_percentile, 0.0, 100.0));
   if (!(out.high > out.low)) out.high = out.low + 1.0;  // nearly constant foreground
   const double scale = 1.0 / (out.high - out.low);
   for (size_t i = 0; i < vox.size(); ++i) {

@@ -8,6 +8,7 @@
 
 #include "qfae/metrics/binary_curve.h"
 #include "qfae/util/error.h"
+#include "qfae/util/math.h"
 
 namespace qfae::metrics {
 namespace {
@@ -18,14 +19,6 @@ std::uint64_t draw_index(std::mt19937_64& rng, std::uint64_t n) {
   std::uint64_t x = rng();
   while (x >= limit) x = rng();
   return x % n;
-}
-
-// numpy.percentile with linear interpolation; `sorted` is ascending and non-empty.
-double percentile(const std::vector<double>& sorted, double q) {
-  const double pos = q * static_cast<double>(sorted.size() - 1);
-  const auto lo = static_cast<size_t>(std::floor(pos));
-  const size_t hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
 
 }  // namespace
@@ -68,10 +61,9 @@ BootstrapInterval bootstrap_auroc(const std::vector<double>& scores, const std::
     throw UserError("image AUROC bootstrap: all " + std::to_string(options.resamples) +
                     " resamples held one class only; the test set is too small or too unbalanced");
   }
-  std::sort(aurocs.begin(), aurocs.end());
   out.resamples_used = static_cast<int>(aurocs.size());
-  out.lower = percentile(aurocs, (1 - options.confidence) / 2);
-  out.upper = percentile(aurocs, (1 + options.confidence) / 2);
+  out.lower = quantile(aurocs, (1 - options.confidence) / 2);
+  out.upper = quantile(aurocs, (1 + options.confidence) / 2);
   return out;
 }
 
