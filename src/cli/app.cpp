@@ -34,18 +34,15 @@ int run_app(int argc, char** argv) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
     app.exit(e);  // prints the message and usage hint
-    return 2;
+    return kExitBadInput;
   }
   try {
     for (const auto& c : commands) {
       if (c.app->parsed()) return c.run();
     }
-    return 2;  // unreachable: require_subcommand(1)
+    return kExitBadInput;  // unreachable: require_subcommand(1)
   } catch (const UserError& e) {
     std::cerr << "qfae: error: " << e.what() << "\n";
-    return kExitBadInput;
-  } catch (const NotImplementedError& e) {
-    std::cerr << "qfae: not yet implemented: " << e.what() << "\n";
     return kExitBadInput;
   } catch (const std::filesystem::filesystem_error& e) {
     // The environment, not qfae: a file in the way, a read-only folder, a full disk. The message

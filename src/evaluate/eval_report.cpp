@@ -140,7 +140,8 @@ const std::vector<std::pair<std::string, std::string>>& summary_columns() {
       {"/image/auroc", "image AUROC"},   {"/image/ap", "image AP"},
       {"/image/f1_max", "image F1-max"}, {"/pixel/auroc", "pixel AUROC"},
       {"/pixel/ap", "pixel AP"},         {"/pixel/best_dice", "best Dice"},
-      {"/pixel/per_image_dice", "per-image Dice"}, {"/pixel/aupro", "AUPRO@0.3"}};
+      {"/pixel/per_image_dice", "per-image Dice"}, {"/pixel/aupro", "AUPRO"},
+      {"/pixel/fpr_limit", "AUPRO FPR limit"}};  // eval.max_fpr, which may differ between runs
   return columns;
 }
 

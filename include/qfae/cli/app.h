@@ -3,8 +3,9 @@
 
 namespace qfae::cli {
 
-// Parses argv, runs the chosen subcommand, turns every exception into one line and an exit code:
-// 0 success, 1 internal error, 2 user error (bad config, bad path, not yet implemented).
+// Parses argv, runs the chosen subcommand, turns every exception into one line and an exit code
+// (util/error.h): 0 success, 1 internal error, 2 bad input, 3 infer's unreadable images, 4 a
+// diverged training; 130/143 for a stop by SIGINT/SIGTERM.
 int run_app(int argc, char** argv);
 
 }  // namespace qfae::cli

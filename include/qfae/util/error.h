@@ -11,12 +11,6 @@ class UserError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A subcommand that parses its options but whose capability has not landed yet.
-class NotImplementedError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 // Exit codes of the qfae binary (the README's "Exit codes" lists them for users).
 inline constexpr int kExitInternalError = 1;  // a bug in qfae
 inline constexpr int kExitBadInput = 2;       // config, paths, data, disk: what the user can fix

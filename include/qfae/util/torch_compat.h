@@ -22,8 +22,6 @@
 
 namespace qfae::compat {
 
-inline constexpr bool kTorch2 = TORCH_VERSION_MAJOR >= 2;
-
 // softmax(q k^T * scale + mask) v for (B, H, Lq, d) inputs; the fused kernel where LibTorch has it.
 // attn_mask: additive float mask or boolean (true = keep), broadcastable to (B, H, Lq, Lk).
 inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const torch::Tensor& k,
@@ -41,7 +39,8 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
   }
   if (attn_mask) {
     if (attn_mask->scalar_type() == torch::kBool) {
-      scores = scores.masked_fill(attn_mask->logical_not(), -std::numeric_limits<float>::infinity());
+      scores =
+          scores.masked_fill(attn_mask->logical_not(), -std::numeric_limits<float>::infinity());
     } else {
       scores = scores + *attn_mask;
     }
@@ -154,14 +153,6 @@ struct DeviceMemoryPeak {
   int64_t allocated = 0;  // live tensors (torch.cuda.max_memory_allocated)
   int64_t reserved = 0;   // held by the caching allocator (torch.cuda.max_memory_reserved)
 };
-
-inline bool has_device_memory_stats() {
-#ifdef QFAE_HAS_ACCELERATOR_STATS
-  return true;
-#else
-  return false;
-#endif
-}
 
 inline void reset_peak_memory(const torch::Device& device) {
 #ifdef QFAE_HAS_ACCELERATOR_STATS
