@@ -1,12 +1,16 @@
 // Q-Former: output shapes for several widths, causal query self-attention (and the switch that
-// turns it off), which blocks carry cross-attention, the residual option, and the first block's
-// self-attention computed once per step (equal to the batched path, values and gradients).
+// turns it off), which blocks carry cross-attention, the forward against MODEL.md §2 written out
+// in torch ops (with and without the residual option), and the first block's self-attention
+// computed once per step (equal to the batched path, values and gradients).
 #include "qfae/model/qformer.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "qfae/io/state_dict.h"
@@ -116,19 +120,91 @@ TEST(QFormerTest, ParameterShapesFollowTheReference) {
   EXPECT_LT(qformer->queries_.abs().max().item<float>(), 1e-2);
 }
 
-TEST(QFormerTest, ResidualOptionAddsTheInput) {
+namespace {
+
+// MODEL.md §2 written out with plain torch ops on a Q-Former's own parameters (found by the
+// reference's names), in eval mode (dropout off). With `residual`, each of the three steps adds
+// its input to its output: x = x + f(x), as the option promises; without, x = f(x).
+torch::Tensor qformer_written_out(QFormer& qformer, const torch::Tensor& context, bool residual) {
+  const auto p = qformer->named_parameters();
+  const auto& o = qformer->options();
+  const int64_t b = context.size(0), l = context.size(1), nq = o.queries, d = o.dim;
+  const int64_t h = o.heads, hd = d / h, ch = o.cross_heads, cd = o.cross_head_dim;
+  const auto norm = [&](const torch::Tensor& t, const std::string& name) {
+    return torch::layer_norm(t, {d}, p[name + ".weight"], p[name + ".bias"], o.layer_norm_eps);
+  };
+  const auto attend = [](const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                         const torch::Tensor& mask) {
+    auto s = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(q.size(-1)));
+    if (mask.defined()) s = s.masked_fill(mask, -std::numeric_limits<double>::infinity());
+    return torch::matmul(s.softmax(-1), v);
+  };
+  const auto causal = o.causal ? torch::ones({nq, nq}, torch::kBool).triu(1) : torch::Tensor();
+  auto x = p["queries"].expand({b, nq, d});
+  for (int64_t i = 0; i < o.depth; ++i) {
+    const std::string n = "blocks." + std::to_string(i) + ".";
+    // 1. Multi-query self-attention: h query heads, one key/value head of width d / h.
+    const auto qkv = torch::linear(x, p[n + "attn.Wqkv.weight"], p[n + "attn.Wqkv.bias"]);
+    const auto q = qkv.slice(2, 0, d).reshape({b, nq, h, hd}).transpose(1, 2);  // (B, h, Q, hd)
+    const auto k = qkv.slice(2, d, d + hd).unsqueeze(1);                        // (B, 1, Q, hd)
+    const auto v = qkv.slice(2, d + hd, d + 2 * hd).unsqueeze(1);
+    auto a = attend(q, k, v, causal).transpose(1, 2).reshape({b, nq, d});
+    a = torch::linear(a, p[n + "attn.out_proj.weight"], p[n + "attn.out_proj.bias"]);
+    x = residual ? x + a : a;
+    // 2. Cross-attention onto the context with a null key/value, where the block has it.
+    if (p.contains(n + "cross_attn.null_kv")) {
+      const auto cq = torch::linear(norm(x, n + "cross_attn.norm"), p[n + "cross_attn.to_q.weight"])
+                          .reshape({b, nq, ch, cd})
+                          .transpose(1, 2);  // (B, ch, Q, cd)
+      const auto kv = torch::linear(context, p[n + "cross_attn.to_kv.weight"]);
+      const auto null_kv = p[n + "cross_attn.null_kv"];
+      const auto ck = torch::cat({null_kv[0].expand({b, ch, 1, cd}),
+                                  kv.slice(2, 0, ch * cd).reshape({b, l, ch, cd}).transpose(1, 2)},
+                                 2);  // (B, ch, 1 + L, cd)
+      const auto cv =
+          torch::cat({null_kv[1].expand({b, ch, 1, cd}),
+                      kv.slice(2, ch * cd, 2 * ch * cd).reshape({b, l, ch, cd}).transpose(1, 2)},
+                     2);
+      auto c = attend(cq, ck, cv, torch::Tensor()).transpose(1, 2).reshape({b, nq, ch * cd});
+      c = norm(torch::linear(c, p[n + "cross_attn.to_out.0.weight"]), n + "cross_attn.to_out.1");
+      x = residual ? x + c : c;
+    }
+    // 3. MLP: LayerNorm, Linear, exact GELU, Linear (its dropout is off in eval mode).
+    auto m = torch::linear(norm(x, n + "projection.0"), p[n + "projection.1.weight"],
+                           p[n + "projection.1.bias"]);
+    m = torch::linear(torch::gelu(m), p[n + "projection.3.weight"], p[n + "projection.3.bias"]);
+    x = residual ? x + m : m;
+  }
+  return x;
+}
+
+}  // namespace
+
+TEST(QFormerTest, ResidualOptionAddsEachStepsInputToItsOutput) {
   torch::manual_seed(2);
   auto options = tiny(16, 4, 2);
+  options.depth = 2;  // block 0 with cross-attention, block 1 without
   QFormer plain(options);
   options.residual = true;
   QFormer residual(options);
   torch::NoGradGuard no_grad;
+  plain->queries_.normal_();  // queries of unit size, so that the input terms weigh
   auto source = plain->named_parameters();
   for (auto& item : residual->named_parameters()) item.value().copy_(source[item.key()]);
+  plain->to(torch::kFloat64);
+  residual->to(torch::kFloat64);
   plain->eval();
   residual->eval();
-  const auto context = torch::randn({1, 5, 16});
-  EXPECT_FALSE(torch::allclose(plain->forward(context), residual->forward(context)));
+  const auto context = torch::randn({3, 5, 16}, torch::kFloat64);
+  const auto want_residual = qformer_written_out(residual, context, /*residual=*/true);
+  const auto want_plain = qformer_written_out(plain, context, /*residual=*/false);
+  const auto rel = [](const torch::Tensor& got, const torch::Tensor& want) {
+    return (got - want).abs().max().item<double>() / want.abs().max().item<double>();
+  };
+  EXPECT_LE(rel(residual->forward(context), want_residual), 1e-12);
+  EXPECT_LE(rel(plain->forward(context), want_plain), 1e-12);
+  // The two written-out models differ far beyond that tolerance: the check tells them apart.
+  EXPECT_GT(rel(want_plain, want_residual), 1e-2);
 }
 
 namespace {
