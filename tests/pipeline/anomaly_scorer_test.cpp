@@ -17,7 +17,7 @@ using qfae::test::TempDir;
 namespace qfae::pipeline {
 namespace {
 
-// MODEL.md §5 in plain torch ops, from the AnomalyModel's own reconstruction and test-time layer maps
+// MODEL.md §5 in plain torch ops, from the AnomalyModel's reconstruction and test-time layer maps
 // (R, B, 1, H, W): the pixel map is their mean over layers; the image score reduces each layer's
 // map over pixels (max or mean), then the layers (mean or max). Eval mode, no smoothing.
 AnomalyOutput scored_by_hand(AnomalyModel& model, const torch::Tensor& images, bool max_over_pixels,
