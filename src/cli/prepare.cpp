@@ -12,8 +12,8 @@
 #include "qfae/data/volume_dataset.h"
 #include "qfae/io/nifti.h"
 #include "qfae/util/error.h"
+#include "qfae/util/files.h"
 #include "qfae/util/log.h"
-#include "qfae/util/staged_folder.h"
 
 namespace fs = std::filesystem;
 
@@ -285,10 +285,11 @@ int run_volumes(PrepareOptions& o) {
                                             : data::find_brats_subjects(o.brats_root, o.modality);
   log("prepare")->info("slicing {} volume(s) into {}", sources.size(), root.string());
   const auto start = std::chrono::steady_clock::now();
-  StagedFolder staged(root.string());  // nothing lands in `root` unless all of it is good
+  // Nothing lands in `root` unless all of it is good.
+  auto staged = StagedDir::parts_of(root.string(), kDatasetParts);
   const auto manifest = data::write_slice_dataset(sources, s, staged.path());
   check_useful(manifest, o);
-  staged.commit(kDatasetParts);
+  staged.commit();
   report_volume_dataset(
       manifest, root,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -304,10 +305,10 @@ int run_synthetic(const PrepareOptions& o) {
     return 0;
   }
   const int64_t size = o.image_size > 0 ? o.image_size : 64;
-  StagedFolder staged(root.string());
+  auto staged = StagedDir::parts_of(root.string(), kDatasetParts);
   data::write_synthetic_dataset(staged.path(), size, o.n_train, o.n_val, o.n_test_normal,
                                 o.n_test_anomalous, static_cast<uint64_t>(o.seed));
-  staged.commit(kDatasetParts);
+  staged.commit();
   log("prepare")->info("wrote a synthetic dataset to {} ({} train, {} val, {} + {} test)",
                        root.string(), o.n_train, o.n_val, o.n_test_normal, o.n_test_anomalous);
   return 0;
