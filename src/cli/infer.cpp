@@ -1,6 +1,5 @@
 // `qfae infer`: anomaly maps and scores for images or folders, from a trained checkpoint.
 #include <cmath>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -15,8 +14,6 @@
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
 #include "qfae/util/runtime.h"
-
-namespace fs = std::filesystem;
 
 namespace qfae::cli {
 
@@ -34,16 +31,9 @@ struct InferOptions {
 
 int run_infer(const InferOptions& o) {
   engine::install_stop_handlers();
-  const std::string ckpt = engine::find_checkpoint(o.checkpoint, o.which);
-  const auto saved = fs::path(ckpt) / "config.yaml";
-  if (!fs::is_regular_file(saved)) {
-    throw UserError("--checkpoint " + o.checkpoint + ": " + ckpt + " has no config.yaml");
-  }
-  CommonOptions common = o.common;
-  common.configs.insert(common.configs.begin(), saved.string());
-  common.output_dir.clear();
-  const auto loaded = resolve_config(common, /*check_files=*/false);
-  check_fixed_by_training(loaded, saved.string());
+  const auto found = find_checkpoint_paths(o.checkpoint, o.which);
+  const auto loaded =
+      resolve_checkpoint_config(o.common, found, o.common.configs, /*check_files=*/false);
   const auto& cfg = loaded.config;
 
   std::vector<std::string> problems;
@@ -54,7 +44,7 @@ int run_infer(const InferOptions& o) {
   const auto device = resolve_device(cfg.device);
   engine::System system(cfg, device);
   engine::prepare_for_scoring(system);
-  const auto progress = engine::load_checkpoint(ckpt, *system.autoencoder(), nullptr);
+  const auto progress = engine::load_checkpoint(found.checkpoint, *system.autoencoder(), nullptr);
 
   engine::InferenceOptions io;
   std::string threshold_source = "none";
@@ -71,7 +61,7 @@ int run_infer(const InferOptions& o) {
   io.progress = !o.common.quiet;
   // Without -o: <run>/infer/<timestamp>, reserved empty now, filled whole at the end.
   const bool new_dir = o.common.output_dir.empty();
-  io.out_dir = new_dir ? engine::reserve_run_dir(run_folder_of(ckpt), "infer") : o.common.output_dir;
+  io.out_dir = new_dir ? engine::reserve_run_dir(found.run, "infer") : o.common.output_dir;
   RemoveIfEmpty unused(new_dir ? io.out_dir : "");
   if (std::isfinite(io.threshold)) {
     log("infer")->info("threshold {:.6g} ({})", io.threshold, threshold_source);
