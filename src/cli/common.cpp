@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "qfae/run/checkpoint.h"
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
 #include "qfae/util/runtime.h"
@@ -61,6 +62,30 @@ std::string checkpoint_label(const std::string& checkpoint) {
     name.resize(name.size() - old.size());
   }
   return name;
+}
+
+CheckpointPaths find_checkpoint_paths(const std::string& arg, const std::string& which) {
+  CheckpointPaths found;
+  found.checkpoint = run::find_checkpoint(arg, which);
+  found.config = (std::filesystem::path(found.checkpoint) / "config.yaml").string();
+  if (!std::filesystem::is_regular_file(found.config)) {
+    throw UserError("--checkpoint " + arg + ": " + found.checkpoint + " has no config.yaml");
+  }
+  found.run = run_folder_of(found.checkpoint);
+  return found;
+}
+
+config::LoadedConfig resolve_checkpoint_config(const CommonOptions& options,
+                                               const CheckpointPaths& found,
+                                               const std::vector<std::string>& configs,
+                                               bool check_files) {
+  CommonOptions common = options;
+  common.configs = {found.config};
+  common.configs.insert(common.configs.end(), configs.begin(), configs.end());
+  common.output_dir.clear();
+  auto loaded = resolve_config(common, check_files);
+  check_fixed_by_training(loaded, found.config);
+  return loaded;
 }
 
 RemoveIfEmpty::~RemoveIfEmpty() {

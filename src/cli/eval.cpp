@@ -33,8 +33,8 @@ struct EvalOptions {
 
 // One checkpoint to evaluate: where its weights are, its resolved config, where results go.
 struct EvalPlan {
-  std::string arg;         // --checkpoint as given
-  std::string checkpoint;  // the folder holding the weights
+  std::string arg;  // --checkpoint as given
+  CheckpointPaths found;
   config::LoadedConfig loaded;
   std::string out_dir;
 };
@@ -43,18 +43,9 @@ EvalPlan plan_one(const EvalOptions& o, const std::string& checkpoint_arg,
                   const std::vector<std::string>& extra_configs) {
   EvalPlan plan;
   plan.arg = checkpoint_arg;
-  plan.checkpoint = run::find_checkpoint(checkpoint_arg, o.which);
-  const auto saved = fs::path(plan.checkpoint) / "config.yaml";
-  if (!fs::is_regular_file(saved)) {
-    throw UserError("--checkpoint " + checkpoint_arg + ": " + plan.checkpoint +
-                    " has no config.yaml");
-  }
-  CommonOptions common = o.common;
-  common.configs = {saved.string()};
-  common.configs.insert(common.configs.end(), extra_configs.begin(), extra_configs.end());
-  common.output_dir.clear();  // -o names the results folder here, not the training output
-  plan.loaded = resolve_config(common, /*check_files=*/true);
-  check_fixed_by_training(plan.loaded, saved.string());
+  plan.found = find_checkpoint_paths(checkpoint_arg, o.which);
+  plan.loaded =
+      resolve_checkpoint_config(o.common, plan.found, extra_configs, /*check_files=*/true);
   return plan;
 }
 
@@ -63,20 +54,19 @@ EvalPlan plan_one(const EvalOptions& o, const std::string& checkpoint_arg,
 // config, the usual comparison) get their run folder's name added, then their position.
 void assign_out_dirs(const EvalOptions& o, std::vector<EvalPlan*>& plans) {
   const auto leaf = [&](const EvalPlan& p) {
-    return o.split + "-" + checkpoint_label(p.checkpoint);
+    return o.split + "-" + checkpoint_label(p.found.checkpoint);
   };
   if (o.checkpoints.size() == 1) {
     auto& p = *plans.front();
-    p.out_dir = !o.common.output_dir.empty()
-                    ? o.common.output_dir
-                    : (fs::path(run_folder_of(p.checkpoint)) / "eval" / leaf(p)).string();
+    p.out_dir = !o.common.output_dir.empty() ? o.common.output_dir
+                                             : (fs::path(p.found.run) / "eval" / leaf(p)).string();
     return;
   }
   const auto plain = [&](const EvalPlan& p) { return p.loaded.config.name + "-" + leaf(p); };
   const auto with_run = [&](const EvalPlan& p) {
     std::error_code ec;
-    auto run = fs::weakly_canonical(run_folder_of(p.checkpoint), ec);  // "latest" is a link
-    if (ec) run = run_folder_of(p.checkpoint);
+    auto run = fs::weakly_canonical(p.found.run, ec);  // "latest" is a link
+    if (ec) run = p.found.run;
     return p.loaded.config.name + "-" + run.filename().string() + "-" + leaf(p);
   };
   std::map<std::string, int> uses;
@@ -98,15 +88,16 @@ nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan) {
   const auto device = resolve_device(cfg.device);
   pipeline::AnomalyModel model(cfg, device);
   pipeline::prepare_for_scoring(model);
-  const auto progress = run::load_checkpoint(plan.checkpoint, *model.autoencoder(), nullptr);
+  const auto progress =
+      run::load_checkpoint(plan.found.checkpoint, *model.autoencoder(), nullptr);
   const auto index = data::index_dataset(cfg.data, static_cast<uint64_t>(cfg.train.seed));
   const auto& samples = o.split == "val" ? index.val : index.test;
 
   evaluate::EvaluationOptions eo;
   // Recorded without links: runs/<name>/latest moves on to the next run.
   std::error_code ec;
-  eo.checkpoint = fs::weakly_canonical(fs::absolute(plan.checkpoint), ec).string();
-  if (ec) eo.checkpoint = fs::absolute(plan.checkpoint).lexically_normal().string();
+  eo.checkpoint = fs::weakly_canonical(fs::absolute(plan.found.checkpoint), ec).string();
+  if (ec) eo.checkpoint = fs::absolute(plan.found.checkpoint).lexically_normal().string();
   eo.split = o.split;
   eo.out_dir = plan.out_dir;
   if (!o.no_threshold) eo.threshold = progress.threshold;

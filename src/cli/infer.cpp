@@ -1,6 +1,5 @@
 // `qfae infer`: anomaly maps and scores for images or folders, from a trained checkpoint.
 #include <cmath>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -16,8 +15,6 @@
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
 #include "qfae/util/runtime.h"
-
-namespace fs = std::filesystem;
 
 namespace qfae::cli {
 
@@ -35,16 +32,9 @@ struct InferOptions {
 
 int run_infer(const InferOptions& o) {
   const run::StopSignalScope stop_handlers;  // SIGINT/SIGTERM now only set the flag polled below
-  const std::string ckpt = run::find_checkpoint(o.checkpoint, o.which);
-  const auto saved = fs::path(ckpt) / "config.yaml";
-  if (!fs::is_regular_file(saved)) {
-    throw UserError("--checkpoint " + o.checkpoint + ": " + ckpt + " has no config.yaml");
-  }
-  CommonOptions common = o.common;
-  common.configs.insert(common.configs.begin(), saved.string());
-  common.output_dir.clear();
-  const auto loaded = resolve_config(common, /*check_files=*/false);
-  check_fixed_by_training(loaded, saved.string());
+  const auto found = find_checkpoint_paths(o.checkpoint, o.which);
+  const auto loaded =
+      resolve_checkpoint_config(o.common, found, o.common.configs, /*check_files=*/false);
   const auto& cfg = loaded.config;
 
   std::vector<std::string> problems;
@@ -55,7 +45,7 @@ int run_infer(const InferOptions& o) {
   const auto device = resolve_device(cfg.device);
   pipeline::AnomalyModel model(cfg, device);
   pipeline::prepare_for_scoring(model);
-  const auto progress = run::load_checkpoint(ckpt, *model.autoencoder(), nullptr);
+  const auto progress = run::load_checkpoint(found.checkpoint, *model.autoencoder(), nullptr);
 
   evaluate::InferenceOptions io;
   std::string threshold_source = "none";
@@ -72,7 +62,7 @@ int run_infer(const InferOptions& o) {
   io.progress = !o.common.quiet;
   // Without -o: <run>/infer/<timestamp>, reserved empty now, filled whole at the end.
   const bool new_dir = o.common.output_dir.empty();
-  io.out_dir = new_dir ? run::reserve_run_dir(run_folder_of(ckpt), "infer") : o.common.output_dir;
+  io.out_dir = new_dir ? run::reserve_run_dir(found.run, "infer") : o.common.output_dir;
   RemoveIfEmpty unused(new_dir ? io.out_dir : "");
   if (std::isfinite(io.threshold)) {
     log("infer")->info("threshold {:.6g} ({})", io.threshold, threshold_source);

@@ -12,8 +12,8 @@
 #include "qfae/data/volume_dataset.h"
 #include "qfae/io/nifti.h"
 #include "qfae/util/error.h"
+#include "qfae/util/files.h"
 #include "qfae/util/log.h"
-#include "qfae/util/staged_folder.h"
 
 namespace fs = std::filesystem;
 
@@ -44,94 +44,119 @@ struct PrepareOptions {
 
 const char* const kNoNifti = "this build has no NIfTI support (install libnifti2-dev and rebuild)";
 
-void add_volume_options(CLI::App* sub, PrepareOptions& o) {
-  auto& s = o.slices;
-  const std::string g = "Volumes (NIfTI)";
+const char* const kVolumeGroup = "Volumes (NIfTI)";
+
+// Where the volumes come from and where the dataset goes.
+void add_volume_input_options(CLI::App* sub, PrepareOptions& o) {
   auto* from = sub->add_option("--from", o.brats_root,
                                "BraTS2021_Training_Data as distributed: <S>/<S>_<modality>.nii.gz "
                                "with <S>/<S>_seg.nii.gz per subject S")
-                   ->group(g);
+                   ->group(kVolumeGroup);
   sub->add_option("--modality", o.modality, "BraTS modality to slice: flair|t1|t1ce|t2")
       ->check(CLI::IsMember({"flair", "t1", "t1ce", "t2"}))
-      ->group(g);
+      ->group(kVolumeGroup);
   auto* volume = sub->add_option("--volume", o.volumes,
                                  "NIfTI volume (.nii/.nii.gz) or folder of them; repeatable. In a "
                                  "folder <stem>_seg|_label|_mask.nii.gz is <stem>'s label")
-                     ->group(g);
+                     ->group(kVolumeGroup);
   sub->add_option("--label", o.labels,
                   "Label volume (lesion > 0) for each --volume file, in order; repeatable")
       ->needs(volume)
-      ->group(g);
+      ->group(kVolumeGroup);
   from->excludes(volume);
-  sub->add_option("--out", o.out, "Folder to write the dataset and manifest.json to")->group(g);
+  sub->add_option("--out", o.out, "Folder to write the dataset and manifest.json to")
+      ->group(kVolumeGroup);
+}
+
+// Which slices are kept and how they are written.
+void add_slice_options(CLI::App* sub, PrepareOptions& o) {
+  auto& s = o.slices;
   sub->add_option("--min-foreground", s.min_foreground,
                   "Drop slices whose foreground (voxels above the volume's minimum) is a smaller "
                   "fraction of the slice")
       ->check(CLI::Range(0.0, 1.0))
-      ->group(g);
+      ->group(kVolumeGroup);
   sub->add_option("--percentiles", o.percentiles,
                   "Per-volume intensity window: these percentiles of the foreground become 0 and "
                   "the top of the image range")
       ->expected(2)
       ->check(CLI::Range(0.0, 100.0))
-      ->group(g);
+      ->group(kVolumeGroup);
   sub->add_option("--min-lesion-pixels", s.min_lesion_pixels,
                   "A slice is anomalous with at least this many label > 0 pixels; slices with "
                   "fewer (but some) are dropped")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
-      ->group(g);
+      ->group(kVolumeGroup);
   sub->add_option("--bit-depth", s.bit_depth, "PNG bit depth of the images (masks: 8-bit 0/255)")
       ->check(CLI::IsMember({8, 16}))
-      ->group(g);
+      ->group(kVolumeGroup);
+}
+
+// How subjects or slices are divided between train, val and test.
+void add_split_options(CLI::App* sub, PrepareOptions& o) {
+  auto& s = o.slices;
   sub->add_option("--split", o.split,
                   "Train, val and test ratios (of subjects, or of slice blocks with --split-by "
                   "slice)")
       ->expected(3)
       ->check(CLI::Range(0.0, 1000.0))
-      ->group(g);
+      ->group(kVolumeGroup);
   sub->add_option("--split-by", s.split_by,
                   "subject: whole subjects per split; slice: blocks of neighbouring slices per "
                   "split, held-out blocks spread over the volume, --gap slices dropped between "
                   "splits; auto: slice for one volume, else subject")
       ->check(CLI::IsMember({"auto", "subject", "slice"}))
-      ->group(g);
+      ->group(kVolumeGroup);
   sub->add_option("--block", s.block, "Slice splits: neighbouring slices per block")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}))
-      ->group(g);
+      ->group(kVolumeGroup);
   sub->add_option("--gap", s.gap,
                   "Slice splits: slices dropped on each side where the split changes, so no "
                   "test slice is a near copy of a training slice")
       ->check(CLI::Range(int64_t{0}, int64_t{100000}))
-      ->group(g);
+      ->group(kVolumeGroup);
   sub->add_flag("--val-anomalies", s.val_anomalies,
                 "Also write anomalous validation slices (valid/Ungood, and lesioned copies with "
                 "--synthetic-lesions); by default val holds normal slices only")
-      ->group(g);
+      ->group(kVolumeGroup);
+}
+
+// Synthetic lesions in the held-out normal slices.
+void add_lesion_options(CLI::App* sub, PrepareOptions& o) {
+  auto& s = o.slices;
   sub->add_flag("--synthetic-lesions", s.synthetic_lesions,
                 "Every normal test slice also gets --lesion-copies copies with synthetic lesions "
                 "(test/Ungood, exact masks)")
-      ->group(g);
+      ->group(kVolumeGroup);
   sub->add_option("--lesion-copies", s.lesion_copies, "Lesioned copies per normal test slice")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}))
-      ->group(g);
+      ->group(kVolumeGroup);
   sub->add_option("--lesion-size", o.lesion_size,
                   "Lesion radius range as fractions of the image side (drawn log-uniform)")
       ->expected(2)
       ->check(CLI::Range(0.001, 0.5))
-      ->group(g);
+      ->group(kVolumeGroup);
   sub->add_option("--lesion-contrast", o.lesion_contrast,
                   "Range of c: a lesion's level lies c beyond the 90th (bright) or 10th (dark) "
                   "percentile of the tissue under it (image range 0..1), every pixel moves at "
                   "least c/3; bright or dark at random where there is room")
       ->expected(2)
       ->check(CLI::Range(0.01, 1.0))
-      ->group(g);
+      ->group(kVolumeGroup);
   sub->add_option("--lesion-count", s.lesions.max_count, "At most this many lesions per image")
       ->check(CLI::Range(int64_t{1}, int64_t{20}))
-      ->group(g);
-  sub->add_option("--threads", s.threads, "Volumes sliced in parallel (0: up to 8)")
+      ->group(kVolumeGroup);
+}
+
+// The "Volumes (NIfTI)" group of --help, in this order.
+void add_volume_options(CLI::App* sub, PrepareOptions& o) {
+  add_volume_input_options(sub, o);
+  add_slice_options(sub, o);
+  add_split_options(sub, o);
+  add_lesion_options(sub, o);
+  sub->add_option("--threads", o.slices.threads, "Volumes sliced in parallel (0: up to 8)")
       ->check(CLI::Range(int64_t{0}, int64_t{256}))
-      ->group(g);
+      ->group(kVolumeGroup);
 }
 
 void check_range(const std::vector<double>& v, const std::string& flag) {
@@ -285,10 +310,11 @@ int run_volumes(PrepareOptions& o) {
                                             : data::find_brats_subjects(o.brats_root, o.modality);
   log("prepare")->info("slicing {} volume(s) into {}", sources.size(), root.string());
   const auto start = std::chrono::steady_clock::now();
-  StagedFolder staged(root.string());  // nothing lands in `root` unless all of it is good
+  // Nothing lands in `root` unless all of it is good.
+  auto staged = StagedDir::parts_of(root.string(), kDatasetParts);
   const auto manifest = data::write_slice_dataset(sources, s, staged.path());
   check_useful(manifest, o);
-  staged.commit(kDatasetParts);
+  staged.commit();
   report_volume_dataset(
       manifest, root,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -304,10 +330,10 @@ int run_synthetic(const PrepareOptions& o) {
     return 0;
   }
   const int64_t size = o.image_size > 0 ? o.image_size : 64;
-  StagedFolder staged(root.string());
+  auto staged = StagedDir::parts_of(root.string(), kDatasetParts);
   data::write_synthetic_dataset(staged.path(), size, o.n_train, o.n_val, o.n_test_normal,
                                 o.n_test_anomalous, static_cast<uint64_t>(o.seed));
-  staged.commit(kDatasetParts);
+  staged.commit();
   log("prepare")->info("wrote a synthetic dataset to {} ({} train, {} val, {} + {} test)",
                        root.string(), o.n_train, o.n_val, o.n_test_normal, o.n_test_anomalous);
   return 0;

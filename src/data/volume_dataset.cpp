@@ -172,12 +172,11 @@ class SubjectWriter {
   SubjectResult r_;
 };
 
-}  // namespace
-
-json write_slice_dataset(const std::vector<VolumeSource>& sources, const SliceDatasetOptions& o,
-                         const std::string& out) {
-  const bool by_slice = o.split_by == "slice" || (o.split_by == "auto" && sources.size() == 1);
-  const auto subject_splits = split_subjects(static_cast<int64_t>(sources.size()), o.split, o.seed);
+// Subjects sliced by up to o.threads workers (0: up to 8), results in the order of `sources`.
+// The first error stops the others from starting another subject and is rethrown.
+std::vector<SubjectResult> slice_subjects(const std::vector<VolumeSource>& sources,
+                                          const std::vector<Split>& subject_splits, bool by_slice,
+                                          const SliceDatasetOptions& o, const std::string& out) {
   std::vector<SubjectResult> results(sources.size());
   std::atomic<size_t> next{0}, done{0};
   std::exception_ptr error;
@@ -206,59 +205,87 @@ json write_slice_dataset(const std::vector<VolumeSource>& sources, const SliceDa
   worker();
   for (auto& t : pool) t.join();
   if (error) std::rethrow_exception(error);
+  return results;
+}
 
+// What the manifest adds up over all subjects.
+struct DatasetTotals {
   json files = json::array(), volumes = json::array();
   std::map<std::string, std::map<std::string, int64_t>> counts;  // split -> normal/anomalous
   std::map<std::string, int64_t> subjects, dropped;
   int64_t non_finite = 0;  // NaN or infinite voxels over all volumes and labels
-  for (const char* s : {"train", "valid", "test"}) counts[s] = {{"normal", 0}, {"anomalous", 0}};
-  for (const char* s : {"train", "valid", "test"}) subjects[s] = 0;
+};
+
+// Moves every subject's files and volume entry into the totals, in order, and counts them.
+DatasetTotals totals_of(std::vector<SubjectResult>& results) {
+  DatasetTotals t;
+  for (const char* s : {"train", "valid", "test"}) t.counts[s] = {{"normal", 0}, {"anomalous", 0}};
+  for (const char* s : {"train", "valid", "test"}) t.subjects[s] = 0;
   for (auto& r : results) {
     std::map<std::string, bool> in_split;
     for (auto& f : r.files) {
       const std::string split = f["split"];
-      ++counts[split][f["label"] == 1 ? "anomalous" : "normal"];
+      ++t.counts[split][f["label"] == 1 ? "anomalous" : "normal"];
       in_split[split] = true;
-      files.push_back(std::move(f));
+      t.files.push_back(std::move(f));
     }
-    for (const auto& entry : in_split) ++subjects[entry.first];
-    for (const auto& [reason, n] : r.dropped) dropped[reason] += n;
-    non_finite += r.volume["non_finite_voxels"].get<int64_t>();
-    non_finite += r.volume["label_non_finite_voxels"].is_null()
-                      ? 0
-                      : r.volume["label_non_finite_voxels"].get<int64_t>();
-    volumes.push_back(std::move(r.volume));
+    for (const auto& entry : in_split) ++t.subjects[entry.first];
+    for (const auto& [reason, n] : r.dropped) t.dropped[reason] += n;
+    t.non_finite += r.volume["non_finite_voxels"].get<int64_t>();
+    t.non_finite += r.volume["label_non_finite_voxels"].is_null()
+                        ? 0
+                        : r.volume["label_non_finite_voxels"].get<int64_t>();
+    t.volumes.push_back(std::move(r.volume));
   }
-  json manifest = {
-      {"format", "qfae slice dataset 1"},
-      {"layout", "bmad"},
-      {"orientation",
-       "axial slices; row 0 anterior; the subject's right on the image's left (radiological); "
-       "slice 0 most inferior"},
-      {"split_by", by_slice ? "slice" : "subject"},
-      {"counts", counts},
-      {"subjects", subjects},
-      {"dropped", dropped},
-      {"non_finite_voxels", non_finite},
-      {"options",
-       {{"percentiles", {o.normalise.low_percentile, o.normalise.high_percentile}},
-        {"foreground_level", o.normalise.foreground_level},
-        {"min_foreground", o.min_foreground},
-        {"min_lesion_pixels", o.min_lesion_pixels},
-        {"image_size", o.image_size},
-        {"bit_depth", o.bit_depth},
-        {"split", o.split},
-        {"block", o.block},
-        {"gap", o.gap},
-        {"val_anomalies", o.val_anomalies},
-        {"synthetic_lesions", o.synthetic_lesions},
-        {"lesion_copies", o.lesion_copies},
-        {"lesion_size", {o.lesions.min_size, o.lesions.max_size}},
-        {"lesion_contrast", {o.lesions.min_contrast, o.lesions.max_contrast}},
-        {"lesion_max_count", o.lesions.max_count},
-        {"seed", o.seed}}},
-      {"volumes", volumes},
-      {"files", files}};
+  return t;
+}
+
+// The options the dataset was written with, for the manifest.
+json options_json(const SliceDatasetOptions& o) {
+  return {{"percentiles", {o.normalise.low_percentile, o.normalise.high_percentile}},
+          {"foreground_level", o.normalise.foreground_level},
+          {"min_foreground", o.min_foreground},
+          {"min_lesion_pixels", o.min_lesion_pixels},
+          {"image_size", o.image_size},
+          {"bit_depth", o.bit_depth},
+          {"split", o.split},
+          {"block", o.block},
+          {"gap", o.gap},
+          {"val_anomalies", o.val_anomalies},
+          {"synthetic_lesions", o.synthetic_lesions},
+          {"lesion_copies", o.lesion_copies},
+          {"lesion_size", {o.lesions.min_size, o.lesions.max_size}},
+          {"lesion_contrast", {o.lesions.min_contrast, o.lesions.max_contrast}},
+          {"lesion_max_count", o.lesions.max_count},
+          {"seed", o.seed}};
+}
+
+// The manifest (see volume_dataset.h); takes the totals' files and volumes.
+json manifest_of(DatasetTotals& t, bool by_slice, const SliceDatasetOptions& o) {
+  return {{"format", "qfae slice dataset 1"},
+          {"layout", "bmad"},
+          {"orientation",
+           "axial slices; row 0 anterior; the subject's right on the image's left (radiological); "
+           "slice 0 most inferior"},
+          {"split_by", by_slice ? "slice" : "subject"},
+          {"counts", t.counts},
+          {"subjects", t.subjects},
+          {"dropped", t.dropped},
+          {"non_finite_voxels", t.non_finite},
+          {"options", options_json(o)},
+          {"volumes", std::move(t.volumes)},
+          {"files", std::move(t.files)}};
+}
+
+}  // namespace
+
+json write_slice_dataset(const std::vector<VolumeSource>& sources, const SliceDatasetOptions& o,
+                         const std::string& out) {
+  const bool by_slice = o.split_by == "slice" || (o.split_by == "auto" && sources.size() == 1);
+  const auto subject_splits = split_subjects(static_cast<int64_t>(sources.size()), o.split, o.seed);
+  auto results = slice_subjects(sources, subject_splits, by_slice, o, out);
+  auto totals = totals_of(results);
+  const json manifest = manifest_of(totals, by_slice, o);
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec) throw UserError("cannot create folder '" + out + "': " + ec.message());

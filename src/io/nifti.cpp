@@ -3,6 +3,7 @@
 #include "qfae/io/nifti.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -151,9 +152,8 @@ char axis_letter(int code) {
   }
 }
 
-}  // namespace
-
-Volume read_nifti(const std::string& path) {
+// The file exists and is not empty (libnifti's own message for these is less clear).
+void check_volume_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     throw UserError("NIfTI volume '" + path + "' does not exist or is not a file");
@@ -161,6 +161,10 @@ Volume read_nifti(const std::string& path) {
   if (std::filesystem::file_size(path, ec) == 0) {
     throw UserError("NIfTI volume '" + path + "' is empty (0 bytes)");
   }
+}
+
+// The header and data of a single 3-D volume with no empty dimension.
+std::unique_ptr<nifti_image, NiftiDeleter> open_nifti(const std::string& path) {
   // The library's own messages are multi-line; ours name the file. Set once: it is a global.
   static std::once_flag quiet;
   std::call_once(quiet, [] { nifti_set_debug_level(0); });
@@ -179,60 +183,90 @@ Volume read_nifti(const std::string& path) {
   if (nim->nx < 1 || nim->ny < 1 || nim->nz < 1) {
     throw UserError("NIfTI volume '" + path + "' has an empty dimension");
   }
-  // Where each file axis points: sform (preferred, as nibabel), else qform, else RAS.
-  Volume vol;
-  vol.path = path;
-  const auto values = to_float(*nim, path, &vol.non_finite);
-  int codes[3] = {NIFTI_L2R, NIFTI_P2A, NIFTI_I2S};
-  if (nim->sform_code > 0) {
-    nifti_dmat44_to_orientation(nim->sto_xyz, &codes[0], &codes[1], &codes[2]);
+  return nim;
+}
+
+// Where each file axis points (NIFTI_L2R, ...): sform (preferred, as nibabel), else qform, else
+// RAS. Records which one in vol.transform and the axes as letters in vol.file_axes.
+std::array<int, 3> orientation_codes(const nifti_image& nim, Volume& vol) {
+  std::array<int, 3> codes = {NIFTI_L2R, NIFTI_P2A, NIFTI_I2S};
+  if (nim.sform_code > 0) {
+    nifti_dmat44_to_orientation(nim.sto_xyz, &codes[0], &codes[1], &codes[2]);
     vol.transform = "sform";
-  } else if (nim->qform_code > 0) {
-    nifti_dmat44_to_orientation(nim->qto_xyz, &codes[0], &codes[1], &codes[2]);
+  } else if (nim.qform_code > 0) {
+    nifti_dmat44_to_orientation(nim.qto_xyz, &codes[0], &codes[1], &codes[2]);
     vol.transform = "qform";
   } else {
     vol.transform = "none";
-    log("io")->warn("'{}' sets neither sform nor qform; its voxel axes are taken as RAS", path);
+    log("io")->warn("'{}' sets neither sform nor qform; its voxel axes are taken as RAS",
+                    vol.path);
   }
   for (int c : codes) vol.file_axes += axis_letter(c);
+  return codes;
+}
 
-  // For each target axis (L, P, S): the file axis along it and whether it runs the other way.
-  const int64_t n_file[3] = {nim->nx, nim->ny, nim->nz};
-  const int64_t stride[3] = {1, nim->nx, nim->nx * nim->ny};
-  const double pixdim[3] = {nim->dx, nim->dy, nim->dz};
+// How to walk the file's voxels in LPS order: per target axis (L, P, S) its length and its step
+// in the file, from the voxel at `start`.
+struct LpsWalk {
+  int64_t n[3], step[3], start = 0;
+};
+
+// For each target axis (L, P, S): the file axis along it and whether it runs the other way. Sets
+// vol.spacing and which file axis the slices are taken along.
+LpsWalk lps_walk(const nifti_image& nim, const std::array<int, 3>& codes, Volume& vol) {
+  const int64_t n_file[3] = {nim.nx, nim.ny, nim.nz};
+  const int64_t stride[3] = {1, nim.nx, nim.nx * nim.ny};
+  const double pixdim[3] = {nim.dx, nim.dy, nim.dz};
   const int forward[3] = {NIFTI_R2L, NIFTI_A2P, NIFTI_I2S};
   const int backward[3] = {NIFTI_L2R, NIFTI_P2A, NIFTI_S2I};
-  int64_t n[3], step[3], start = 0;
+  LpsWalk w;
   for (int t = 0; t < 3; ++t) {
     int axis = -1;
     for (int a = 0; a < 3; ++a) {
       if (codes[a] == forward[t] || codes[a] == backward[t]) axis = a;
     }
     if (axis < 0) {
-      throw UserError("NIfTI volume '" + path + "' has a degenerate " + vol.transform + " (axes '" +
-                      vol.file_axes + "'); cannot tell which way is up");
+      throw UserError("NIfTI volume '" + vol.path + "' has a degenerate " + vol.transform +
+                      " (axes '" + vol.file_axes + "'); cannot tell which way is up");
     }
     const bool flip = codes[axis] == backward[t];
-    n[t] = n_file[axis];
-    step[t] = flip ? -stride[axis] : stride[axis];
-    if (flip) start += (n_file[axis] - 1) * stride[axis];
+    w.n[t] = n_file[axis];
+    w.step[t] = flip ? -stride[axis] : stride[axis];
+    if (flip) w.start += (n_file[axis] - 1) * stride[axis];
     vol.spacing[t] = std::abs(pixdim[axis]) > 0 ? std::abs(pixdim[axis]) : 1.0;
     if (t == 2) {
       vol.slice_axis_in_file = axis;
       vol.slice_flipped = flip;
     }
   }
-  vol.width = n[0];
-  vol.height = n[1];
-  vol.depth = n[2];
+  return w;
+}
+
+// `values` (file order) into vol.voxels in LPS order, with vol's width, height and depth.
+void copy_in_lps_order(const std::vector<float>& values, const LpsWalk& w, Volume& vol) {
+  vol.width = w.n[0];
+  vol.height = w.n[1];
+  vol.depth = w.n[2];
   vol.voxels.resize(values.size());
   float* out = vol.voxels.data();
-  for (int64_t k = 0; k < n[2]; ++k) {
-    for (int64_t j = 0; j < n[1]; ++j) {
-      const int64_t row = start + k * step[2] + j * step[1];
-      for (int64_t i = 0; i < n[0]; ++i) *out++ = values[row + i * step[0]];
+  for (int64_t k = 0; k < w.n[2]; ++k) {
+    for (int64_t j = 0; j < w.n[1]; ++j) {
+      const int64_t row = w.start + k * w.step[2] + j * w.step[1];
+      for (int64_t i = 0; i < w.n[0]; ++i) *out++ = values[row + i * w.step[0]];
     }
   }
+}
+
+}  // namespace
+
+Volume read_nifti(const std::string& path) {
+  check_volume_file(path);
+  const auto nim = open_nifti(path);
+  Volume vol;
+  vol.path = path;
+  const auto values = to_float(*nim, path, &vol.non_finite);
+  const auto codes = orientation_codes(*nim, vol);
+  copy_in_lps_order(values, lps_walk(*nim, codes, vol), vol);
   return vol;
 }
 

@@ -1,4 +1,5 @@
-// Atomic small-file writes and whole-or-absent result folders.
+// Atomic small-file writes; staged folders: written beside (or inside) their final place, then
+// renamed in (same file system, so each move is atomic), removed on every other way out.
 #include "qfae/util/files.h"
 
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <system_error>
 
 #include "qfae/util/error.h"
 
@@ -31,6 +33,25 @@ void remove_orphaned_partials(const fs::path& final) {
     if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
     fs::remove_all(e.path(), ec);
   }
+}
+
+[[noreturn]] void throw_fs_error(const std::string& what, const fs::path& path,
+                                 const std::error_code& ec) {
+  throw UserError("cannot " + what + " '" + path.string() + "': " + ec.message());
+}
+
+// Creates `dir` (and its parents) unless it is a folder already; true when it did.
+bool ensure_folder(const fs::path& dir) {
+  std::error_code ec;
+  const auto st = fs::status(dir, ec);
+  if (st.type() == fs::file_type::directory) return false;
+  if (st.type() != fs::file_type::not_found) {
+    if (ec) throw_fs_error("use", dir, ec);
+    throw UserError("'" + dir.string() + "' exists and is not a folder");
+  }
+  fs::create_directories(dir, ec);
+  if (ec) throw_fs_error("create folder", dir, ec);
+  return true;
 }
 
 }  // namespace
@@ -82,44 +103,83 @@ StagedDir::StagedDir(const std::string& final_dir, const std::string& marker) {
   }
   make_dirs(final.parent_path().string());
   remove_orphaned_partials(final);
-  tmp_ = final_ + ".partial-" + std::to_string(::getpid());
-  fs::remove_all(tmp_, ec);
-  make_dirs(tmp_);
+  staging_ = final_ + ".partial-" + std::to_string(::getpid());
+  fs::remove_all(staging_, ec);
+  make_dirs(staging_);
+}
+
+StagedDir::StagedDir(const std::string& root, std::vector<std::string> parts)
+    : final_(root),
+      staging_((fs::path(root) / ".partial").string()),
+      whole_(false),
+      parts_(std::move(parts)) {
+  created_root_ = ensure_folder(final_);
+  std::error_code ec;
+  fs::remove_all(staging_, ec);  // left over from a run that was killed
+  if (ec) throw_fs_error("remove", staging_, ec);
+  ensure_folder(staging_);
+}
+
+StagedDir StagedDir::parts_of(const std::string& root, std::vector<std::string> parts) {
+  return StagedDir(root, std::move(parts));
 }
 
 StagedDir::~StagedDir() {
   if (committed_) return;
   std::error_code ignored;
-  fs::remove_all(tmp_, ignored);
+  fs::remove_all(staging_, ignored);
+  if (created_root_) fs::remove(final_, ignored);  // only removes an empty folder
 }
 
 void StagedDir::commit() {
+  if (whole_) {
+    commit_whole();
+  } else {
+    commit_parts();
+  }
+}
+
+void StagedDir::commit_whole() {
   std::error_code ec;
   if (!fs::exists(final_, ec)) {
-    fs::rename(tmp_, final_, ec);
-    if (ec) throw UserError("cannot move '" + tmp_ + "' to '" + final_ + "': " + ec.message());
+    fs::rename(staging_, final_, ec);
+    if (ec) throw UserError("cannot move '" + staging_ + "' to '" + final_ + "': " + ec.message());
     committed_ = true;
     return;
   }
-  // Swap in one step, then remove the old result (now at tmp_).
-  if (::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, final_.c_str(), RENAME_EXCHANGE) != 0) {
+  // Swap in one step, then remove the old result (now at staging_).
+  if (::renameat2(AT_FDCWD, staging_.c_str(), AT_FDCWD, final_.c_str(), RENAME_EXCHANGE) != 0) {
     // Filesystems without RENAME_EXCHANGE: the old folder aside, the new one in, the old one out.
     const std::string old = final_ + ".old-" + std::to_string(::getpid());
     fs::remove_all(old, ec);
     fs::rename(final_, old, ec);
     if (ec) throw UserError("cannot replace '" + final_ + "': " + ec.message());
-    fs::rename(tmp_, final_, ec);
+    fs::rename(staging_, final_, ec);
     if (ec) {
       std::error_code ignored;
       fs::rename(old, final_, ignored);  // put the earlier result back
-      throw UserError("cannot move '" + tmp_ + "' to '" + final_ + "': " + ec.message());
+      throw UserError("cannot move '" + staging_ + "' to '" + final_ + "': " + ec.message());
     }
     fs::remove_all(old, ec);
     committed_ = true;
     return;
   }
   committed_ = true;
-  fs::remove_all(tmp_, ec);
+  fs::remove_all(staging_, ec);
+}
+
+void StagedDir::commit_parts() {
+  std::error_code ec;
+  for (const auto& name : parts_) {
+    const fs::path target = fs::path(final_) / name, staged = fs::path(staging_) / name;
+    fs::remove_all(target, ec);
+    if (ec) throw_fs_error("replace", target, ec);
+    if (fs::symlink_status(staged, ec).type() == fs::file_type::not_found) continue;
+    fs::rename(staged, target, ec);
+    if (ec) throw_fs_error("move into place", staged, ec);
+  }
+  fs::remove_all(staging_, ec);
+  committed_ = true;
 }
 
 std::string csv_field(const std::string& text) {

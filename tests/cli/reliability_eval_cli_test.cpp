@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "../support/reliability_runs.h"
+#include "../support/user_error.h"
 #include "qfae/cli/common.h"
 
 namespace fs = std::filesystem;
@@ -201,6 +202,23 @@ TEST(ReliabilityEvalNames, OutputFoldersAreNamedWithoutTheOldSuffix) {
   EXPECT_EQ(run_folder_of("runs/demo/1/checkpoints/last.old"), "runs/demo/1");
   EXPECT_EQ(run_folder_of("runs/demo/1/checkpoints/last/"), "runs/demo/1");
   EXPECT_EQ(run_folder_of("exported/model"), "exported/model");
+}
+
+// eval and infer find what --checkpoint names alike: a run folder's checkpoints/<which> (the
+// ".old" copy a crash left included), its config.yaml and run folder; a checkpoint folder without
+// its config.yaml is refused by name.
+TEST(ReliabilityEvalNames, CheckpointArgumentsFindTheFoldersOrNameWhatIsMissing) {
+  TempDir dir;
+  dir.write("runs/demo/1/checkpoints/last.old/model.safetensors", "weights");
+  dir.write("runs/demo/1/checkpoints/last.old/config.yaml", "name: demo\n");
+  const auto run = (dir.path() / "runs" / "demo" / "1").string();
+  const auto found = qfae::cli::find_checkpoint_paths(run, "last");
+  EXPECT_EQ(found.checkpoint, run + "/checkpoints/last.old");
+  EXPECT_EQ(found.config, run + "/checkpoints/last.old/config.yaml");
+  EXPECT_EQ(found.run, run);
+  const auto exported = dir.write("exported/model.safetensors", "weights").parent_path().string();
+  EXPECT_EQ(qfae::test::user_error([&] { qfae::cli::find_checkpoint_paths(exported, "best"); }),
+            "--checkpoint " + exported + ": " + exported + " has no config.yaml");
 }
 
 }  // namespace reliability_eval_cli_test

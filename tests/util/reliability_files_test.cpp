@@ -1,5 +1,5 @@
-// Whole-or-absent folders (StagedDir), checked file writes and CSV quoting: the building blocks
-// that keep eval and infer outputs complete or absent, never mixed or half-written.
+// Staged folders (StagedDir, whole or by parts), checked file writes and CSV/TSV quoting: the
+// building blocks that keep eval, infer and prepare outputs complete or absent, never half-written.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,6 +27,11 @@ std::vector<std::string> names_in(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
   std::sort(out.begin(), out.end());
   return out;
+}
+
+void put_file(const fs::path& path) {
+  fs::create_directories(path.parent_path());
+  std::ofstream(path) << "x";
 }
 
 TEST(ReliabilityStagedDir, CommitReplacesTheEarlierFolderWhole) {
@@ -94,6 +99,41 @@ TEST(ReliabilityStagedDir, RemovesPartialFoldersOfDeadProcessesOnly) {
   EXPECT_EQ(names_in(dir.path()),
             (std::vector<std::string>{"other.partial-" + std::to_string(dead), "out.partial-1",
                                       "out.partial-abc"}));
+}
+
+// parts_of: an uncommitted one leaves nothing behind, a committed one replaces only the parts it
+// names, and a file where the folder should be is an error naming it.
+TEST(ReliabilityStagedDir, PartsUncommittedLeaveNothingCommittedReplaceOnlyThem) {
+  TempDir dir;
+  const auto root = dir.path() / "out";
+  {
+    auto staged = qfae::StagedDir::parts_of(root.string(), {"train", "test"});
+    EXPECT_EQ(staged.path(), (root / ".partial").string());
+    put_file(fs::path(staged.path()) / "train" / "x.png");
+  }
+  EXPECT_FALSE(fs::exists(root)) << "created by the staged folder, removed with it";
+
+  put_file(root / "train" / "old.png");
+  put_file(root / "test" / "old.png");
+  put_file(root / "mine.txt");
+  put_file(root / ".partial" / "train" / "killed.png");  // a run killed while it wrote
+  {
+    auto staged = qfae::StagedDir::parts_of(root.string(), {"train", "test"});
+    EXPECT_FALSE(fs::exists(fs::path(staged.path()) / "train")) << "the leftover is gone";
+    put_file(fs::path(staged.path()) / "train" / "new.png");
+    EXPECT_TRUE(fs::exists(root / "train" / "old.png")) << "nothing changes before commit()";
+    staged.commit();
+  }
+  EXPECT_TRUE(fs::exists(root / "train" / "new.png"));
+  EXPECT_FALSE(fs::exists(root / "train" / "old.png"));
+  EXPECT_FALSE(fs::exists(root / "test")) << "replaced by nothing: the new dataset has none";
+  EXPECT_TRUE(fs::exists(root / "mine.txt")) << "what is not ours stays";
+  EXPECT_FALSE(fs::exists(root / ".partial"));
+
+  const auto file = (dir.path() / "a-file").string();
+  put_file(file);
+  EXPECT_NE(user_error([&] { qfae::StagedDir::parts_of(file, {"train"}); }).find(file),
+            std::string::npos);
 }
 
 TEST(ReliabilityFiles, WriteFailuresNameThePathAndLeaveNoTemporaryFile) {

@@ -33,6 +33,24 @@ std::string run_folder_of(const std::string& checkpoint);
 // (find_checkpoint returns the ".old" folder when a crash came between its renames).
 std::string checkpoint_label(const std::string& checkpoint);
 
+// What eval's and infer's --checkpoint names, found: a run folder's checkpoints/<which> or a
+// checkpoint folder itself (run::find_checkpoint), with its saved config and its run folder.
+struct CheckpointPaths {
+  std::string checkpoint;  // the folder holding the weights
+  std::string config;      // <checkpoint>/config.yaml, the config it was trained with
+  std::string run;         // run_folder_of(checkpoint)
+};
+// UserError when `arg` holds no checkpoint, or "--checkpoint <arg>: <folder> has no config.yaml".
+CheckpointPaths find_checkpoint_paths(const std::string& arg, const std::string& which);
+
+// The config to score a checkpoint with: its saved config.yaml, then `configs` on top of it, then
+// the rest of `options` but -o (which names the results folder here, not the training output);
+// resolved by resolve_config and refused when it changes keys fixed by training.
+config::LoadedConfig resolve_checkpoint_config(const CommonOptions& options,
+                                               const CheckpointPaths& found,
+                                               const std::vector<std::string>& configs,
+                                               bool check_files);
+
 // Removes `dir` at the end of the scope if it is still empty: a reserved results folder
 // (reserve_run_dir) whose work failed or was stopped leaves nothing behind.
 class RemoveIfEmpty {

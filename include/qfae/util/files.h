@@ -1,6 +1,8 @@
-// Small file helpers shared by every area: atomic writes, whole-or-absent result folders, CSV.
+// Small file helpers shared by every area: atomic writes, folders (or parts of them) staged and
+// moved in whole, CSV and TSV fields.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace qfae {
 
@@ -12,26 +14,43 @@ void write_file_atomic(const std::string& path, const std::string& text);
 // fs::create_directories, with a UserError naming the folder instead of a filesystem_error.
 void make_dirs(const std::string& dir);
 
-// A results folder that is complete and of one run, or absent. Files are written into a
-// temporary sibling, "<final>.partial-<pid>" (path()); commit() puts it in place of <final>,
-// replacing an earlier result there in one step (RENAME_EXCHANGE where the filesystem has it).
-// Without commit() (an error, a stop signal) the destructor removes the temporary folder and
-// <final> is left as it was. The constructor also removes "<final>.partial-<pid>" folders of
-// processes that no longer run (left by a kill -9), and refuses (UserError) to take over a
-// non-empty folder that lacks `marker`, so a mistyped -o never deletes unrelated files.
+// New content for a folder, written aside and moved in only when complete, so an error, a stop
+// signal or bad input found late never leaves half of it behind. It covers either the whole folder
+// or named parts of it:
+//  - StagedDir(final, marker): the whole folder, staged in the sibling "<final>.partial-<pid>";
+//    commit() puts it in place of <final>, replacing an earlier result there in one step
+//    (RENAME_EXCHANGE where the filesystem has it). The constructor removes "<final>.partial-<pid>"
+//    folders of processes that no longer run (left by a kill -9), and refuses (UserError) to take
+//    over a non-empty folder that lacks `marker`, so a mistyped -o never deletes unrelated files.
+//  - StagedDir::parts_of(root, parts): only the entries `parts` of `root` (created when needed),
+//    staged in "<root>/.partial" (one left by a killed run is removed first); commit() replaces
+//    each part by its staged version, or removes it when none was written, and leaves everything
+//    else in `root` alone. UserError naming the path when `root` is not a folder.
+// Without commit() the destructor removes the staging folder, and <final> is left as it was (a
+// `root` that parts_of created is removed again if it is empty).
 class StagedDir {
  public:
   StagedDir(const std::string& final_dir, const std::string& marker);
+  static StagedDir parts_of(const std::string& root, std::vector<std::string> parts);
   ~StagedDir();
   StagedDir(const StagedDir&) = delete;
   StagedDir& operator=(const StagedDir&) = delete;
 
-  const std::string& path() const { return tmp_; }
+  // Where to write the new content.
+  const std::string& path() const { return staging_; }
   const std::string& final_path() const { return final_; }
+  // Moves the staged content in; UserError naming the path that failed.
   void commit();
 
  private:
-  std::string final_, tmp_;
+  StagedDir(const std::string& root, std::vector<std::string> parts);
+  void commit_whole();
+  void commit_parts();
+
+  std::string final_, staging_;
+  bool whole_ = true;
+  std::vector<std::string> parts_;  // parts_of: the entries of final_ that commit() replaces
+  bool created_root_ = false;       // parts_of created final_
   bool committed_ = false;
 };
 
