@@ -112,33 +112,30 @@ void TorchScriptBackbone::freeze() {
   for (auto parameter : module_.parameters()) parameter.requires_grad_(false);
 }
 
-void TorchScriptBackbone::check(const BackboneExpectation& e, const std::string& key) const {
-  const auto& d = description_;
-  const std::string where = key + ": " + path_;
-  if (!e.model.empty() && e.model != d.model) {
-    throw UserError(where + " holds model '" + d.model + "', the config expects '" + e.model +
-                    "' (key " + e.model_key + ")");
-  }
-  if (e.image_size != 0 && e.image_size != d.image_size) {
-    throw UserError(where + " was exported for image size " + std::to_string(d.image_size) +
-                    ", the config expects " + std::to_string(e.image_size) + " (key " +
-                    e.image_size_key + ")");
-  }
-  if (e.width != 0 && e.width != d.width) {
-    throw UserError(where + " has width " + std::to_string(d.width) + ", the config expects " +
-                    std::to_string(e.width) + " (key " + e.width_key + ")");
-  }
-  for (const auto p : e.patch_sizes) {
-    if (std::find(d.patch_sizes.begin(), d.patch_sizes.end(), p) == d.patch_sizes.end()) {
-      throw UserError(where + " has patch sizes [" + join(d.patch_sizes) +
-                      "], the config expects patch size " + std::to_string(p) + " (key " +
-                      e.patch_sizes_key + "; re-export with --patch-size)");
+void TorchScriptBackbone::require_model(const std::string& model) const {
+  if (model.empty() || model == description_.model) return;
+  throw UserError(path_ + " holds model '" + description_.model + "', not '" + model + "'");
+}
+
+void TorchScriptBackbone::require_image_size(int64_t image_size) const {
+  if (image_size == 0 || image_size == description_.image_size) return;
+  throw UserError(path_ + " was exported for image size " +
+                  std::to_string(description_.image_size) + ", not " + std::to_string(image_size));
+}
+
+void TorchScriptBackbone::require_width(int64_t width) const {
+  if (width == 0 || width == description_.width) return;
+  throw UserError(path_ + " has width " + std::to_string(description_.width) + ", not " +
+                  std::to_string(width));
+}
+
+void TorchScriptBackbone::require_patch_sizes(const std::vector<int64_t>& patch_sizes) const {
+  const auto& offered = description_.patch_sizes;
+  for (const auto p : patch_sizes) {
+    if (std::find(offered.begin(), offered.end(), p) == offered.end()) {
+      throw UserError(path_ + " offers patch sizes [" + join(offered) + "], not " +
+                      std::to_string(p) + " (re-export with --patch-size)");
     }
-  }
-  for (const int tap : e.taps) {
-    int64_t resolved = 0;
-    const auto why = resolve_tap(tap, &resolved);
-    if (!why.empty()) throw UserError(where + ": " + why + " (key " + e.taps_key + ")");
   }
 }
 
