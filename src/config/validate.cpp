@@ -181,6 +181,8 @@ void validate_model(const Config& cfg, const Checker& c) {
   c.unit("model.dropout", m.dropout, /*include_one=*/false);
   c.positive("model.query_init_std", m.query_init_std);
   c.size("model.decoder_dim", m.decoder_dim, kMaxWidth);
+  c.require(m.decoder_dim % 4 == 0, "model.decoder_dim", m.decoder_dim,
+            "a multiple of 4 (the decoder's sine-cosine position embedding has four parts)");
   c.size("model.decoder_depth", m.decoder_depth, kMaxDepth);
   c.size("model.decoder_heads", m.decoder_heads, kMaxHeads);
   c.require(m.decoder_dim % m.decoder_heads == 0, "model.decoder_heads", m.decoder_heads,

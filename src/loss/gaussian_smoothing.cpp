@@ -40,8 +40,8 @@ torch::Tensor gaussian_kernel_1d(double sigma, double truncate, torch::Device de
 
 torch::Tensor gaussian_smooth(const torch::Tensor& maps, double sigma, double truncate) {
   if (!std::isfinite(sigma) || sigma < 0) {
-    throw UserError("eval.smoothing_sigma: " + std::to_string(sigma) +
-                    " is not a valid Gaussian sigma (0 = off, or a positive number of pixels)");
+    throw UserError("Gaussian sigma " + std::to_string(sigma) +
+                    " is not valid (0 = off, or a positive number of pixels)");
   }
   TORCH_CHECK(maps.dim() == 4 && maps.size(1) == 1, "gaussian_smooth: expected (N, 1, H, W), got ",
               maps.sizes());
