@@ -107,7 +107,8 @@ Trainer::Trainer(const config::Config& config, torch::Device device,
   sched.final_div_factor = t.final_div_factor;
   sched.base_momentum = t.beta1_min;
   sched.max_momentum = t.beta1_max;
-  schedule_ = std::make_unique<OneCycle>(sched);
+  // The steps per epoch come from the data, so validate() cannot see a one-step warm-up coming.
+  schedule_ = with_key("train.warmup", [&] { return std::make_unique<OneCycle>(sched); });
   stop_step_ = t.max_steps > 0 ? std::min(t.max_steps, sched.total_steps) : sched.total_steps;
 
   if (resume_from) {
