@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "qfae/backbone/description.h"
 #include "qfae/engine/system.h"
 #include "qfae/loss/perceptual_maps.h"
 #include "qfae/util/log.h"
@@ -152,7 +153,7 @@ BenchResult run_bench(const config::Config& config, torch::Device device,
   result.frozen_bf16 = system.frozen_dtype() == torch::kBFloat16;
   std::vector<backbone::BackboneDescription> encoders;
   for (const auto& path : config.backbone.encoders) {
-    encoders.push_back(read_backbone_description(path));
+    encoders.push_back(backbone::read_description(path));
   }
   const auto shapes = model_shapes(config, encoders, system.perceptual_backbone().description());
 

@@ -60,8 +60,8 @@ TEST(BenchCli, DemoConfigWritesSaneJson) {
   // The FLOPs are the counter's for the demo config (tiny_dino64 / tiny_mae64 descriptions).
   const auto cfg = qfae::config::load_config({kDemo}, {}).config;
   const auto shapes = qfae::engine::model_shapes(
-      cfg, {qfae::engine::read_backbone_description(cfg.backbone.encoders[0])},
-      qfae::engine::read_backbone_description(cfg.backbone.perceptual));
+      cfg, {qfae::backbone::read_description(cfg.backbone.encoders[0])},
+      qfae::backbone::read_description(cfg.backbone.perceptual));
   EXPECT_DOUBLE_EQ(j["phases"][1]["flops"]["per_step"].get<double>(),
                    qfae::engine::train_step_flops(shapes, 16).total());
 }

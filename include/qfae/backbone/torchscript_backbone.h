@@ -11,25 +11,15 @@
 #include <string>
 #include <vector>
 
-namespace qfae::backbone {
+#include "qfae/backbone/description.h"
 
-// What the file says about itself (its qfae.json extra file).
-struct BackboneDescription {
-  std::string model;                 // timm name, e.g. "vit_large_patch14_reg4_dinov2.lvd142m"
-  int64_t image_size = 0;            // input side the position embeddings were built for
-  std::vector<int64_t> patch_sizes;  // the first is the default (patch_size 0)
-  std::vector<int64_t> grids;        // image_size / patch size, one per patch size
-  int64_t num_prefix = 0;            // P
-  int64_t width = 0;                 // D
-  int64_t depth = 0;                 // blocks of the full model (negative taps count from here)
-  int64_t blocks = 0;                // blocks held by the file (the first `blocks` of `depth`)
-  std::vector<double> mean, std;     // normalisation the weights were trained with (recorded only)
-};
+namespace qfae::backbone {
 
 class TorchScriptBackbone {
  public:
-  // Loads the file, reads qfae.json, switches to eval mode and freezes every parameter.
-  // Throws UserError naming the file when it is missing, not TorchScript, or lacks valid qfae.json.
+  // Reads qfae.json (read_description), loads the file, switches to eval mode and freezes every
+  // parameter. Throws UserError naming the file when it is missing, not TorchScript, or lacks a
+  // valid qfae.json.
   TorchScriptBackbone(const std::string& path, torch::Device device);
 
   const BackboneDescription& description() const { return description_; }
