@@ -1,10 +1,9 @@
 // Loading, checking and running the frozen TorchScript ViT backbones (contract in
-// scripts/qfae_vit.py): qfae.json parsing, tap resolution, frozen forward.
+// scripts/qfae_vit.py): description checks, tap resolution, frozen forward (qfae.json itself is
+// read by description.cpp).
 #include "qfae/backbone/torchscript_backbone.h"
 
 #include <algorithm>
-#include <filesystem>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 
@@ -13,9 +12,6 @@
 
 namespace qfae::backbone {
 namespace {
-
-constexpr int kFormatVersion = 1;
-constexpr const char* kMetadataName = "qfae.json";
 
 std::string join(const std::vector<int64_t>& values) {
   std::ostringstream out;
@@ -38,67 +34,18 @@ std::string interpreter_message(const std::string& what) {
   return last.empty() ? first_line(what) : last;
 }
 
-// Reads qfae.json; throws UserError naming the file on anything missing or inconsistent.
-BackboneDescription parse_description(const std::string& json_text, const std::string& path) {
-  const std::string where = path + ": ";
-  if (json_text.empty()) {
-    throw UserError(where + "no qfae.json inside; is it a file from scripts/export_backbone.py?");
-  }
-  BackboneDescription d;
-  try {
-    const auto json = nlohmann::json::parse(json_text);
-    const int format = json.at("format").get<int>();
-    if (format != kFormatVersion) {
-      throw UserError(where + "qfae.json format " + std::to_string(format) + ", this qfae reads " +
-                      std::to_string(kFormatVersion) + "; re-export the backbone");
-    }
-    d.model = json.at("model").get<std::string>();
-    d.image_size = json.at("image_size").get<int64_t>();
-    d.patch_sizes = json.at("patch_sizes").get<std::vector<int64_t>>();
-    d.grids = json.at("grids").get<std::vector<int64_t>>();
-    d.num_prefix = json.at("num_prefix").get<int64_t>();
-    d.width = json.at("width").get<int64_t>();
-    d.depth = json.at("depth").get<int64_t>();
-    d.blocks = json.at("blocks").get<int64_t>();
-    d.mean = json.at("mean").get<std::vector<double>>();
-    d.std = json.at("std").get<std::vector<double>>();
-  } catch (const nlohmann::json::exception& e) {
-    throw UserError(where + "malformed qfae.json (" + first_line(e.what()) + ")");
-  }
-  const bool consistent = d.image_size > 0 && !d.patch_sizes.empty() &&
-                          d.patch_sizes.size() == d.grids.size() && d.num_prefix >= 0 &&
-                          d.width > 0 && d.depth > 0 && d.blocks > 0 && d.blocks <= d.depth &&
-                          d.mean.size() == 3 && d.std.size() == 3;
-  if (!consistent) throw UserError(where + "inconsistent qfae.json: " + json_text);
-  for (size_t i = 0; i < d.patch_sizes.size(); ++i) {
-    if (d.patch_sizes[i] <= 0 || d.grids[i] != d.image_size / d.patch_sizes[i]) {
-      throw UserError(where + "inconsistent qfae.json: grid " + std::to_string(d.grids[i]) +
-                      " for patch size " + std::to_string(d.patch_sizes[i]) + " at image size " +
-                      std::to_string(d.image_size));
-    }
-  }
-  return d;
-}
-
 }  // namespace
 
 TorchScriptBackbone::TorchScriptBackbone(const std::string& path, torch::Device device)
-    : path_(path), device_(device) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
-    throw UserError(path +
-                    ": backbone file not found (export one with scripts/export_backbone.py)");
-  }
-  torch::jit::ExtraFilesMap extra{{kMetadataName, ""}};
+    : path_(path), description_(read_description(path)), device_(device) {
   try {
-    module_ = torch::jit::load(path, device, extra);
+    module_ = torch::jit::load(path, device);
   } catch (const c10::Error& e) {
     throw UserError(path + ": not a TorchScript file (" + first_line(e.what_without_backtrace()) +
                     ")");
   } catch (const std::exception& e) {
     throw UserError(path + ": not a TorchScript file (" + first_line(e.what()) + ")");
   }
-  description_ = parse_description(extra[kMetadataName], path);
   if (!module_.find_method("forward")) throw UserError(path + ": the module has no forward()");
   freeze();
   const auto& d = description_;
@@ -112,33 +59,30 @@ void TorchScriptBackbone::freeze() {
   for (auto parameter : module_.parameters()) parameter.requires_grad_(false);
 }
 
-void TorchScriptBackbone::check(const BackboneExpectation& e, const std::string& key) const {
-  const auto& d = description_;
-  const std::string where = key + ": " + path_;
-  if (!e.model.empty() && e.model != d.model) {
-    throw UserError(where + " holds model '" + d.model + "', the config expects '" + e.model +
-                    "' (key " + e.model_key + ")");
-  }
-  if (e.image_size != 0 && e.image_size != d.image_size) {
-    throw UserError(where + " was exported for image size " + std::to_string(d.image_size) +
-                    ", the config expects " + std::to_string(e.image_size) + " (key " +
-                    e.image_size_key + ")");
-  }
-  if (e.width != 0 && e.width != d.width) {
-    throw UserError(where + " has width " + std::to_string(d.width) + ", the config expects " +
-                    std::to_string(e.width) + " (key " + e.width_key + ")");
-  }
-  for (const auto p : e.patch_sizes) {
-    if (std::find(d.patch_sizes.begin(), d.patch_sizes.end(), p) == d.patch_sizes.end()) {
-      throw UserError(where + " has patch sizes [" + join(d.patch_sizes) +
-                      "], the config expects patch size " + std::to_string(p) + " (key " +
-                      e.patch_sizes_key + "; re-export with --patch-size)");
+void TorchScriptBackbone::require_model(const std::string& model) const {
+  if (model.empty() || model == description_.model) return;
+  throw UserError(path_ + " holds model '" + description_.model + "', not '" + model + "'");
+}
+
+void TorchScriptBackbone::require_image_size(int64_t image_size) const {
+  if (image_size == 0 || image_size == description_.image_size) return;
+  throw UserError(path_ + " was exported for image size " +
+                  std::to_string(description_.image_size) + ", not " + std::to_string(image_size));
+}
+
+void TorchScriptBackbone::require_width(int64_t width) const {
+  if (width == 0 || width == description_.width) return;
+  throw UserError(path_ + " has width " + std::to_string(description_.width) + ", not " +
+                  std::to_string(width));
+}
+
+void TorchScriptBackbone::require_patch_sizes(const std::vector<int64_t>& patch_sizes) const {
+  const auto& offered = description_.patch_sizes;
+  for (const auto p : patch_sizes) {
+    if (std::find(offered.begin(), offered.end(), p) == offered.end()) {
+      throw UserError(path_ + " offers patch sizes [" + join(offered) + "], not " +
+                      std::to_string(p) + " (re-export with --patch-size)");
     }
-  }
-  for (const int tap : e.taps) {
-    int64_t resolved = 0;
-    const auto why = resolve_tap(tap, &resolved);
-    if (!why.empty()) throw UserError(where + ": " + why + " (key " + e.taps_key + ")");
   }
 }
 

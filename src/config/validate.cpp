@@ -32,6 +32,10 @@ std::string show(const std::vector<T>& values) {
 }
 std::string show(const std::string& value) { return "'" + value + "'"; }
 
+// Upper bounds on sizes: far above any real model, low enough that nothing overflows.
+constexpr int64_t kMaxWidth = 65536, kMaxDepth = 1024, kMaxHeads = 1024, kMaxImageSize = 8192;
+constexpr double kMaxMlpRatio = 64;
+
 class Checker {
  public:
   explicit Checker(const Sources& sources) : sources_(sources) {}
@@ -78,7 +82,10 @@ class Checker {
   }
   void layers(const std::string& key, const std::vector<int64_t>& layers) const {
     require(!layers.empty(), key, layers, "at least one layer");
-    for (auto l : layers) require(l >= 0, key, layers, "0-based block indices (>= 0)");
+    for (auto l : layers) {
+      require(l >= 0 && l < kMaxDepth, key, layers,
+              "0-based block indices in [0, " + std::to_string(kMaxDepth - 1) + "]");
+    }
   }
   void file(const std::string& key, const std::string& path) const {
     require(!path.empty(), key, path, "a path to an existing file");
@@ -101,10 +108,6 @@ void require_finite(const Config& config, const Checker& c) {
     }
   }
 }
-
-// Upper bounds on sizes: far above any real model, low enough that nothing overflows.
-constexpr int64_t kMaxWidth = 65536, kMaxDepth = 1024, kMaxHeads = 1024, kMaxImageSize = 8192;
-constexpr double kMaxMlpRatio = 64;
 
 // About how many parameters the trainable model has (the big matrices; the exact count is
 // `qfae config --summary`), so that a model that cannot fit in memory fails before it allocates.
@@ -168,6 +171,11 @@ void validate_data(const DataConfig& d, const Checker& c) {
 void validate_model(const Config& cfg, const Checker& c) {
   const auto& m = cfg.model;
   c.require(!cfg.backbone.taps.empty(), "backbone.taps", cfg.backbone.taps, "at least one block");
+  for (auto t : cfg.backbone.taps) {
+    c.require(t >= -kMaxDepth && t < kMaxDepth, "backbone.taps", cfg.backbone.taps,
+              "block indices in [" + std::to_string(-kMaxDepth) + ", " +
+                  std::to_string(kMaxDepth - 1) + "] (negative ones count from the last block)");
+  }
   c.size("backbone.encoder_dim", cfg.backbone.encoder_dim, kMaxWidth);
   c.size("model.dim", m.dim, kMaxWidth);
   c.size("model.qformer_depth", m.qformer_depth, kMaxDepth);
@@ -181,6 +189,8 @@ void validate_model(const Config& cfg, const Checker& c) {
   c.unit("model.dropout", m.dropout, /*include_one=*/false);
   c.positive("model.query_init_std", m.query_init_std);
   c.size("model.decoder_dim", m.decoder_dim, kMaxWidth);
+  c.require(m.decoder_dim % 4 == 0, "model.decoder_dim", m.decoder_dim,
+            "a multiple of 4 (the decoder's sine-cosine position embedding has four parts)");
   c.size("model.decoder_depth", m.decoder_depth, kMaxDepth);
   c.size("model.decoder_heads", m.decoder_heads, kMaxHeads);
   c.require(m.decoder_dim % m.decoder_heads == 0, "model.decoder_heads", m.decoder_heads,

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "qfae/util/error.h"
+#include "shape_text.h"
 
 namespace qfae::io {
 namespace {
@@ -53,12 +54,6 @@ void require_little_endian(const std::string& path) {
 
 [[noreturn]] void fail(const std::string& path, const std::string& problem) {
   throw UserError(path + ": " + problem);
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
 }
 
 // Parses and checks one header entry; `buffer_size` is the length of the data after the header.

@@ -4,17 +4,12 @@
 #include <utility>
 
 #include "qfae/util/error.h"
+#include "shape_text.h"
 
 namespace qfae::io {
 namespace {
 
 constexpr size_t kMaxListed = 10;
-
-std::string shape_text(torch::IntArrayRef shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
 
 // "a, b, c" for the first kMaxListed names, then "... and N more".
 std::string name_list(const std::vector<std::string>& names) {

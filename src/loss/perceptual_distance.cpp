@@ -8,18 +8,13 @@ namespace qfae::loss {
 PerceptualDistance::PerceptualDistance(std::shared_ptr<backbone::TorchScriptBackbone> mae,
                                        PerceptualOptions options)
     : mae_(std::move(mae)), options_(std::move(options)) {
-  if (!mae_) throw UserError("backbone.perceptual: no perceptual backbone was given");
-  if (options_.patch_sizes.empty()) throw UserError("loss.patch_sizes: must not be empty");
-  if (options_.layers.empty()) throw UserError("loss.layers: must not be empty");
+  TORCH_CHECK(mae_, "PerceptualDistance: no backbone given");
+  if (options_.patch_sizes.empty()) throw UserError("no perceptual patch sizes given");
+  if (options_.layers.empty()) throw UserError("no perceptual layers given");
   for (const auto layer : options_.layers) taps_.push_back(static_cast<int>(layer));
-  backbone::BackboneExpectation expect;
-  expect.image_size = options_.image_size;
-  expect.patch_sizes = options_.patch_sizes;
-  expect.taps = taps_;
-  expect.model_key = "backbone.perceptual_model";
-  expect.width_key = "backbone.perceptual";
-  expect.taps_key = "loss.layers";
-  mae_->check(expect, "backbone.perceptual");
+  mae_->require_image_size(options_.image_size);
+  mae_->require_patch_sizes(options_.patch_sizes);
+  mae_->resolve_taps(taps_);
 }
 
 HiddenStates PerceptualDistance::hidden_states(const torch::Tensor& images) {

@@ -22,21 +22,23 @@ QFormerAutoencoderImpl::QFormerAutoencoderImpl(const AutoencoderOptions& options
   const auto& q = options.qformer;
   const auto& d = options.decoder;
   if (q.queries != d.grid * d.grid) {
-    throw UserError("model.queries: " + std::to_string(q.queries) +
-                    " must equal the decoder grid squared (image_size / decoder_patch = " +
-                    std::to_string(d.grid) + ", squared " + std::to_string(d.grid * d.grid) + ")");
+    throw UserError("QFormerAutoencoder: " + std::to_string(q.queries) +
+                    " queries, but the decoder's " + std::to_string(d.grid) + " x " +
+                    std::to_string(d.grid) + " token grid needs " +
+                    std::to_string(d.grid * d.grid));
   }
   if (d.in_dim != q.dim) {
-    throw UserError("model: the decoder reads width " + std::to_string(d.in_dim) +
-                    " but the Q-Former outputs width model.dim = " + std::to_string(q.dim));
+    throw UserError("QFormerAutoencoder: the decoder reads width " + std::to_string(d.in_dim) +
+                    " but the Q-Former outputs width " + std::to_string(q.dim));
   }
   if (options.encoder_dims.empty()) {
-    throw UserError("backbone.encoders: at least one encoder is needed");
+    throw UserError("QFormerAutoencoder: at least one encoder is needed");
   }
   encoders_ = register_module("encoders", torch::nn::ModuleList());
   for (const auto width : options.encoder_dims) {
     if (width <= 0) {
-      throw UserError("backbone.encoder_dim: " + std::to_string(width) + " must be positive");
+      throw UserError("QFormerAutoencoder: encoder width " + std::to_string(width) +
+                      " must be positive");
     }
     encoders_->push_back(EncoderProjection(width, q.dim));
   }

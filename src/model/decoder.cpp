@@ -11,14 +11,14 @@ namespace qfae::model {
 DecoderImpl::DecoderImpl(const DecoderOptions& options) : options_(options) {
   const auto& o = options;
   if (o.dim <= 0 || o.dim % 4 != 0 || o.heads <= 0 || o.dim % o.heads != 0) {
-    throw UserError("model.decoder_dim: " + std::to_string(o.dim) +
-                    " must be a positive multiple of 4 and of model.decoder_heads (" +
+    throw UserError("Decoder: width " + std::to_string(o.dim) +
+                    " must be a positive multiple of 4 and of the heads (" +
                     std::to_string(o.heads) + ")");
   }
   if (o.in_dim <= 0 || o.depth < 0 || o.grid <= 0 || o.patch <= 0 || o.registers < 0 ||
       o.channels <= 0) {
     throw UserError(
-        "model: decoder input width, grid, patch and channels must be positive and "
+        "Decoder: input width, grid, patch and channels must be positive and "
         "depth, registers non-negative");
   }
   decoder_embed_ = register_module("decoder_embed", torch::nn::Linear(o.in_dim, o.dim));

@@ -8,13 +8,13 @@ namespace qfae::model {
 
 QFormerImpl::QFormerImpl(const QFormerOptions& options) : options_(options) {
   if (options.dim <= 0 || options.queries <= 0 || options.depth <= 0) {
-    throw UserError("model: dim (" + std::to_string(options.dim) + "), queries (" +
-                    std::to_string(options.queries) + ") and qformer_depth (" +
+    throw UserError("QFormer: width (" + std::to_string(options.dim) + "), queries (" +
+                    std::to_string(options.queries) + ") and depth (" +
                     std::to_string(options.depth) + ") must be positive");
   }
   if (options.heads <= 0 || options.dim % options.heads != 0) {
-    throw UserError("model.qformer_heads: " + std::to_string(options.heads) +
-                    " must divide model.dim (" + std::to_string(options.dim) + ")");
+    throw UserError("QFormer: " + std::to_string(options.heads) +
+                    " heads do not divide the width " + std::to_string(options.dim));
   }
   queries_ = register_parameter(
       "queries", torch::randn({1, options.queries, options.dim}) * options.query_init_std);

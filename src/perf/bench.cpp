@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "qfae/backbone/description.h"
 #include "qfae/loss/perceptual_maps.h"
 #include "qfae/pipeline/anomaly_model.h"
 #include "qfae/train/train_step.h"
@@ -194,7 +195,7 @@ BenchResult run_bench(const config::Config& config, torch::Device device,
   result.frozen_bf16 = model.frozen_dtype() == torch::kBFloat16;
   std::vector<backbone::BackboneDescription> encoders;
   for (const auto& path : config.backbone.encoders) {
-    encoders.push_back(read_backbone_description(path));
+    encoders.push_back(backbone::read_description(path));
   }
   const auto shapes = model_shapes(config, encoders, model.perceptual_backbone().description());
 

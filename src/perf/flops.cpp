@@ -1,11 +1,7 @@
 // Analytic matrix-product FLOPs of the training and evaluation steps (2 m n k per product).
 #include "qfae/perf/flops.h"
 
-#include <caffe2/serialize/inline_container.h>
-
 #include <algorithm>
-#include <filesystem>
-#include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "qfae/util/error.h"
@@ -167,41 +163,6 @@ ModelShapes model_shapes(const config::Config& c,
   s.perceptual_train = perceptual_shapes(perceptual, c.loss.patch_sizes, c.loss.layers, size);
   s.perceptual_eval = perceptual_shapes(perceptual, c.eval.patch_sizes, c.eval.layers, size);
   return s;
-}
-
-backbone::BackboneDescription read_backbone_description(const std::string& path) {
-  if (!std::filesystem::is_regular_file(path)) {
-    throw UserError("backbone file '" + path + "' does not exist");
-  }
-  std::string text;
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    const std::string record = "extra/qfae.json";
-    if (!reader.hasRecord(record)) {
-      throw UserError("backbone file '" + path +
-                      "': no qfae.json inside (export it with "
-                      "scripts/export_backbone.py)");
-    }
-    auto [data, size] = reader.getRecord(record);
-    text.assign(static_cast<const char*>(data.get()), size);
-  } catch (const c10::Error&) {
-    throw UserError("backbone file '" + path + "': not a TorchScript archive");
-  }
-  try {
-    const auto j = nlohmann::json::parse(text);
-    backbone::BackboneDescription desc;
-    desc.model = j.at("model").get<std::string>();
-    desc.image_size = j.at("image_size").get<int64_t>();
-    desc.patch_sizes = j.at("patch_sizes").get<std::vector<int64_t>>();
-    desc.grids = j.at("grids").get<std::vector<int64_t>>();
-    desc.num_prefix = j.at("num_prefix").get<int64_t>();
-    desc.width = j.at("width").get<int64_t>();
-    desc.depth = j.at("depth").get<int64_t>();
-    desc.blocks = j.at("blocks").get<int64_t>();
-    return desc;
-  } catch (const nlohmann::json::exception& e) {
-    throw UserError("backbone file '" + path + "': malformed qfae.json (" + e.what() + ")");
-  }
 }
 
 double FlopCount::forward() const {

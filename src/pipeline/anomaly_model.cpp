@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "qfae/util/error.h"
 #include "qfae/util/log.h"
 
 namespace qfae::pipeline {
@@ -39,33 +40,34 @@ model::AutoencoderOptions autoencoder_options(const config::Config& c) {
 AnomalyModel::AnomalyModel(const config::Config& config, torch::Device device)
     : config_(config), device_(device) {
   const auto& bb = config.backbone;
+  const auto image_size = config.data.image_size;
   taps_.assign(bb.taps.begin(), bb.taps.end());
+  // The backbones state what they lack; the config key that asked for it is named here.
   for (size_t i = 0; i < bb.encoders.size(); ++i) {
     auto enc = std::make_unique<backbone::TorchScriptBackbone>(bb.encoders[i], device);
-    backbone::BackboneExpectation e;
-    e.model = bb.encoder_model;
-    e.image_size = config.data.image_size;
-    e.width = bb.encoder_dim;
-    e.taps = taps_;
-    enc->check(e, "backbone.encoders[" + std::to_string(i) + "]");
+    with_key("backbone.encoder_model", [&] { enc->require_model(bb.encoder_model); });
+    with_key("data.image_size", [&] { enc->require_image_size(image_size); });
+    with_key("backbone.encoder_dim", [&] { enc->require_width(bb.encoder_dim); });
+    with_key("backbone.taps", [&] { enc->resolve_taps(taps_); });
     log("backbone")->info("encoder {}: {} ({} of {} blocks, {:.1f} M parameters)", i,
                           enc->description().model, enc->description().blocks,
                           enc->description().depth, enc->num_parameters() / 1e6);
     encoders_.push_back(std::move(enc));
   }
   perceptual_ = std::make_shared<backbone::TorchScriptBackbone>(bb.perceptual, device);
-  backbone::BackboneExpectation p;
-  p.model = bb.perceptual_model;
-  p.model_key = "backbone.perceptual_model";
-  p.image_size = config.data.image_size;
-  perceptual_->check(p, "backbone.perceptual");
-  // Both distances share the one MAE; each checks its own patch sizes and layers.
-  train_distance_ = std::make_unique<loss::PerceptualDistance>(
-      perceptual_, loss::PerceptualOptions{config.loss.patch_sizes, config.loss.layers,
-                                           config.data.image_size});
-  test_distance_ = std::make_unique<loss::PerceptualDistance>(
-      perceptual_, loss::PerceptualOptions{config.eval.patch_sizes, config.eval.layers,
-                                           config.data.image_size});
+  with_key("backbone.perceptual_model", [&] { perceptual_->require_model(bb.perceptual_model); });
+  with_key("data.image_size", [&] { perceptual_->require_image_size(image_size); });
+  // Both distances share the one MAE; each one's patch sizes and layers under its own keys.
+  const auto distance = [&](const std::string& section, const std::vector<int64_t>& patch_sizes,
+                            const std::vector<int64_t>& layers) {
+    with_key(section + ".patch_sizes", [&] { perceptual_->require_patch_sizes(patch_sizes); });
+    with_key(section + ".layers",
+             [&] { perceptual_->resolve_taps(std::vector<int>(layers.begin(), layers.end())); });
+    return std::make_unique<loss::PerceptualDistance>(
+        perceptual_, loss::PerceptualOptions{patch_sizes, layers, image_size});
+  };
+  train_distance_ = distance("loss", config.loss.patch_sizes, config.loss.layers);
+  test_distance_ = distance("eval", config.eval.patch_sizes, config.eval.layers);
   // Process-wide RNG on purpose: LibTorch's initialisers draw from the default generator only, so
   // seeding it right before they run makes fresh weights depend on train.seed alone.
   torch::manual_seed(static_cast<uint64_t>(config.train.seed));

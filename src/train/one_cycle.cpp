@@ -2,8 +2,11 @@
 #include "qfae/train/one_cycle.h"
 
 #include <cmath>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+
+#include "qfae/util/error.h"
 
 namespace qfae::train {
 namespace {
@@ -20,6 +23,15 @@ OneCycle::OneCycle(const OneCycleOptions& options) : options_(options) {
   if (options_.total_steps < 1) throw std::invalid_argument("OneCycle: total_steps must be >= 1");
   if (!(options_.pct_start > 0 && options_.pct_start < 1)) {
     throw std::invalid_argument("OneCycle: pct_start must lie in (0, 1)");
+  }
+  // The warm-up's cosine divides by its length, pct_start x total_steps - 1: zero for a warm-up
+  // of exactly one step, where PyTorch raises ZeroDivisionError (step 0's rate would be NaN).
+  if (options_.pct_start * static_cast<double>(options_.total_steps) - 1.0 == 0.0) {
+    std::ostringstream fact;
+    fact << "a warm-up of " << options_.pct_start << " x " << options_.total_steps
+         << " steps is exactly 1 step, over which OneCycle cannot anneal (PyTorch's OneCycleLR "
+            "divides by zero there); expected a fraction giving more or less than 1 step";
+    throw UserError(fact.str());
   }
 }
 

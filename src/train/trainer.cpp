@@ -106,7 +106,10 @@ void Trainer::build_model() {
   // Validation shares these weights: under bf16 training it runs with bf16 frozen networks.
   model_->set_frozen_dtype(model_->frozen_dtype_for(train_precision_));
   const int64_t total_steps = t.epochs * steps_per_epoch_;
-  step_ = std::make_unique<TrainStep>(*model_, total_steps, train_precision_);
+  // The steps per epoch come from the data, so validate() cannot see a one-step warm-up coming.
+  step_ = with_key("train.warmup", [&] {
+    return std::make_unique<TrainStep>(*model_, total_steps, train_precision_);
+  });
   stop_step_ = t.max_steps > 0 ? std::min(t.max_steps, total_steps) : total_steps;
 }
 

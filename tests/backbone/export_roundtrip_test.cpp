@@ -14,7 +14,6 @@
 #include "qfae/config/loader.h"
 #include "qfae/io/safetensors.h"
 
-using qfae::backbone::BackboneExpectation;
 using qfae::backbone::TorchScriptBackbone;
 
 namespace {
@@ -98,12 +97,12 @@ TEST(ExportRoundTrip, EncoderTapsMatchTimm) {
   EXPECT_EQ(d.depth, 24);
   EXPECT_EQ(d.width, cfg.backbone.encoder_dim);
   EXPECT_EQ(d.num_prefix, 5);  // CLS + 4 registers
-  BackboneExpectation need;    // what pipeline::AnomalyModel asks of backbone.encoders[0]
-  need.model = cfg.backbone.encoder_model;
-  need.image_size = cfg.data.image_size;
-  need.width = cfg.backbone.encoder_dim;
-  need.taps = std::vector<int>(cfg.backbone.taps.begin(), cfg.backbone.taps.end());
-  EXPECT_NO_THROW(encoder.check(need, "backbone.encoders[0]"));
+  // What pipeline::AnomalyModel asks of backbone.encoders[0].
+  EXPECT_NO_THROW(encoder.require_model(cfg.backbone.encoder_model));
+  EXPECT_NO_THROW(encoder.require_image_size(cfg.data.image_size));
+  EXPECT_NO_THROW(encoder.require_width(cfg.backbone.encoder_dim));
+  EXPECT_NO_THROW(
+      encoder.resolve_taps(std::vector<int>(cfg.backbone.taps.begin(), cfg.backbone.taps.end())));
 
   // All taps in one call, as the model asks for them.
   const std::vector<int> tap_ints(taps.begin(), taps.end());
@@ -137,13 +136,11 @@ TEST(ExportRoundTrip, PerceptualLayersMatchTimmAtEveryPatchSize) {
   EXPECT_EQ(d.model, expected.text("perceptual_model"));
   EXPECT_EQ(d.model, cfg.backbone.perceptual_model);
   EXPECT_EQ(d.num_prefix, 1);  // CLS only
-  BackboneExpectation need;    // what pipeline::AnomalyModel and the perceptual distances ask
-  need.model = cfg.backbone.perceptual_model;
-  need.model_key = "backbone.perceptual_model";
-  need.image_size = cfg.data.image_size;
-  need.patch_sizes = patch_sizes;
-  need.taps = std::vector<int>(layers.begin(), layers.end());
-  EXPECT_NO_THROW(mae.check(need, "backbone.perceptual"));
+  // What pipeline::AnomalyModel and the perceptual distances ask.
+  EXPECT_NO_THROW(mae.require_model(cfg.backbone.perceptual_model));
+  EXPECT_NO_THROW(mae.require_image_size(cfg.data.image_size));
+  EXPECT_NO_THROW(mae.require_patch_sizes(patch_sizes));
+  EXPECT_NO_THROW(mae.resolve_taps(std::vector<int>(layers.begin(), layers.end())));
 
   const std::vector<int> layer_ints(layers.begin(), layers.end());
   for (const auto p : patch_sizes) {

@@ -155,6 +155,32 @@ TEST(Config, ValidationNamesKeyValueSourceAndExpectation) {
   EXPECT_NE(msg.find("data.root"), std::string::npos) << msg;
 }
 
+// Values the model or the narrowing to a block index would otherwise meet first: the model names
+// no config key, and 2^32 + 1 would silently become block 1.
+TEST(Config, ValidationRefusesWhatOnlyTheModelWouldRefuse) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      // Divides the heads (so only the multiple of 4 is wrong): the Decoder cannot build it.
+      {{"model.decoder_dim=30", "model.decoder_heads=2"}, "model.decoder_dim"},
+      {{"backbone.taps=[4294967295]"}, "backbone.taps"},
+      {{"backbone.taps=[-1025]"}, "backbone.taps"},
+      {{"loss.layers=[1024]"}, "loss.layers"},
+      {{"eval.layers=[1, 4294967297]"}, "eval.layers"},
+  };
+  for (const auto& [assignments, key] : bad) {
+    LoadedConfig one;
+    for (const auto& a : assignments) qfae::config::apply_assignment(one, a);
+    const auto msg = user_error([&] { qfae::config::validate(one.config, one.sources); });
+    EXPECT_EQ(msg.rfind(key + ":", 0), 0u) << assignments.front() << " -> " << msg;
+  }
+  // The largest block indices pass.
+  LoadedConfig edge;
+  for (const char* a : {"model.decoder_dim=32", "model.decoder_heads=2",
+                        "backbone.taps=[-1024, 1023]", "loss.layers=[1023]", "eval.layers=[0]"}) {
+    qfae::config::apply_assignment(edge, a);
+  }
+  EXPECT_EQ(user_error([&] { qfae::config::validate(edge.config, edge.sources); }), "");
+}
+
 TEST(Config, ShippedConfigsLoadAndValidate) {
   for (const char* name : {"brats", "resc", "rsna", "isic", "liver", "demo"}) {
     const std::string path = std::string(QFAE_CONFIG_DIR) + "/" + name + ".yaml";

@@ -1,10 +1,11 @@
 // PerceptualDistance through the tiny MAE test export (image 32, patch sizes 8 and 16, width 32):
 // gradients reach x_hat only, identical images cost nothing, maps are non-negative, and options
-// the export cannot serve are refused naming the config key.
+// the export cannot serve are refused naming the file and the value (the caller names the key).
 #include "qfae/loss/perceptual_distance.h"
 
 #include <gtest/gtest.h>
 
+#include "../support/user_error.h"
 #include "qfae/util/error.h"
 
 using qfae::loss::PerceptualDistance;
@@ -72,19 +73,26 @@ TEST(PerceptualDistanceTest, IdenticalImagesCostNothingAndMapsAreNonNegative) {
   EXPECT_GT(maps.max().item<float>(), 0.0f);
 }
 
-TEST(PerceptualDistanceTest, OptionsTheExportCannotServeNameTheKey) {
+// loss.* and eval.* both build one: the message names no key (pipeline::AnomalyModel adds the right
+// one, tests/pipeline/anomaly_model_test.cpp), only the file and what it lacks.
+TEST(PerceptualDistanceTest, OptionsTheExportCannotServeNameTheFileAndValue) {
+  const auto refusal = [](const PerceptualOptions& options) {
+    const auto msg = qfae::test::user_error([&] { PerceptualDistance(tiny_mae(), options); });
+    EXPECT_NE(msg.find("tiny_mae.pt"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("loss."), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("eval."), std::string::npos) << msg;
+    return msg;
+  };
   auto options = tiny_options();
   options.patch_sizes = {8, 12};
-  try {
-    PerceptualDistance distance(tiny_mae(), options);
-    FAIL() << "expected a UserError";
-  } catch (const qfae::UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("loss.patch_sizes"), std::string::npos) << e.what();
-  }
+  auto msg = refusal(options);
+  EXPECT_NE(msg.find("[8, 16], not 12"), std::string::npos) << msg;
   options = tiny_options();
   options.layers = {1, 9};
-  EXPECT_THROW(PerceptualDistance(tiny_mae(), options), qfae::UserError);
+  msg = refusal(options);
+  EXPECT_NE(msg.find("tap 9"), std::string::npos) << msg;
   options = tiny_options();
   options.image_size = 64;
-  EXPECT_THROW(PerceptualDistance(tiny_mae(), options), qfae::UserError);
+  msg = refusal(options);
+  EXPECT_NE(msg.find("image size 32, not 64"), std::string::npos) << msg;
 }

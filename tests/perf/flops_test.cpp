@@ -180,8 +180,8 @@ TEST(Flops, MatchesFlopCounterMode) {
   const auto counted = nlohmann::json::parse(in);
   const auto cfg = qfae::config::load_config({counted.at("config").get<std::string>()}, {}).config;
   const auto shapes = qfae::perf::model_shapes(
-      cfg, {qfae::perf::read_backbone_description(counted.at("encoder").get<std::string>())},
-      qfae::perf::read_backbone_description(counted.at("perceptual").get<std::string>()));
+      cfg, {qfae::backbone::read_description(counted.at("encoder").get<std::string>())},
+      qfae::backbone::read_description(counted.at("perceptual").get<std::string>()));
   ASSERT_FALSE(counted.at("runs").empty());
   for (const auto& run : counted.at("runs")) {
     const auto batch = run.at("batch").get<int64_t>();
@@ -295,18 +295,4 @@ TEST(Flops, MatchesTheProductsLibTorchRuns) {
 #if TORCH_VERSION_MAJOR >= 2
   at::globalContext().setSDPUseFlash(flash);
 #endif
-}
-
-TEST(Flops, ReadsTheDescriptionWithoutLoadingTheWeights) {
-  const auto d =
-      qfae::perf::read_backbone_description(qfae::test::fixture("backbones/tiny_mae.pt"));
-  EXPECT_EQ(d.model, "test_tiny_mae");
-  EXPECT_EQ(d.patch_sizes, (std::vector<int64_t>{8, 16}));
-  EXPECT_EQ(d.grids, (std::vector<int64_t>{4, 2}));
-  EXPECT_EQ(d.num_prefix, 1);
-  EXPECT_EQ(d.width, 32);
-  EXPECT_THROW(qfae::perf::read_backbone_description("/nonexistent.pt"), qfae::UserError);
-  EXPECT_THROW(
-      qfae::perf::read_backbone_description(qfae::test::fixture("backbones/tiny_reference.pt")),
-      qfae::UserError);
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "qfae/train/one_cycle.h"
+#include "qfae/util/error.h"
 
 using qfae::train::OneCycle;
 using qfae::train::OneCycleOptions;
@@ -50,4 +51,30 @@ TEST(OneCycle, HandComputedEndPoints) {
   EXPECT_NEAR(s.at(14).lr, 1.0 + (0.04 - 1.0) / 2.0 * (std::cos(M_PI * pct) + 1.0), 1e-15);
   EXPECT_THROW(s.at(102), std::out_of_range);
   EXPECT_THROW(s.at(-1), std::out_of_range);
+}
+
+// PyTorch's OneCycleLR divides by pct_start * total_steps - 1 at step 0 (ZeroDivisionError when
+// that is 0): a warm-up of exactly one step is refused; a fraction either side of it is not.
+TEST(OneCycle, AWarmUpOfExactlyOneStepIsRefused) {
+  OneCycleOptions o;
+  o.total_steps = 4;
+  o.pct_start = 0.25;
+  try {
+    const OneCycle schedule(o);
+    FAIL() << "expected a UserError";
+  } catch (const qfae::UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("0.25 x 4 steps is exactly 1 step"), std::string::npos)
+        << e.what();
+  }
+  o.total_steps = 10;
+  o.pct_start = 0.1;  // 0.1 * 10 is exactly 1.0 in double arithmetic
+  EXPECT_THROW(OneCycle{o}, qfae::UserError);
+  for (const double pct : {0.2, 0.3}) {  // 0.8 and 1.2 steps: the schedule is finite throughout
+    o.total_steps = 4;
+    o.pct_start = pct;
+    const OneCycle schedule(o);
+    for (int64_t step = 0; step <= o.total_steps; ++step) {
+      EXPECT_TRUE(std::isfinite(schedule.at(step).lr)) << pct << ", step " << step;
+    }
+  }
 }

@@ -167,6 +167,23 @@ TEST(Trainer, TooFewImagesForOneBatchIsAClearError) {
   }
 }
 
+// 16 images in batches of 4 for 1 epoch: 4 steps, a quarter of them warm-up. validate() cannot
+// know the step count; before, step 0 trained at a NaN learning rate and the run "diverged".
+TEST(Trainer, AWarmUpOfExactlyOneStepNamesTrainWarmup) {
+  TempDir dir;
+  const auto cfg =
+      qfae::test::tiny_config(dir.path() / "data", {"train.warmup=0.25", "train.epochs=1"})
+          .config;
+  try {
+    qfae::train::Trainer trainer(cfg, torch::kCPU);
+    FAIL() << "expected a UserError";
+  } catch (const qfae::UserError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind("train.warmup: ", 0), 0u) << msg;
+    EXPECT_NE(msg.find("0.25 x 4 steps"), std::string::npos) << msg;
+  }
+}
+
 TEST(TrainCli, SigintSavesAndResumeFinishesTheSameCurve) {
   TempDir dir;
   const auto data = dir.path() / "data";

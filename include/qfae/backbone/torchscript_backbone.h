@@ -11,48 +11,27 @@
 #include <string>
 #include <vector>
 
+#include "qfae/backbone/description.h"
+
 namespace qfae::backbone {
-
-// What the file says about itself (its qfae.json extra file).
-struct BackboneDescription {
-  std::string model;                 // timm name, e.g. "vit_large_patch14_reg4_dinov2.lvd142m"
-  int64_t image_size = 0;            // input side the position embeddings were built for
-  std::vector<int64_t> patch_sizes;  // the first is the default (patch_size 0)
-  std::vector<int64_t> grids;        // image_size / patch size, one per patch size
-  int64_t num_prefix = 0;            // P
-  int64_t width = 0;                 // D
-  int64_t depth = 0;                 // blocks of the full model (negative taps count from here)
-  int64_t blocks = 0;                // blocks held by the file (the first `blocks` of `depth`)
-  std::vector<double> mean, std;     // normalisation the weights were trained with (recorded only)
-};
-
-// What a config needs from a file; zero / empty fields accept anything. The *_key fields name the
-// config keys quoted in error messages.
-struct BackboneExpectation {
-  std::string model;                 // "" = any
-  int64_t image_size = 0;            // 0 = any
-  int64_t width = 0;                 // 0 = any
-  std::vector<int64_t> patch_sizes;  // each must be available
-  std::vector<int> taps;             // must be reachable within `blocks`
-  std::string model_key = "backbone.encoder_model";
-  std::string image_size_key = "data.image_size";
-  std::string width_key = "backbone.encoder_dim";
-  std::string patch_sizes_key = "loss.patch_sizes";
-  std::string taps_key = "backbone.taps";
-};
 
 class TorchScriptBackbone {
  public:
-  // Loads the file, reads qfae.json, switches to eval mode and freezes every parameter.
-  // Throws UserError naming the file when it is missing, not TorchScript, or lacks valid qfae.json.
+  // Reads qfae.json (read_description), loads the file, switches to eval mode and freezes every
+  // parameter. Throws UserError naming the file when it is missing, not TorchScript, or lacks a
+  // valid qfae.json.
   TorchScriptBackbone(const std::string& path, torch::Device device);
 
   const BackboneDescription& description() const { return description_; }
   const std::string& path() const { return path_; }
 
-  // Throws UserError naming `key` (the config key that gave the file), the file, the config key of
-  // the mismatching value, and both values.
-  void check(const BackboneExpectation& expectation, const std::string& key) const;
+  // What a config may ask of the file. Each throws a UserError naming the file and stating the
+  // mismatch, both values included; which config key asked is for the caller to say (with_key).
+  // An empty model, or a zero size or width, accepts anything.
+  void require_model(const std::string& model) const;
+  void require_image_size(int64_t image_size) const;
+  void require_width(int64_t width) const;
+  void require_patch_sizes(const std::vector<int64_t>& patch_sizes) const;
 
   // Python-style negative taps count from `depth`; UserError when out of range or beyond `blocks`.
   std::vector<int64_t> resolve_taps(const std::vector<int>& taps) const;

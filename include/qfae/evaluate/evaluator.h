@@ -1,4 +1,4 @@
-// `qfae eval`'s engine: scores a split with a trained AnomalyModel and writes what people read:
+// `qfae eval`: scores a split with a trained AnomalyModel and writes what people read:
 // metrics.json, scores.csv, maps/ (overlays, optional 16-bit raw maps), roc.png and pr.png.
 #pragma once
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-// `qfae infer`'s engine: anomaly maps and scores for image files, batch by batch; a file that
+// `qfae infer`: anomaly maps and scores for image files, batch by batch; a file that
 // cannot be read is reported by name and the others are still processed.
 #pragma once
 #include <cstdint>

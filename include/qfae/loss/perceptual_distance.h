@@ -21,8 +21,8 @@ struct PerceptualOptions {
 
 class PerceptualDistance {
  public:
-  // Checks that the backbone serves every patch size and layer at image_size (qfae::UserError
-  // naming loss.patch_sizes / loss.layers / data.image_size otherwise).
+  // Checks that the backbone serves every patch size and layer at image_size: otherwise a
+  // qfae::UserError naming the file and the value it lacks (the caller names the config key).
   PerceptualDistance(std::shared_ptr<backbone::TorchScriptBackbone> mae, PerceptualOptions options);
 
   // images (B, 3, H, W) in the dataset normalisation -> hidden[s][r] (B, C, g_s, g_s).

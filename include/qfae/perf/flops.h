@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "qfae/backbone/torchscript_backbone.h"
+#include "qfae/backbone/description.h"
 #include "qfae/config/config.h"
 
 // Legend: B batch, N tokens, D width, M MLP hidden width, g token grid side, p patch side,
@@ -62,15 +62,13 @@ struct ModelShapes {
   std::vector<VitShape> perceptual_train, perceptual_eval;  // one per patch size
 };
 
-// `encoders` and `perceptual` are the files' own descriptions (prefix tokens, grids, depth); the
+// `encoders` and `perceptual` are the files' own descriptions (backbone::read_description: prefix
+// tokens, grids, depth); the
 // config gives taps, patch sizes, layers and the trainable model. Assumes MLP ratio 4 in the frozen
 // networks (true of DINO, DINOv2 and MAE ViTs).
 ModelShapes model_shapes(const config::Config& config,
                          const std::vector<backbone::BackboneDescription>& encoders,
                          const backbone::BackboneDescription& perceptual);
-
-// Reads the qfae.json record of an exported backbone without loading its weights.
-backbone::BackboneDescription read_backbone_description(const std::string& path);
 
 struct FlopPart {
   std::string name;

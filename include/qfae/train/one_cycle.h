@@ -22,6 +22,8 @@ struct OneCycleValue {
 
 class OneCycle {
  public:
+  // A warm-up of exactly one step (pct_start x total_steps == 1) is a UserError stating so; the
+  // caller names the config key. Other invalid options are std::invalid_argument.
   explicit OneCycle(const OneCycleOptions& options);
   // Values for the optimizer step with 0-based index `step` (PyTorch's scheduler.last_epoch);
   // step 0 is the first update. Throws std::out_of_range past total_steps, as PyTorch does.

@@ -17,6 +17,18 @@ inline constexpr int kExitBadInput = 2;       // config, paths, data, disk: what
 inline constexpr int kExitUnreadable = 3;     // qfae infer: some images could not be read
 inline constexpr int kExitDiverged = 4;       // qfae train: the loss became NaN or infinite
 
+// Runs `f` and returns what it returns; a UserError from it comes back with "key: " in front.
+// Lower layers state the fact ("<file> offers patch sizes [8, 16], not 32"); the caller that knows
+// which config key gave the value names it with this.
+template <class F>
+auto with_key(const std::string& key, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const UserError& e) {
+    throw UserError(key + ": " + e.what());
+  }
+}
+
 // The first line of an exception message: LibTorch's carry a multi-line backtrace after it.
 inline std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
