@@ -132,8 +132,9 @@ double default_peak_tflops(const std::string& precision) {
 
 namespace {
 
-// What ran: device, LibTorch, threads, the precision as the device resolves it, the peak.
-BenchResult describe_bench(torch::Device device, const BenchOptions& options) {
+// What ran: device, LibTorch, threads, the precision as the device resolved it, the peak.
+BenchResult describe_bench(torch::Device device, const BenchOptions& options,
+                           pipeline::Precision precision) {
   BenchResult result;
   result.device = device.str();
   result.torch_version = TORCH_VERSION;
@@ -141,8 +142,6 @@ BenchResult describe_bench(torch::Device device, const BenchOptions& options) {
   result.warmup = options.warmup;
   result.iters = options.iters;
   result.threads = torch::get_num_threads();
-  const auto precision =
-      pipeline::resolve_precision_warning(options.precision, device, "--precision");
   result.tf32 = precision == pipeline::Precision::kTf32;
   result.autocast_bf16 = precision == pipeline::Precision::kBf16;
   result.precision = pipeline::precision_name(precision);
@@ -188,8 +187,9 @@ BenchResult run_bench(const config::Config& config, torch::Device device,
                       const BenchOptions& options) {
   TORCH_CHECK(options.iters >= 1 && options.warmup >= 0 && options.batch_size >= 1,
               "run_bench: iters >= 1, warmup >= 0 and batch_size >= 1 expected");
-  BenchResult result = describe_bench(device, options);
-  const auto precision = pipeline::resolve_precision(options.precision, device, "--precision");
+  const auto precision =
+      pipeline::resolve_precision_warning(options.precision, device, "--precision");
+  BenchResult result = describe_bench(device, options, precision);
   pipeline::AnomalyModel model(config, device);
   model.set_frozen_dtype(model.frozen_dtype_for(precision));
   result.frozen_bf16 = model.frozen_dtype() == torch::kBFloat16;
