@@ -6,6 +6,7 @@ packages=(
   cmake g++ ninja-build pkg-config ccache
   python3 python3-venv  # scripts/install-torch.sh: the PyPI LibTorch (CUDA) build's environment
   libtorch-dev libopenblas0-pthread
+  libgloo-dev  # the headers of LibTorch's Gloo process group (data-parallel training)
   libopencv-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
   libnifti2-dev  # optional at build time: NIfTI volumes for qfae prepare --from/--volume
   mricron-data   # the Colin27 brain (/usr/share/mricron/templates/ch2bet.nii.gz) for the demo

@@ -8,11 +8,18 @@
 #include <new>
 
 #include "qfae/cli/common.h"
+#include "qfae/dist/world.h"
 #include "qfae/util/error.h"
 
 namespace qfae::cli {
+namespace {
+std::vector<std::string> g_command_line;
+}  // namespace
+
+const std::vector<std::string>& command_line() { return g_command_line; }
 
 int run_app(int argc, char** argv) {
+  g_command_line.assign(argv, argv + argc);
   CLI::App app{"qfae: Q-Former autoencoder for unsupervised anomaly detection in medical images.\n"
                "Train on normal scans only; anomaly maps show what the model cannot reconstruct."};
   app.require_subcommand(1);
@@ -21,7 +28,8 @@ int run_app(int argc, char** argv) {
   app.footer("Exit codes: 0 success, 1 internal error (a bug: please report it), 2 bad input\n"
              "(config, paths, data, a full disk, not enough memory), 3 qfae infer: some images\n"
              "could not be read, 4 qfae train: diverged (loss NaN or infinite; the last good\n"
-             "checkpoint is kept), 130/143 stopped by SIGINT/SIGTERM (train saved, resume it).\n"
+             "checkpoint is kept), 5 data-parallel: another rank died or hung (the message names\n"
+             "it), 130/143 stopped by SIGINT/SIGTERM (train saved, resume it).\n"
              "Run 'qfae <command> --help' for a command's options.");
 
   std::vector<Command> commands = {add_train_command(app), add_eval_command(app),
@@ -44,6 +52,9 @@ int run_app(int argc, char** argv) {
   } catch (const UserError& e) {
     std::cerr << "qfae: error: " << e.what() << "\n";
     return kExitBadInput;
+  } catch (const dist::RankLost& e) {
+    std::cerr << "qfae: error: " << e.what() << "\n";
+    return kExitRankLost;
   } catch (const std::filesystem::filesystem_error& e) {
     // The environment, not qfae: a file in the way, a read-only folder, a full disk. The message
     // names the path(s).

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <thread>
 
+#include "qfae/dist/world.h"
 #include "qfae/run/checkpoint.h"
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
@@ -28,7 +30,9 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
 }
 
 config::LoadedConfig resolve_config(const CommonOptions& o, bool check_files) {
-  set_log_verbosity(o.quiet ? -1 : o.verbose);
+  // Data-parallel: rank 0 speaks for the job; the others say only warnings and errors.
+  const auto world = dist::world_from_environment();
+  set_log_verbosity(o.quiet || !world.leader() ? -1 : o.verbose);
   auto loaded = config::load_config(o.configs, o.sets);
   if (!o.device.empty()) config::apply_assignment(loaded, "device=" + o.device, "--device");
   if (!o.output_dir.empty()) {
@@ -36,7 +40,9 @@ config::LoadedConfig resolve_config(const CommonOptions& o, bool check_files) {
   }
   if (o.seed) config::apply_assignment(loaded, "train.seed=" + std::to_string(*o.seed), "--seed");
   config::validate(loaded.config, loaded.sources, check_files);
-  init_threads(static_cast<int>(loaded.config.threads));
+  // Ranks on one machine share its cores.
+  init_threads(dist::threads_per_rank(static_cast<int>(loaded.config.threads), world,
+                                      static_cast<int>(std::thread::hardware_concurrency())));
   log("config")->debug("resolved config:\n{}", config::to_yaml(loaded.config));
   return loaded;
 }

@@ -1,9 +1,13 @@
-// `qfae train`: trains the Q-Former autoencoder on a dataset's normal images.
+// `qfae train`: trains the Q-Former autoencoder on a dataset's normal images, in one process or
+// as one rank of a data-parallel job (torchrun, srun, or --nproc).
 #include <filesystem>
 #include <memory>
 
+#include "qfae/cli/app.h"
 #include "qfae/cli/common.h"
 #include "qfae/config/loader.h"
+#include "qfae/dist/communicator.h"
+#include "qfae/dist/launch.h"
 #include "qfae/run/checkpoint.h"
 #include "qfae/run/run_dir.h"
 #include "qfae/train/trainer.h"
@@ -19,9 +23,26 @@ namespace {
 struct TrainOptions {
   CommonOptions common;
   std::string resume;
+  int nproc = 1;
+  double dist_timeout_s = 300;
 };
 
+// The device of this rank: cuda:LOCAL_RANK when the config asks for CUDA in a job of several.
+torch::Device rank_device(torch::Device device, const dist::World& world) {
+  if (!world.distributed() || !device.is_cuda()) return device;
+  if (device.index() > 0) {
+    log("train")->warn("device {}: a data-parallel job uses one device per rank; rank {} takes "
+                       "cuda:{} (LOCAL_RANK)", device.str(), world.rank, world.local_rank);
+  }
+  return resolve_device("cuda:" + std::to_string(world.local_rank), "LOCAL_RANK");
+}
+
 int run_train(const TrainOptions& o) {
+  const auto world = dist::world_from_environment();
+  if (o.nproc > 1 && world.distributed()) {
+    throw UserError("--nproc " + std::to_string(o.nproc) + ": this process is already " +
+                    world.describe() + "; leave --nproc to the command without a launcher");
+  }
   std::string run_dir;
   std::optional<std::string> resume_from;
   CommonOptions common = o.common;
@@ -37,19 +58,35 @@ int run_train(const TrainOptions& o) {
   }
   const auto loaded = resolve_config(common, /*check_files=*/true);
   const auto& cfg = loaded.config;
-  const auto device = resolve_device(cfg.device);
+  // Checked once here, before any rank starts.
+  if (o.nproc > 1) return dist::launch_local(o.nproc, dist::without_nproc(command_line()));
+  const auto device = rank_device(resolve_device(cfg.device), world);
   log("train")->info("device {}, {} threads", device.str(), torch::get_num_threads());
-  // Everything is loaded and checked before the run folder exists: a run that cannot start
-  // leaves no empty folder behind and does not move `latest`.
-  train::Trainer trainer(cfg, device, resume_from);
-  if (!run_dir.empty()) return trainer.fit(run_dir);
-  const auto previous_latest = run::latest_run_target(cfg.output_dir, cfg.name);
-  run_dir = run::create_run_dir(cfg.output_dir, cfg.name);
+  std::unique_ptr<dist::Communicator> comm;
+  if (world.distributed()) {
+    comm = std::make_unique<dist::Communicator>(
+        world, device,
+        std::chrono::milliseconds(static_cast<int64_t>(o.dist_timeout_s * 1000)));
+  }
   try {
-    return trainer.fit(run_dir);
-  } catch (...) {
-    // Failed before its first checkpoint: nothing in it is worth keeping or pointing at.
-    if (!trainer.saved_checkpoint()) run::discard_run_dir(run_dir, previous_latest);
+    // Everything is loaded and checked before the run folder exists: a run that cannot start
+    // leaves no empty folder behind and does not move `latest`.
+    train::Trainer trainer(cfg, device, resume_from, comm.get());
+    if (!run_dir.empty() || !world.leader()) return trainer.fit(run_dir);
+    const auto previous_latest = run::latest_run_target(cfg.output_dir, cfg.name);
+    run_dir = run::create_run_dir(cfg.output_dir, cfg.name);
+    try {
+      return trainer.fit(run_dir);
+    } catch (...) {
+      // Failed before its first checkpoint: nothing in it is worth keeping or pointing at.
+      if (!trainer.saved_checkpoint()) run::discard_run_dir(run_dir, previous_latest);
+      throw;
+    }
+  } catch (const dist::RankLost&) {
+    throw;
+  } catch (const std::exception& e) {
+    // The other ranks' error names this one and quotes why.
+    if (comm) comm->announce_failure(first_line(e.what()));
     throw;
   }
 }
@@ -64,6 +101,16 @@ Command add_train_command(CLI::App& app) {
                   "Continue the run in this run folder from its last checkpoint "
                   "(exit codes 130/143 mean a run was stopped by SIGINT/SIGTERM and saved)")
       ->check(CLI::ExistingDirectory);
+  sub->add_option("--nproc", o->nproc,
+                  "Train data-parallel with this many processes on this machine (one per GPU; "
+                  "on the CPU they share the cores). torchrun --no-python --nproc-per-node N "
+                  "qfae train ... and srun qfae train ... need no flag: qfae reads their "
+                  "environment. train.batch_size is the global batch")
+      ->check(CLI::Range(1, 1024));
+  sub->add_option("--dist-timeout", o->dist_timeout_s,
+                  "Data-parallel: seconds a rank waits for the others (to start, or at a step) "
+                  "before it stops with an error naming the rank that died or hung")
+      ->check(CLI::PositiveNumber);
   return {sub, [o] { return run_train(*o); }};
 }
 

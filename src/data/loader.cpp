@@ -13,6 +13,12 @@ namespace qfae::data {
 Loader::Loader(std::vector<Sample> samples, config::DataConfig cfg, LoaderOptions options)
     : samples_(std::move(samples)), cfg_(std::move(cfg)), options_(options) {
   TORCH_CHECK(options_.batch_size > 0, "Loader: batch_size must be > 0, got ", options_.batch_size);
+  TORCH_CHECK(options_.shards == 1 || (options_.drop_last && options_.shard >= 0 &&
+                                       options_.shard < options_.shards &&
+                                       options_.batch_size % options_.shards == 0),
+              "Loader: shard ", options_.shard, " of ", options_.shards,
+              " needs drop_last and a batch size that divides by the shards, got ",
+              options_.batch_size);
   int64_t w = options_.workers >= 0 ? options_.workers : cfg_.workers;
   if (w <= 0) w = std::max<int64_t>(1, std::thread::hardware_concurrency());
   workers_ = w;
@@ -58,7 +64,10 @@ void Loader::start_epoch(int64_t epoch) {
   for (int64_t start = 0; start < n; start += b) {
     const int64_t end = std::min(n, start + b);
     if (options_.drop_last && end - start < b) break;
-    plan.emplace_back(order.begin() + start, order.begin() + end);
+    // This process's part of the batch: the same rows a single process would take there.
+    const int64_t from = start + (end - start) * options_.shard / options_.shards;
+    const int64_t to = start + (end - start) * (options_.shard + 1) / options_.shards;
+    plan.emplace_back(order.begin() + from, order.begin() + to);
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -186,7 +195,7 @@ bool Loader::next(Batch& batch) {
       stop_workers();  // the epoch ends here; no thread is left behind
       std::rethrow_exception(slot.error);
     }
-    if (slot.batch.images.defined()) {
+    if (slot.batch.images.defined() || options_.shards > 1) {
       batch = std::move(slot.batch);
       return true;
     }

@@ -42,7 +42,9 @@ QFormerAutoencoderImpl::QFormerAutoencoderImpl(const AutoencoderOptions& options
     }
     encoders_->push_back(EncoderProjection(width, q.dim));
   }
-  junction_ = register_module("junction", QFormer(q));
+  auto sharded = q;
+  sharded.batch_shard = batch_shard_;
+  junction_ = register_module("junction", QFormer(sharded));
   decoder_ = register_module("decoder", Decoder(d));
 }
 

@@ -18,7 +18,7 @@ QFormerBlockImpl::QFormerBlockImpl(const QFormerOptions& options, bool with_cros
       torch::nn::Sequential(
           torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(options.layer_norm_eps)),
           torch::nn::Linear(d, hidden), torch::nn::GELU(), torch::nn::Linear(hidden, d),
-          torch::nn::Dropout(options.dropout)));
+          ShardedDropout(options.dropout, options.batch_shard)));
 }
 
 torch::Tensor QFormerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& context) {

@@ -38,7 +38,7 @@ OneCycleOptions one_cycle_options(const config::TrainConfig& t, int64_t total_st
 }
 
 TrainStep::TrainStep(pipeline::AnomalyModel& model, int64_t total_steps,
-                     pipeline::Precision precision)
+                     pipeline::Precision precision, dist::Communicator* comm)
     : model_(model),
       precision_(precision),
       optimizer_(trainable_parameters(model),
@@ -46,7 +46,12 @@ TrainStep::TrainStep(pipeline::AnomalyModel& model, int64_t total_steps,
                      .betas(std::make_tuple(model.config().train.beta1_max,
                                             model.config().train.beta2))
                      .weight_decay(model.config().train.weight_decay)),
-      schedule_(one_cycle_options(model.config().train, total_steps)) {}
+      schedule_(one_cycle_options(model.config().train, total_steps)),
+      comm_(comm) {
+  if (comm_ && comm_->size() > 1) {
+    reducer_ = std::make_unique<dist::GradientReducer>(*comm_, trainable_parameters(model));
+  }
+}
 
 torch::Tensor TrainStep::operator()(const torch::Tensor& images, int64_t step) {
   const auto& cfg = model_.config();
@@ -59,14 +64,27 @@ torch::Tensor TrainStep::operator()(const torch::Tensor& images, int64_t step) {
     o.lr(v.lr);
     o.betas(std::make_tuple(v.beta1, cfg.train.beta2));
   }
-  optimizer_.zero_grad();
-  torch::Tensor loss;
-  {
-    pipeline::PrecisionScope scope(precision_, model_.device());
-    const auto x_hat = model_.reconstruct(images);
-    loss = model_.training_loss(images, x_hat).to(torch::kFloat32) * cfg.loss.weight;
+  const int64_t rows = images.defined() ? images.size(0) : 0;
+  const int64_t part = reducer_ ? cfg.train.batch_size / comm_->size() : rows;
+  if (!reducer_) optimizer_.zero_grad();
+  if (reducer_) {
+    reducer_->prepare();  // clears the gradients
+    model_.autoencoder()->set_batch_shard({comm_->rank() * part, cfg.train.batch_size});
   }
-  loss.backward();
+  torch::Tensor loss = torch::zeros({}, torch::TensorOptions().device(model_.device()));
+  if (rows > 0) {
+    {
+      pipeline::PrecisionScope scope(precision_, model_.device());
+      const auto x_hat = model_.reconstruct(images);
+      loss = model_.training_loss(images, x_hat).to(torch::kFloat32) * cfg.loss.weight;
+    }
+    if (rows == part) {
+      loss.backward();
+    } else {  // data-parallel with skipped images: weighted by the rows this rank has
+      (loss * (static_cast<double>(rows) / static_cast<double>(part))).backward();
+    }
+  }
+  if (reducer_) reducer_->finish();
   optimizer_.step();
   return loss.detach();
 }

@@ -52,16 +52,26 @@ data::LoaderOptions training_loader_options(const config::Config& config, bool p
 }
 
 Trainer::Trainer(const config::Config& config, torch::Device device,
-                 const std::optional<std::string>& resume_from)
-    : config_(config), device_(device), tty_(::isatty(STDERR_FILENO) != 0) {
+                 const std::optional<std::string>& resume_from, dist::Communicator* comm)
+    : config_(config), device_(device), comm_(comm && comm->size() > 1 ? comm : nullptr) {
+  tty_ = leader() && ::isatty(STDERR_FILENO) != 0;
   open_data();
   build_model();
   if (resume_from) {
+    // Every rank reads the same checkpoint: weights, Adam's moments and the position.
     progress_ = run::load_checkpoint(*resume_from, *model_->autoencoder(), &step_->optimizer(),
                                      device_);
     resumed_ = true;
     log("train")->info("resumed from {} at step {} (epoch {}, batch {})", *resume_from,
                        progress_.step, progress_.epoch, progress_.batch);
+  }
+  if (comm_) {
+    // Rank 0's weights everywhere (the seeded initialisation gives the same anyway).
+    std::vector<torch::Tensor> tensors;
+    for (const auto& p : model_->autoencoder()->parameters()) tensors.push_back(p.data());
+    for (const auto& b : model_->autoencoder()->buffers()) tensors.push_back(b);
+    comm_->broadcast(tensors);
+    comm_->set_progress(progress_.step);
   }
 }
 
@@ -75,8 +85,18 @@ void Trainer::open_data() {
   if (index_.train.empty()) {
     throw UserError("data.root: '" + config_.data.root + "' has no training images");
   }
-  train_loader_ = std::make_unique<data::Loader>(
-      index_.train, config_.data, training_loader_options(config_, device_.is_cuda()));
+  auto train_options = training_loader_options(config_, device_.is_cuda());
+  if (comm_) {
+    if (t.batch_size % comm_->size() != 0) {
+      throw UserError("train.batch_size: " + std::to_string(t.batch_size) +
+                      " is the global batch and must divide by the " +
+                      std::to_string(comm_->size()) + " ranks of this job (" +
+                      comm_->world().launcher + ")");
+    }
+    train_options.shard = comm_->rank();
+    train_options.shards = comm_->size();
+  }
+  train_loader_ = std::make_unique<data::Loader>(index_.train, config_.data, train_options);
   steps_per_epoch_ = train_loader_->batches_per_epoch();
   if (steps_per_epoch_ == 0) {
     throw UserError("train.batch_size: " + std::to_string(t.batch_size) + " is larger than the " +
@@ -87,7 +107,15 @@ void Trainer::open_data() {
     data::LoaderOptions val_opts;
     val_opts.batch_size = config_.eval.batch_size;
     val_opts.pin_memory = device_.is_cuda();
-    val_loader_ = std::make_unique<data::Loader>(index_.val, config_.data, val_opts);
+    // Data-parallel: every size-th image from this rank's, scores gathered in evaluate().
+    std::vector<data::Sample> mine;
+    for (size_t i = 0; i < index_.val.size(); ++i) {
+      if (!comm_ || static_cast<int>(i % comm_->size()) == comm_->rank()) {
+        mine.push_back(index_.val[i]);
+        val_positions_.push_back(static_cast<int64_t>(i));
+      }
+    }
+    val_loader_ = std::make_unique<data::Loader>(mine, config_.data, val_opts);
     for (const auto& sample : index_.val) {
       (sample.label ? val_has_anomalies_ : val_has_normals_) = true;
     }
@@ -108,13 +136,14 @@ void Trainer::build_model() {
   const int64_t total_steps = t.epochs * steps_per_epoch_;
   // The steps per epoch come from the data, so validate() cannot see a one-step warm-up coming.
   step_ = with_key("train.warmup", [&] {
-    return std::make_unique<TrainStep>(*model_, total_steps, train_precision_);
+    return std::make_unique<TrainStep>(*model_, total_steps, train_precision_, comm_);
   });
   stop_step_ = t.max_steps > 0 ? std::min(t.max_steps, total_steps) : total_steps;
 }
 
 void Trainer::open_run(const std::string& run_dir) {
   run_dir_ = run_dir;
+  if (!leader()) return;
   lock_ = std::make_unique<run::RunLock>(run_dir_);
   const auto metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
   if (resumed_) run::truncate_metrics_after(metrics_path, progress_.step);
@@ -125,7 +154,10 @@ void Trainer::open_run(const std::string& run_dir) {
 torch::Tensor Trainer::train_step(const data::Batch& batch) {
   model_->autoencoder()->train();
   // Pinned on CUDA (the loader's pin_memory): the copy does not wait for the device.
-  const auto images = batch.images.to(device_, batch.images.scalar_type(), /*non_blocking=*/true);
+  // Data-parallel, a part whose images were all skipped is empty: the rank still takes the step.
+  const auto images = batch.images.defined()
+                          ? batch.images.to(device_, batch.images.scalar_type(), /*non_blocking=*/true)
+                          : torch::Tensor();
   auto loss = (*step_)(images, progress_.step);
   ++progress_.step;
   return loss;
@@ -141,9 +173,8 @@ ValidationResult Trainer::evaluate() {
   // Calibrated as `qfae eval` and `qfae infer` will score: with the frozen networks in
   // eval.precision's dtype (float32 as loaded after bf16 training), back to training's after.
   const pipeline::FrozenDtypeScope frozen(*model_, model_->frozen_dtype_for(scorer.precision()));
-  std::vector<double> scores, normal_scores;
-  std::vector<int> labels;
-  double map_scale = -std::numeric_limits<double>::infinity();
+  // One row per image: its position in the validation split, score, label and map maximum.
+  std::vector<double> rows;
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
   int64_t count = 0;
   // One batch in flight: batch k+1 is queued on the device before batch k's scores are read, and
@@ -151,6 +182,7 @@ ValidationResult Trainer::evaluate() {
   struct Item {
     pipeline::PendingOutput out;
     torch::Tensor labels;
+    std::vector<int64_t> indices;
   };
   pipeline::OneInFlight<Item> in_flight([&](Item& item) {
     const auto out = item.out.get();
@@ -158,13 +190,10 @@ ValidationResult Trainer::evaluate() {
     const auto labels_acc = labels_host.accessor<int64_t, 1>();
     const auto scores_acc = out.scores.accessor<double, 1>();
     for (int64_t i = 0; i < out.scores.size(0); ++i) {
-      const int label = static_cast<int>(labels_acc[i]);
-      scores.push_back(scores_acc[i]);
-      labels.push_back(label);
-      if (label == 0) {
-        normal_scores.push_back(scores_acc[i]);
-        map_scale = std::max(map_scale, out.maps[i].max().item<double>());
-      }
+      const int64_t label = labels_acc[i];
+      const double map_max = label == 0 ? out.maps[i].max().item<double>() : 0.0;
+      rows.insert(rows.end(), {static_cast<double>(val_positions_[item.indices[i]]),
+                               scores_acc[i], static_cast<double>(label), map_max});
     }
   });
   val_loader_->start_epoch(0);
@@ -179,12 +208,35 @@ ValidationResult Trainer::evaluate() {
       out = scorer.submit_reconstruction(images, x_hat);
     }
     count += images.size(0);
-    in_flight.push(Item{std::move(out), batch.labels});
+    in_flight.push(Item{std::move(out), batch.labels, batch.indices});
   }
   in_flight.flush();
   ae->train();
-  result.count = count;
-  if (count) result.loss = loss_sum.item<double>() / count;
+  auto table = torch::tensor(rows, torch::kDouble).view({-1, 4});
+  double loss_total = loss_sum.item<double>(), images = static_cast<double>(count);
+  if (comm_) {  // every rank gets every rank's rows, and so the same result
+    table = comm_->all_gather_rows(table);
+    const auto sums = comm_->sum({loss_total, images});
+    loss_total = sums[0];
+    images = sums[1];
+  }
+  // In the split's order, as a single process reads it.
+  table = table.index_select(0, table.select(1, 0).argsort());
+  const auto t = table.accessor<double, 2>();
+  std::vector<double> scores, normal_scores;
+  std::vector<int> labels;
+  double map_scale = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < table.size(0); ++i) {
+    const int label = static_cast<int>(t[i][2]);
+    scores.push_back(t[i][1]);
+    labels.push_back(label);
+    if (label == 0) {
+      normal_scores.push_back(t[i][1]);
+      map_scale = std::max(map_scale, t[i][3]);
+    }
+  }
+  result.count = static_cast<int64_t>(images);
+  if (result.count) result.loss = loss_total / images;
   if (val_has_anomalies_ && val_has_normals_ && !scores.empty()) {
     result.image_auroc = metrics::auroc(scores, labels);
   }
@@ -198,6 +250,7 @@ ValidationResult Trainer::evaluate() {
 }
 
 void Trainer::save_checkpoint(const std::string& name) {
+  if (!leader()) return;
   const auto dir = (fs::path(run_dir_) / "checkpoints" / name).string();
   run::save_checkpoint(dir, *model_->autoencoder(), &step_->optimizer(), progress_, config_);
   saved_checkpoint_ = true;
@@ -214,7 +267,7 @@ bool Trainer::weights_finite() {
 
 int Trainer::diverged(const std::string& what) {
   if (tty_) std::fprintf(stderr, "\n");
-  metrics_.write({{"event", "diverged"}, {"step", progress_.step}, {"epoch", progress_.epoch},
+  record({{"event", "diverged"}, {"step", progress_.step}, {"epoch", progress_.epoch},
                   {"what", what}});
   write_skipped();
   std::string kept = "no checkpoint was saved before it";
@@ -228,8 +281,24 @@ int Trainer::diverged(const std::string& what) {
   return kExitDiverged;
 }
 
+void Trainer::record(const nlohmann::json& event) {
+  if (leader()) metrics_.write(event);
+}
+
+double Trainer::mean_loss(const torch::Tensor& loss_sum, int64_t count) {
+  const double mean = loss_sum.item<double>() / static_cast<double>(count);
+  if (!comm_) return mean;
+  return comm_->sum({mean})[0] / comm_->size();  // equal parts: the mean of the ranks' means
+}
+
+int Trainer::stop_after_step() {
+  if (!comm_) return run::stop_signal();
+  comm_->set_progress(progress_.step);
+  return comm_->agree_stop(run::stop_signal());
+}
+
 void Trainer::log_step(double loss, double lr, double beta1, double images_per_s) {
-  metrics_.write({{"event", "train"}, {"step", progress_.step}, {"epoch", progress_.epoch},
+  record({{"event", "train"}, {"step", progress_.step}, {"epoch", progress_.epoch},
                   {"loss", loss}, {"lr", lr}, {"beta1", beta1}, {"images_per_s", images_per_s}});
 }
 
@@ -250,7 +319,8 @@ Trainer::EpochEnd Trainer::run_epoch() {
     loss_sum += train_step(batch);
     ++losses;
     ++progress_.batch;
-    images_seen += batch.images.size(0);
+    // All ranks' images (each reads its part of every global batch).
+    images_seen += batch.images.defined() ? batch.images.size(0) * (comm_ ? comm_->size() : 1) : 0;
     const bool log_now = progress_.step % config_.train.log_every == 0 ||
                          progress_.batch == steps_per_epoch_ || progress_.step == stop_step_;
     // The loss is read back from the device (a host sync) once per logged interval only; the
@@ -263,7 +333,7 @@ Trainer::EpochEnd Trainer::run_epoch() {
       const double rate = images_seen / std::max(seconds, 1e-9);
       const double eta = (stop_step_ - progress_.step) * config_.train.batch_size / rate;
       if (log_now) {
-        shown_loss = loss_sum.item<double>() / losses;
+        shown_loss = mean_loss(loss_sum, losses);
         if (!std::isfinite(shown_loss)) return EpochEnd::kDiverged;
         log_step(shown_loss, lr, beta1, rate);
         loss_sum.zero_();
@@ -285,9 +355,9 @@ Trainer::EpochEnd Trainer::run_epoch() {
                            shown_loss, lr, rate, format_duration(eta));
       }
     }
-    if (run::stop_signal() != 0) {
+    if ((stop_signal_ = stop_after_step()) != 0) {
       // The steps since the last log are checked before the stop saves them.
-      const bool finite = losses == 0 || std::isfinite(loss_sum.item<double>());
+      const bool finite = losses == 0 || std::isfinite(mean_loss(loss_sum, losses));
       return finite ? EpochEnd::kStopped : EpochEnd::kDiverged;
     }
   }
@@ -307,7 +377,10 @@ int Trainer::fit(const std::string& run_dir) {
     if (end == EpochEnd::kStopped) {
       save_checkpoint("last");
       write_skipped();
-      const int sig = run::stop_signal();
+      // Data-parallel: the signal any rank saw; every rank waits for rank 0's save, so that no
+      // launcher tears rank 0 down while it writes.
+      const int sig = stop_signal_;
+      if (comm_) comm_->barrier();
       if (tty_) std::fprintf(stderr, "\n");
       log("train")->warn("stopped by signal {} at step {}; saved {}/checkpoints/last (resume with "
                          "qfae train --resume {})", sig, progress_.step, run_dir_, run_dir_);
@@ -318,6 +391,7 @@ int Trainer::fit(const std::string& run_dir) {
     if (!after_epoch(epoch_done, finished)) return diverged("the validation loss is not finite");
   }
   write_skipped();
+  if (comm_) comm_->barrier();  // rank 0's last checkpoint is written before any rank exits
   log("train")->info("done: {} steps; checkpoints in {}/checkpoints", progress_.step, run_dir_);
   return 0;
 }
@@ -339,7 +413,7 @@ bool Trainer::after_epoch(bool epoch_done, bool finished) {
       if (std::isfinite(val.threshold)) event["threshold"] = val.threshold;
       progress_.threshold = val.threshold;
       progress_.map_scale = val.map_scale;
-      metrics_.write(event);
+      record(event);
       if (std::isfinite(val.image_auroc)) {
         log("train")->info("validation loss {:.5f}, image AUROC {:.4f} after epoch {}", val.loss,
                            val.image_auroc, done_epochs);
@@ -363,6 +437,7 @@ bool Trainer::after_epoch(bool epoch_done, bool finished) {
 }
 
 void Trainer::write_skipped() const {
+  if (!leader()) return;
   std::string text;
   for (const auto* loader : {train_loader_.get(), val_loader_.get()}) {
     if (!loader) continue;

@@ -36,6 +36,10 @@ struct LoaderOptions {
   int64_t workers = -1;     // threads; -1 = cfg.workers, where 0 = one per core
   int64_t prefetch = 4;     // batches that may be loaded ahead of the consumer
   bool pin_memory = false;  // batch images in page-locked memory (CUDA builds, for async copies)
+  // Data-parallel: this process loads part `shard` of `shards` of each batch (contiguous, near
+  // equal: batch_size / shards each when it divides), and a part whose images were all skipped
+  // still comes out, empty, so that every rank takes every step.
+  int64_t shard = 0, shards = 1;
 };
 
 // A sample dropped under data.on_bad_image: skip.
@@ -57,6 +61,7 @@ class Loader {
   void start_epoch(int64_t epoch);
 
   // The next batch of the current epoch; false when the epoch is over (or none was started).
+  // With shards > 1 a batch may be empty (images undefined, no indices).
   // With on_bad_image: fail, a sample's UserError is rethrown here after the workers are joined,
   // and the epoch ends. With skip, bad samples are left out of their batch (a batch with none
   // left is skipped), logged once per file and listed by skipped().

@@ -43,8 +43,12 @@ struct QFormerAutoencoderImpl : torch::nn::Module {
   torch::Tensor forward(const std::vector<torch::Tensor>& encoder_tokens);
 
   const AutoencoderOptions& options() const { return options_; }
+  // Data-parallel training: this rank's rows of the global batch, so that dropout draws what a
+  // single process would for them. BatchShard{} (the default) is a whole batch.
+  void set_batch_shard(const BatchShard& shard) { *batch_shard_ = shard; }
 
   AutoencoderOptions options_;
+  std::shared_ptr<BatchShard> batch_shard_ = std::make_shared<BatchShard>();
   torch::nn::ModuleList encoders_{nullptr};  // EncoderProjection per encoder
   QFormer junction_{nullptr};
   Decoder decoder_{nullptr};

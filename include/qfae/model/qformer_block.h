@@ -31,7 +31,7 @@ struct QFormerBlockImpl : torch::nn::Module {
   bool residual_;
   MultiQueryAttention attn_{nullptr};
   CrossAttention cross_attn_{nullptr};
-  torch::nn::Sequential projection_{nullptr};  // LayerNorm, Linear, GELU, Linear, Dropout
+  torch::nn::Sequential projection_{nullptr};  // LayerNorm, Linear, GELU, Linear, ShardedDropout
 };
 TORCH_MODULE(QFormerBlock);
 

@@ -1,6 +1,9 @@
 // Hyper-parameters of the Q-Former bottleneck; defaults are the published model's (MODEL.md §2).
 #pragma once
 #include <cstdint>
+#include <memory>
+
+#include "qfae/model/sharded_dropout.h"
 
 namespace qfae::model {
 
@@ -18,6 +21,8 @@ struct QFormerOptions {
   bool residual = false;         // the reference's blocks have no residual connections
   bool cross_attn_every_block = false;  // false: cross-attention only in blocks 0, 2, 4, ...
   double layer_norm_eps = 1e-5;         // every LayerNorm of the Q-Former (checked by parity)
+  // Data-parallel training's rows of the global batch, for the dropout masks (null: unsharded).
+  std::shared_ptr<const BatchShard> batch_shard;
 };
 
 }  // namespace qfae::model

@@ -6,8 +6,10 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <memory>
 
 #include "qfae/config/config.h"
+#include "qfae/dist/gradient_reducer.h"
 #include "qfae/pipeline/anomaly_model.h"
 #include "qfae/pipeline/precision.h"
 #include "qfae/train/one_cycle.h"
@@ -21,22 +23,31 @@ OneCycleOptions one_cycle_options(const config::TrainConfig& train, int64_t tota
 class TrainStep {
  public:
   // Adam over `model`'s trainable autoencoder weights (train.lr, betas, weight_decay) and the
-  // OneCycle schedule over `total_steps`.
-  TrainStep(pipeline::AnomalyModel& model, int64_t total_steps, pipeline::Precision precision);
+  // OneCycle schedule over `total_steps`. With `comm`, a data-parallel step: this rank's part of
+  // each global batch of train.batch_size images, gradients averaged over the ranks.
+  TrainStep(pipeline::AnomalyModel& model, int64_t total_steps, pipeline::Precision precision,
+            dist::Communicator* comm = nullptr);
 
   // images (B, 3, H, W) normalised, on the model's device -> the loss (0-d float32, times
   // loss.weight; no host sync) after one Adam step with the schedule's values at `step` (0-based).
   // The autoencoder must be in training mode.
+  // Data-parallel: `images` are rows rank * B/W .. of the global batch (B/W of them, or fewer
+  // or none when data.on_bad_image: skip dropped some), the loss is this rank's, and the
+  // gradient is the ranks' mean, each rank's loss weighted by its rows / (B/W).
   torch::Tensor operator()(const torch::Tensor& images, int64_t step);
 
   torch::optim::Adam& optimizer() { return optimizer_; }
   const OneCycle& schedule() const { return schedule_; }
+  // Data-parallel only (else null): the buckets and their last wait.
+  const dist::GradientReducer* reducer() const { return reducer_.get(); }
 
  private:
   pipeline::AnomalyModel& model_;
   pipeline::Precision precision_;
   torch::optim::Adam optimizer_;
   OneCycle schedule_;
+  dist::Communicator* comm_;
+  std::unique_ptr<dist::GradientReducer> reducer_;
 };
 
 }  // namespace qfae::train

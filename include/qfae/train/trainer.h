@@ -11,6 +11,7 @@
 #include "qfae/config/config.h"
 #include "qfae/data/dataset.h"
 #include "qfae/data/loader.h"
+#include "qfae/dist/communicator.h"
 #include "qfae/pipeline/anomaly_model.h"
 #include "qfae/run/checkpoint.h"
 #include "qfae/run/run_dir.h"
@@ -33,15 +34,23 @@ struct ValidationResult {
 
 // Exit codes of fit(): 0 finished, 130 stopped by SIGINT, 143 by SIGTERM (state saved),
 // kExitDiverged when the loss or the weights stopped being finite (the last good checkpoint kept).
+//
+// Data-parallel (a Communicator of several ranks): every rank builds the same model, takes rank
+// 0's weights, and trains on its part of each global batch of train.batch_size images; gradients
+// are averaged, so the weights stay the same on every rank. Validation shares the images out and
+// gathers the scores. A stop signal on any rank stops all after the same step. Only rank 0
+// writes the run folder.
 class Trainer {
  public:
   // Loads the data index, the backbones and, with `resume_from` (a checkpoint folder), the state
-  // to continue from. Writes nothing: a run that cannot start leaves no trace.
+  // to continue from. Writes nothing: a run that cannot start leaves no trace. `comm`: this
+  // process's data-parallel job (null: a single process).
   Trainer(const config::Config& config, torch::Device device,
-          const std::optional<std::string>& resume_from = std::nullopt);
+          const std::optional<std::string>& resume_from = std::nullopt,
+          dist::Communicator* comm = nullptr);
 
   // Trains in `run_dir` (it exists: create_run_dir, or the resumed run's folder), holding its
-  // RunLock throughout.
+  // RunLock throughout. Ranks other than 0 only read it (empty is fine for them).
   int fit(const std::string& run_dir);
   // Whether fit() has written a checkpoint (a failure before that leaves nothing worth keeping).
   bool saved_checkpoint() const { return saved_checkpoint_; }
@@ -77,6 +86,13 @@ class Trainer {
   // Logs the divergence and returns kExitDiverged; nothing of the diverged state is saved.
   int diverged(const std::string& what);
   void log_step(double loss, double lr, double beta1, double images_per_s);
+  // metrics.jsonl, on rank 0.
+  void record(const nlohmann::json& event);
+  // The mean of the losses summed in `loss_sum` over `count` steps, over all ranks (a host sync).
+  double mean_loss(const torch::Tensor& loss_sum, int64_t count);
+  // The stop signal to act on after this step: every rank's, agreed on when data-parallel.
+  int stop_after_step();
+  bool leader() const { return !comm_ || comm_->leader(); }
   void write_skipped() const;
 
   config::Config config_;
@@ -94,7 +110,10 @@ class Trainer {
   pipeline::Precision train_precision_ = pipeline::Precision::kFp32;
   bool val_has_normals_ = false, val_has_anomalies_ = false;  // what the validation split holds
   bool resumed_ = false, saved_checkpoint_ = false;
+  int stop_signal_ = 0;  // the signal that stopped run_epoch()
   std::unique_ptr<run::RunLock> lock_;
+  dist::Communicator* comm_ = nullptr;
+  std::vector<int64_t> val_positions_;  // data-parallel: this rank's validation images in index_.val
 };
 
 }  // namespace qfae::train

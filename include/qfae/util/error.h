@@ -16,6 +16,7 @@ inline constexpr int kExitInternalError = 1;  // a bug in qfae
 inline constexpr int kExitBadInput = 2;       // config, paths, data, disk: what the user can fix
 inline constexpr int kExitUnreadable = 3;     // qfae infer: some images could not be read
 inline constexpr int kExitDiverged = 4;       // qfae train: the loss became NaN or infinite
+inline constexpr int kExitRankLost = 5;       // data-parallel: another rank died or hung
 
 // Runs `f` and returns what it returns; a UserError from it comes back with "key: " in front.
 // Lower layers state the fact ("<file> offers patch sizes [8, 16], not 32"); the caller that knows
