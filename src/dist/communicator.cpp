@@ -71,6 +71,14 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const World& world) {
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
+// LibTorch 1.x's store client cannot talk to PyTorch 2's store, which torchrun 2's agent hosts.
+std::string agent_hint(const World& world) {
+  if (!world.agent_store || TORCH_VERSION_MAJOR >= 2) return "";
+  return "; this qfae is built on LibTorch " + std::string(TORCH_VERSION) +
+         ", whose store cannot talk to a PyTorch 2 torchrun's: use qfae train --nproc N, or the "
+         "QFAE_TORCH=wheel build with its torchrun";
+}
+
 // What one rank's heartbeat said: "<beat> <step> <pid> <host>".
 struct Beat {
   bool present = false;
@@ -198,7 +206,7 @@ struct Communicator::Impl {
           const auto& last = b != second.end() ? b->second : Beat{};
           lost.push_back("rank " + std::to_string(r) + (last.present ? " (pid " + last.pid +
                          " on " + last.host + ", last seen at step " + std::to_string(last.step) +
-                         ")" : "") + " exited or was killed: its heartbeat stopped");
+                         ")" : "") + " exited, was killed or froze: its heartbeat stopped");
         } else if (b->second.step < step.load()) {
           hung.push_back("rank " + std::to_string(r) + " (pid " + b->second.pid + " on " +
                          b->second.host + ") is alive but stuck at step " +
@@ -252,7 +260,8 @@ Communicator::Communicator(const World& world, torch::Device device,
     throw RankLost("the " + std::to_string(world.size) + " ranks did not all meet at " +
                    m.store_text() + " within the " + seconds_text(timeout) +
                    " timeout (--dist-timeout); check that every rank started, MASTER_ADDR and "
-                   "MASTER_PORT (" + world.describe() + ": " + first_line(e.what()) + ")");
+                   "MASTER_PORT" + agent_hint(world) + " (" + world.describe() + ": " +
+                   first_line(e.what()) + ")");
   }
   m.beat_store = m.connect(false, timeout, false);
   m.beat_thread = std::thread([&m] { m.beat_loop(); });

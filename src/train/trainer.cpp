@@ -382,8 +382,13 @@ int Trainer::fit(const std::string& run_dir) {
       const int sig = stop_signal_;
       if (comm_) comm_->barrier();
       if (tty_) std::fprintf(stderr, "\n");
-      log("train")->warn("stopped by signal {} at step {}; saved {}/checkpoints/last (resume with "
-                         "qfae train --resume {})", sig, progress_.step, run_dir_, run_dir_);
+      if (leader()) {
+        log("train")->warn("stopped by signal {} at step {}; saved {}/checkpoints/last (resume "
+                           "with qfae train --resume {})", sig, progress_.step, run_dir_, run_dir_);
+      } else {
+        log("train")->warn("stopped by signal {} at step {} with every rank; rank 0 saved the run",
+                           sig, progress_.step);
+      }
       return 128 + sig;
     }
     const bool epoch_done = progress_.batch >= steps_per_epoch_;
