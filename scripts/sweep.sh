@@ -1,31 +1,54 @@
 #!/usr/bin/env bash
-# Trains and evaluates configs over several seeds and reports mean ± std per metric.
+# Trains and evaluates configs over several seeds and reports mean ± std per metric, on this
+# machine or as a Slurm job array.
 #
 #   scripts/sweep.sh --config configs/brats.yaml [--config more.yaml] --seeds "1 2 3"
 #                    [--devices "cuda:0 cuda:1"] [--out runs/sweep-brats] [--qfae build/qfae]
 #                    [-- extra qfae options]
+#   scripts/sweep.sh --slurm --config ... --seeds ... [--gpus-per-task N] [--device cuda]
+#                    [--partition P] [--time T] [--account A] [--sbatch "more sbatch options"]
 #
 # Every (config, seed) pair is one run, named <config name>-seed<N> under <out>/runs, with its
 # log in <out>/logs/train-<name>-seed<N>.log and its exit code in train-<name>-seed<N>.rc. Each
-# --config is swept on its own (they are not layered as in qfae). One training process per
-# device runs at a time (runs are dealt to the devices round-robin); then `qfae eval` over all
-# runs writes <out>/summary/summary.{md,csv} with a mean ± std row per config. Options after
+# --config is swept on its own (they are not layered as in qfae). Locally, one training process
+# per device runs at a time (runs are dealt to the devices round-robin). Then `qfae eval` over
+# all runs writes <out>/summary/summary.{md,csv} with a mean ± std row per config. Options after
 # `--` go to both train and eval (e.g. --set train.epochs=50). The same seed gives the same
 # numbers on CPU.
 #
+# --slurm writes <out>/slurm/array.sbatch, one array task per run on one node with N GPUs
+# (--gpus-per-task, default 1; 0 asks for none; N > 1 starts one process per GPU with srun and
+# sets MASTER_ADDR / MASTER_PORT), and <out>/slurm/summary.sbatch, which runs this script's
+# --summary-only on the runs. It submits the array with `sbatch --parsable`, then the summary
+# with --dependency=afterany:<array job id>, and prints both job ids; Slurm's own output goes to
+# <out>/slurm/logs. The scripts hold absolute paths and cd to the folder the sweep was started
+# in. --device is passed to train and eval (otherwise the config's device stands); --partition,
+# --time, --account and the --sbatch options go into both scripts. --slurm-dry-run writes the
+# scripts without submitting them (review, then submit as their first lines say). qfae must run
+# where the sweep is started too: it reads the configs' names there.
 # --summary-only: only the last step (eval and summary) over the runs already trained in <out>.
 set -uo pipefail
 
 die() { echo "sweep.sh: $*" >&2; exit 2; }
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
+set_mode() {
+  [[ "$mode" == local ]] || die "use only one of --slurm, --slurm-dry-run, --summary-only"
+  mode="$1"
+}
 
 mode=local configs=() seeds="1 2 3" devices="" out="" qfae="" extra=()
+gpus=1 device="" partition="" time_limit="" account="" sbatch_opts="" slurm_opts=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
-    --summary-only) mode=summary; shift; continue ;;
+    --summary-only) set_mode summary; shift; continue ;;
+    --slurm) set_mode slurm; shift; continue ;;
+    --slurm-dry-run) set_mode slurm-dry-run; shift; continue ;;
     --) shift; extra=("$@"); break ;;
     --config|--seeds|--devices|--out|--qfae) [[ $# -ge 2 ]] || die "$1 needs a value" ;;
+    --gpus-per-task|--device|--partition|--time|--account|--sbatch)
+      [[ $# -ge 2 ]] || die "$1 needs a value"
+      slurm_opts+=("$1") ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
   case "$1" in
@@ -34,16 +57,36 @@ while [[ $# -gt 0 ]]; do
     --devices) devices="$2" ;;
     --out) out="$2" ;;
     --qfae) qfae="$2" ;;
+    --gpus-per-task) gpus="$2" ;;
+    --device) device="$2" ;;
+    --partition) partition="$2" ;;
+    --time) time_limit="$2" ;;
+    --account) account="$2" ;;
+    --sbatch) sbatch_opts="$2" ;;
   esac
   shift 2
 done
 
+if [[ "$mode" == slurm* ]]; then
+  [[ -z "$devices" ]] || die "--devices is for local sweeps: Slurm gives each task its GPUs" \
+                             "(--gpus-per-task N; --device cuda to insist on them)"
+  [[ "$gpus" =~ ^[0-9]+$ ]] || die "--gpus-per-task: '$gpus' is not a number of GPUs"
+  if [[ "$mode" == slurm ]] && ! command -v sbatch > /dev/null; then
+    die "sbatch not found on PATH; --slurm-dry-run writes the batch scripts without submitting"
+  fi
+elif [[ ${#slurm_opts[@]} -gt 0 ]]; then
+  die "${slurm_opts[0]} only applies with --slurm or --slurm-dry-run"
+fi
 [[ ${#configs[@]} -gt 0 ]] || die "--config is required (see --help)"
 for c in "${configs[@]}"; do [[ -f "$c" ]] || die "--config $c: no such file"; done
 read -r -a seed_list <<< "$seeds"
 [[ ${#seed_list[@]} -gt 0 ]] || die "--seeds is empty"
 for s in "${seed_list[@]}"; do [[ "$s" =~ ^[0-9]+$ ]] || die "--seeds: '$s' is not a seed"; done
 qfae="${qfae:-$(dirname "$0")/../build/qfae}"
+if [[ "$qfae" != */* ]]; then  # a bare name: from PATH
+  found=$(command -v "$qfae") || die "--qfae $qfae: not found on PATH"
+  qfae="$found"
+fi
 [[ -x "$qfae" ]] || die "$qfae is not built (run scripts/build.sh)"
 
 # The runs: one per (config, seed), config by config; run_* arrays share their index.
@@ -88,6 +131,14 @@ summarize() {
   exit "$rc"
 }
 [[ "$mode" == summary ]] && summarize
+
+if [[ "$mode" == slurm* ]]; then
+  source "$(dirname "${BASH_SOURCE[0]}")/sweep-slurm.sh"
+  write_slurm_scripts
+  [[ "$mode" == slurm ]] || { print_dry_run; exit 0; }
+  submit_slurm_jobs
+  exit
+fi
 
 echo "[sweep] ${names[*]}: seeds ${seed_list[*]} on ${devices:-the configured device} -> $out"
 # One worker per device trains its share of the runs one after the other.
