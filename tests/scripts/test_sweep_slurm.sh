@@ -26,6 +26,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT  # so that the EXIT trap stops the daemons
 fail() { echo "test_sweep_slurm: $*" >&2; exit 1; }
 
 "$qfae" prepare --synthetic "$tmp/data" --image-size 32 --train 16 --val 4 --test-normal 4 \
