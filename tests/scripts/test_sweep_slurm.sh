@@ -4,7 +4,8 @@
 # and srun for two GPUs, absolute paths, logs and exit codes, the summary's eval), and the
 # errors. Where it can (root, with slurmctld, slurmd and munged installed): a private one-node
 # Slurm in a temporary folder runs a two-seed tiny sweep whose summary job writes the mean of the
-# two runs' AUROC, and a two-GPU task (GPUs faked in gres.conf) whose two ranks see one address.
+# two runs' AUROC, and a two-GPU task (GPUs faked in gres.conf) whose two ranks see one address,
+# next to a failing run that the summary job (afterany) must still name.
 # Usage: test_sweep_slurm.sh <repo root> <qfae binary>
 set -euo pipefail
 root=$(realpath "$1") qfae=$(realpath "$2")
@@ -37,7 +38,8 @@ printf 'name: tiny\n' > "$tmp/tiny.yaml"
 printf 'name: other\n' > "$tmp/other.yaml"
 
 # A stand-in qfae: `config` is the real one (sweep.sh reads the names with it); train and eval
-# write their arguments, then the rank variables, to $QFAE_STUB_CALLS/<command>-<task>-<rank>.
+# write their arguments, then the rank variables, to $QFAE_STUB_CALLS/<command>-<task>-<rank>,
+# and succeed, except for a run named broken-*.
 mkdir -p "$tmp/bin" "$tmp/fake"
 cat > "$tmp/bin/qfae" <<EOF
 #!/usr/bin/env bash
@@ -45,6 +47,7 @@ cat > "$tmp/bin/qfae" <<EOF
 { printf '%s\n' "\$@"
   echo "ENV \${SLURM_PROCID-} \${SLURM_NTASKS-} \${SLURM_JOB_ID-} \${MASTER_ADDR-} \${MASTER_PORT-}"
 } > "\$QFAE_STUB_CALLS/\$1-\${SLURM_ARRAY_TASK_ID:-x}-\${SLURM_PROCID:-x}"
+[[ " \$* " != *" name=broken-"* ]] || exit 3
 EOF
 # Stand-ins for Slurm's srun (records its options, runs the command as rank 0) and scontrol.
 cat > "$tmp/fake/srun" <<'EOF'
@@ -220,8 +223,8 @@ for _ in $(seq 60); do [[ "$(sinfo -h -N -o %t 2> /dev/null)" == idle ]] && brea
   || fail "the private Slurm did not come up: $(tail -3 "$s/log/slurmctld.log" "$s/log/slurmd.log")"
 echo "private Slurm up ($(sinfo -V), ports $ctld_port/$slurmd_port)"
 
-# wait_job <job id> <seconds>: until Slurm no longer lists it as pending or running; then it
-# must have completed with exit code 0.
+# wait_job <job id> <seconds> [<end>]: until Slurm no longer lists it as pending or running;
+# then it must have ended as <end> (default: completed with exit code 0).
 wait_job() {
   local state
   for _ in $(seq $(( $2 * 2 ))); do
@@ -231,7 +234,7 @@ wait_job() {
   done
   [[ -z "$state" ]] || fail "job $1 still $state after $2 s"
   state=$(scontrol show job -o "$1" | grep -o -e 'JobState=[A-Z_]*' -e 'ExitCode=[0-9:]*' | xargs)
-  [[ "$state" == "JobState=COMPLETED ExitCode=0:0" ]] || fail "job $1 ended as: $state"
+  [[ "$state" == "${3:-JobState=COMPLETED ExitCode=0:0}" ]] || fail "job $1 ended as: $state"
 }
 job_ids() {  # <sweep output> -> "array summary"
   echo "$(sed -n 's/^\[sweep\] array job \([0-9]*\):.*/\1/p' "$1")" \
@@ -254,18 +257,27 @@ done
 check_mean real/summary tiny 3 4
 echo "real Slurm: array job $array_job and summary job $summary_job in $(( $(date +%s) - t0 )) s"
 
-# Two GPUs per task: srun starts two ranks that agree on MASTER_ADDR:MASTER_PORT.
+# Two GPUs per task: srun starts two ranks that agree on MASTER_ADDR:MASTER_PORT. A second
+# config's run fails (exit 3): the summary job runs all the same (afterany), summarizes the
+# other run and fails, naming the broken one.
 export QFAE_STUB_CALLS="$tmp/calls-multi"
 mkdir -p "$QFAE_STUB_CALLS"
-bash "$sweep" --slurm --config tiny.yaml --seeds 5 --out multi --qfae bin/qfae \
-  --gpus-per-task 2 > multi.out
+printf 'name: broken\n' > broken.yaml
+bash "$sweep" --slurm --config tiny.yaml --config broken.yaml --seeds 5 --out multi \
+  --qfae bin/qfae --gpus-per-task 2 > multi.out
 read -r array_job summary_job < <(job_ids multi.out)
-wait_job "$summary_job" 120
+wait_job "$summary_job" 120 "JobState=FAILED ExitCode=1:0"
+wait_job "${array_job}_0" 1
+wait_job "${array_job}_1" 1 "JobState=FAILED ExitCode=3:0"
 task_job=$(scontrol show job "${array_job}_0" | sed -n 's/^JobId=\([0-9]*\) .*/\1/p')
 for rank in 0 1; do
   has "$QFAE_STUB_CALLS/train-0-$rank" \
     "ENV $rank 2 $task_job $host $((12000 + task_job % 20000))"
 done
-echo "real Slurm, 2 GPUs per task: ranks 0 and 1 of job $task_job," \
-     "at $host:$((12000 + task_job % 20000))"
+expect_call "$(echo "$QFAE_STUB_CALLS"/eval-*)" \
+  eval --checkpoint "$tmp/multi/runs/tiny-seed5/latest" -o "$tmp/multi/summary" -q
+grep -q "broken-seed5 failed" "multi/slurm/logs/summary-$summary_job.out" \
+  || fail "the summary job's output does not name broken-seed5"
+echo "real Slurm, 2 GPUs per task: ranks 0 and 1 of job $task_job at" \
+     "$host:$((12000 + task_job % 20000)); a failed run: summary still ran and named it"
 echo "sweep --slurm: script checks and real-Slurm part passed"
