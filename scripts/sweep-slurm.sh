@@ -65,7 +65,7 @@ write_slurm_scripts() {
     echo "#SBATCH --output=$out_abs/slurm/logs/array-%A_%a.out"
     common_sbatch_lines
     echo "set -u"
-    echo "cd $workdir  # relative paths in the options below start here"
+    echo "cd $workdir || exit 2  # relative paths in the options below start here"
     echo
     echo "qfae=$(word "$qfae")"
     echo "out=$(word "$out_abs")"
@@ -133,7 +133,7 @@ EOF
     (( gpus == 0 )) || echo "#SBATCH --gpus-per-node=1"
     echo "#SBATCH --output=$out_abs/slurm/logs/summary-%j.out"
     common_sbatch_lines
-    echo "cd $workdir"
+    echo "cd $workdir || exit 2"
     echo "exec bash $(word "$(abs "$0")") \\"
     option_lines "${summary_args[@]}" | sed 's/^/  /; $!s/$/ \\/'
   } > "$slurm_dir/summary.sbatch"

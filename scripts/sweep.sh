@@ -133,6 +133,7 @@ summarize() {
 [[ "$mode" == summary ]] && summarize
 
 if [[ "$mode" == slurm* ]]; then
+  # shellcheck source=scripts/sweep-slurm.sh
   source "$(dirname "${BASH_SOURCE[0]}")/sweep-slurm.sh"
   write_slurm_scripts
   [[ "$mode" == slurm ]] || { print_dry_run; exit 0; }
