@@ -11,10 +11,17 @@ packages=(
   libnifti2-dev  # optional at build time: NIfTI volumes for qfae prepare --from/--volume
   mricron-data   # the Colin27 brain (/usr/share/mricron/templates/ch2bet.nii.gz) for the demo
 )
-# --with-python: what scripts/make_test_backbones.py needs (Debian's PyTorch 1.13).
-if [[ "${1:-}" == "--with-python" ]]; then
-  packages+=(python3 python3-torch python3-numpy)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    # What scripts/make_test_backbones.py needs (Debian's PyTorch 1.13).
+    --with-python) packages+=(python3 python3-torch python3-numpy) ;;
+    # What tests/scripts/test_sweep_slurm.sh needs to run a sweep through a private one-node
+    # Slurm (22.05; ~13 MB, ~11 s); without them it checks the batch scripts only. The system's
+    # slurmd/slurmctld services stay off (no /etc/slurm/slurm.conf); munge's starts.
+    --with-slurm) packages+=(slurmctld slurmd slurm-client munge) ;;
+    *) echo "[install-deps] unknown option '$arg' (--with-python, --with-slurm)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

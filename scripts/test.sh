@@ -3,7 +3,7 @@
 # against PyPI's LibTorch 2.x with CUDA (on the CPU where there is no GPU), in build-wheel/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-QFAE_WITH_PYTHON=1 bash scripts/build.sh
+QFAE_WITH_PYTHON=1 QFAE_WITH_SLURM=1 bash scripts/build.sh
 build=${QFAE_BUILD_DIR:-build}
 [[ ${QFAE_TORCH:-debian} == wheel ]] && build=${QFAE_BUILD_DIR:-build-wheel}
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
