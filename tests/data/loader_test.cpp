@@ -183,3 +183,36 @@ TEST(Loader, EveryoneSkippedMeansNoBatches) {
   EXPECT_TRUE(epoch(loader, 0).empty());
   EXPECT_EQ(loader.skipped().size(), 1u);
 }
+
+TEST(Loader, ShardsSplitEachBatchIntoTheRowsOneProcessWouldRead) {
+  TempDir dir;
+  const auto samples = make_samples(dir.path(), 13);
+  LoaderOptions opt;
+  opt.batch_size = 4;
+  opt.shuffle = true;
+  opt.augment = true;
+  opt.drop_last = true;
+  opt.seed = 9;
+  opt.workers = 2;
+  Loader whole(samples, small_config(), opt);
+  opt.shards = 2;
+  opt.shard = 0;
+  Loader first(samples, small_config(), opt);
+  opt.shard = 1;
+  Loader second(samples, small_config(), opt);
+  EXPECT_EQ(first.batches_per_epoch(), whole.batches_per_epoch());
+  for (int64_t e = 0; e < 2; ++e) {
+    const auto w = epoch(whole, e), a = epoch(first, e), b = epoch(second, e);
+    ASSERT_EQ(w.size(), 3u);
+    ASSERT_EQ(a.size(), 3u);
+    ASSERT_EQ(b.size(), 3u);
+    for (size_t i = 0; i < w.size(); ++i) {
+      // Rows 0-1 and 2-3 of the same batch, augmented the same (per-sample seeds).
+      EXPECT_EQ(a[i].indices, std::vector<int64_t>(w[i].indices.begin(), w[i].indices.begin() + 2));
+      EXPECT_EQ(b[i].indices, std::vector<int64_t>(w[i].indices.begin() + 2, w[i].indices.end()));
+      EXPECT_TRUE(torch::equal(torch::cat({a[i].images, b[i].images}), w[i].images));
+    }
+  }
+  opt.batch_size = 3;  // does not divide by 2 shards
+  EXPECT_THROW(Loader(samples, small_config(), opt), c10::Error);
+}

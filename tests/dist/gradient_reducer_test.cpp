@@ -1,0 +1,99 @@
+// GradientReducer with two ranks in one process (two threads, Gloo over 127.0.0.1): the
+// gradients it leaves are the mean of the ranks' own, as plain autograd computes them.
+#include "qfae/dist/gradient_reducer.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace {
+
+int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Three weights; `unused` takes no part in the loss.
+struct Weights {
+  torch::Tensor a, b, unused;
+  std::vector<torch::Tensor> all() const { return {a, b, unused}; }
+};
+
+Weights make_weights() {
+  torch::manual_seed(3);
+  return {torch::randn({5, 4}).requires_grad_(), torch::randn({3, 5}).requires_grad_(),
+          torch::randn({7}).requires_grad_()};
+}
+
+torch::Tensor loss_of(const Weights& w, const torch::Tensor& x) {
+  return (x.matmul(w.a.t()).tanh().matmul(w.b.t())).pow(2).mean();
+}
+
+torch::Tensor input_of(int rank) {
+  torch::manual_seed(100 + rank);
+  return torch::randn({6, 4});
+}
+
+}  // namespace
+
+TEST(GradientReducer, GradientsBecomeTheRanksMean) {
+  // Expected: each rank's gradient by plain autograd, averaged here.
+  std::vector<std::vector<torch::Tensor>> own(2);
+  for (int r = 0; r < 2; ++r) {
+    const auto w = make_weights();
+    loss_of(w, input_of(r)).backward();
+    for (const auto& p : {w.a, w.b}) own[r].push_back(p.grad().clone());
+  }
+  const int port = free_loopback_port();
+  std::vector<std::vector<torch::Tensor>> got(2);
+  std::vector<int64_t> buckets(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks.emplace_back([&, r] {
+      try {
+        qfae::dist::World world;
+        world.rank = r;
+        world.size = 2;
+        world.master_addr = "127.0.0.1";
+        world.master_port = port;
+        qfae::dist::Communicator comm(world, torch::kCPU, std::chrono::seconds(30));
+        const auto w = make_weights();
+        // 64-byte buckets: one per weight, so the all-reduces start one after another.
+        qfae::dist::GradientReducer reducer(comm, w.all(), {64, 64});
+        buckets[r] = reducer.buckets();
+        for (int step = 0; step < 2; ++step) {  // a second step must not add to the first's
+          reducer.prepare();
+          loss_of(w, input_of(r)).backward();
+          reducer.finish();
+        }
+        for (const auto& p : w.all()) got[r].push_back(p.grad().clone());
+      } catch (const std::exception& e) {
+        errors[r] = e.what();
+      }
+    });
+  }
+  for (auto& t : ranks) t.join();
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+  EXPECT_EQ(buckets[0], 3);
+  for (int r = 0; r < 2; ++r) {
+    for (int i = 0; i < 2; ++i) {
+      const auto mean = (own[0][i] + own[1][i]) / 2;
+      EXPECT_TRUE(torch::allclose(got[r][i], mean, 1e-6, 1e-7)) << "rank " << r << " weight " << i;
+    }
+    // The weight backward never reached gets zeros on every rank.
+    EXPECT_TRUE(torch::equal(got[r][2], torch::zeros({7})));
+  }
+}
