@@ -55,6 +55,13 @@ TEST(GradientReducer, GradientsBecomeTheRanksMean) {
     loss_of(w, input_of(r)).backward();
     for (const auto& p : {w.a, w.b}) own[r].push_back(p.grad().clone());
   }
+  // Drawn here: the default generator is shared by the rank threads.
+  const auto initial = make_weights();
+  const std::vector<torch::Tensor> inputs = {input_of(0), input_of(1)};
+  const auto copy = [](const Weights& w) {
+    return Weights{w.a.detach().clone().requires_grad_(), w.b.detach().clone().requires_grad_(),
+                   w.unused.detach().clone().requires_grad_()};
+  };
   const int port = free_loopback_port();
   std::vector<std::vector<torch::Tensor>> got(2);
   std::vector<int64_t> buckets(2);
@@ -69,13 +76,14 @@ TEST(GradientReducer, GradientsBecomeTheRanksMean) {
         world.master_addr = "127.0.0.1";
         world.master_port = port;
         qfae::dist::Communicator comm(world, torch::kCPU, std::chrono::seconds(30));
-        const auto w = make_weights();
-        // 64-byte buckets: one per weight, so the all-reduces start one after another.
-        qfae::dist::GradientReducer reducer(comm, w.all(), {64, 64});
+        const auto w = copy(initial);
+        // 16-byte buckets: every weight (28, 60 and 80 bytes) fills one, so there are three
+        // all-reduces, started one after another.
+        qfae::dist::GradientReducer reducer(comm, w.all(), {16, 16});
         buckets[r] = reducer.buckets();
         for (int step = 0; step < 2; ++step) {  // a second step must not add to the first's
           reducer.prepare();
-          loss_of(w, input_of(r)).backward();
+          loss_of(w, inputs[r]).backward();
           reducer.finish();
         }
         for (const auto& p : w.all()) got[r].push_back(p.grad().clone());
