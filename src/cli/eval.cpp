@@ -4,9 +4,13 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <thread>
 
+#include "qfae/cli/app.h"
 #include "qfae/cli/common.h"
+#include "qfae/cli/dist_options.h"
 #include "qfae/data/dataset.h"
+#include "qfae/dist/launch.h"
 #include "qfae/evaluate/eval_report.h"
 #include "qfae/evaluate/evaluator.h"
 #include "qfae/pipeline/anomaly_model.h"
@@ -29,6 +33,15 @@ struct EvalOptions {
   std::string split = "test";
   std::string which = "last";
   bool no_threshold = false;
+  DistOptions dist;
+};
+
+// This process's data-parallel job: a Communicator when a launcher (or --nproc) made it one of
+// several ranks.
+struct Job {
+  dist::World world = dist::world_from_environment();
+  std::unique_ptr<dist::Communicator> comm;
+  bool leader() const { return world.leader(); }
 };
 
 // One checkpoint to evaluate: where its weights are, its resolved config, where results go.
@@ -82,10 +95,12 @@ void assign_out_dirs(const EvalOptions& o, std::vector<EvalPlan*>& plans) {
   }
 }
 
-nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan) {
+nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan, Job& job) {
   const auto& cfg = plan.loaded.config;
-  init_threads(static_cast<int>(cfg.threads));
-  const auto device = resolve_device(cfg.device);
+  init_threads(dist::threads_per_rank(static_cast<int>(cfg.threads), job.world,
+                                      static_cast<int>(std::thread::hardware_concurrency())));
+  const auto device = rank_device(resolve_device(cfg.device), job.world);
+  if (job.world.distributed() && !job.comm) job.comm = join_world(job.world, device, o.dist);
   pipeline::AnomalyModel model(cfg, device);
   pipeline::prepare_for_scoring(model);
   const auto progress =
@@ -102,9 +117,21 @@ nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan) {
   eo.out_dir = plan.out_dir;
   if (!o.no_threshold) eo.threshold = progress.threshold;
   eo.progress = !o.common.quiet;
+  eo.comm = job.comm.get();
   log("eval")->info("{}: {} {} images from {} on {}", cfg.name, samples.size(), o.split,
                     cfg.data.root, device.str());
-  auto result = evaluate::evaluate_split(model, samples, eo);
+  evaluate::EvaluationResult result;
+  try {
+    result = evaluate::evaluate_split(model, samples, eo);
+  } catch (const dist::RankLost&) {
+    throw;
+  } catch (const run::StopRequested&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (job.comm) job.comm->announce_failure(first_line(e.what()));  // the others quote it
+    throw;
+  }
+  if (!job.leader()) return result.metrics;  // rank 0 writes and reports
   std::cout << result.summary << "\n";
   log("eval")->info("results in {} (metrics.json, scores.csv, maps/, roc.png, pr.png)",
                     eo.out_dir);
@@ -134,13 +161,21 @@ int run_eval(const EvalOptions& o) {
                     "per checkpoint (got " + std::to_string(c) + "); --config i is applied on "
                     "top of checkpoint i's own config");
   }
+  Job job;
+  check_nproc(o.dist.nproc, job.world);
+  if (o.dist.nproc > 1) {
+    // Checked once here, before any rank starts.
+    if (n == 1) plan_one(o, o.checkpoints[0], o.common.configs);
+    set_log_verbosity(o.common.quiet ? -1 : o.common.verbose);
+    return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()));
+  }
   const run::StopSignalScope stop_handlers;  // SIGINT/SIGTERM now only set the flag polled below
   if (n == 1) {
     auto plan = plan_one(o, o.checkpoints[0], o.common.configs);
     std::vector<EvalPlan*> plans = {&plan};
     assign_out_dirs(o, plans);
     try {
-      evaluate_one(o, plan);
+      evaluate_one(o, plan, job);
     } catch (const run::StopRequested& e) {
       return stopped(e, plan.out_dir, 0);
     }
@@ -162,9 +197,11 @@ int run_eval(const EvalOptions& o) {
   if (planned.empty()) throw UserError("no checkpoint could be evaluated");
   // Without -o: runs/eval-summary/<timestamp>, removed again if no result comes into it.
   const bool new_dir = o.common.output_dir.empty();
+  // Data-parallel: rank 0 writes; the other ranks only score.
   const std::string dir =
-      new_dir ? run::reserve_run_dir(config::Config{}.output_dir, "eval-summary")
-              : o.common.output_dir;
+      !job.leader() ? std::string()
+      : new_dir     ? run::reserve_run_dir(config::Config{}.output_dir, "eval-summary")
+                    : o.common.output_dir;
   RemoveIfEmpty unused(new_dir ? dir : "");
   EvalOptions with_dir = o;
   with_dir.common.output_dir = dir;
@@ -174,6 +211,7 @@ int run_eval(const EvalOptions& o) {
   // An earlier summary would describe folders that are about to be replaced: it goes now, and a
   // new one is written once every run is done (none if the batch is stopped).
   for (const char* table : {"summary.md", "summary.csv"}) {
+    if (!job.leader()) break;
     std::error_code ec;
     if (fs::remove(fs::path(dir) / table, ec)) {
       log("eval")->info("removed the earlier {}/{}: its runs' folders are being replaced", dir,
@@ -183,9 +221,11 @@ int run_eval(const EvalOptions& o) {
   std::vector<nlohmann::json> runs;
   for (const auto& plan : planned) {
     try {
-      runs.push_back(evaluate_one(o, plan));
+      runs.push_back(evaluate_one(o, plan, job));
       runs.back()["results"] = fs::path(plan.out_dir).filename().string();  // inside `dir`
     } catch (const UserError& e) {
+      // Data-parallel, one rank's failure (an image it read) is not the others': stop all.
+      if (job.world.distributed()) throw;
       ++failures;
       log("eval")->error("{}: {} (continuing with the others)", plan.arg, e.what());
     } catch (const run::StopRequested& e) {
@@ -193,6 +233,7 @@ int run_eval(const EvalOptions& o) {
     }
   }
   if (runs.empty()) throw UserError("no checkpoint could be evaluated");
+  if (!job.leader()) return 0;
   std::cout << "\n" << evaluate::write_summary_tables(dir, runs);
   if (new_dir) run::point_latest(dir);
   log("eval")->info("summary of {} runs in {}/summary.md and summary.csv{}", runs.size(), dir,
@@ -221,6 +262,10 @@ Command add_eval_command(CLI::App& app) {
       ->check(CLI::IsMember({"last", "best"}));
   sub->add_flag("--no-threshold", o->no_threshold,
                 "Do not apply the checkpoint's calibrated threshold (no 'anomalous' column)");
+  add_dist_options(*sub, o->dist,
+                   "Score data-parallel with this many processes on this machine (one per GPU); "
+                   "rank 0 gathers the scores and maps and writes the same files as one process. "
+                   "Under torchrun or srun qfae reads their environment instead");
   sub->footer("-o/--output-dir: the results folder (one checkpoint) or the summary folder "
               "(several; each run's results go in <dir>/<name>-<split>-<which>, with the run "
               "folder's name after <name> when several runs share a name).\n"

@@ -5,8 +5,8 @@
 
 #include "qfae/cli/app.h"
 #include "qfae/cli/common.h"
+#include "qfae/cli/dist_options.h"
 #include "qfae/config/loader.h"
-#include "qfae/dist/communicator.h"
 #include "qfae/dist/launch.h"
 #include "qfae/run/checkpoint.h"
 #include "qfae/run/run_dir.h"
@@ -23,26 +23,12 @@ namespace {
 struct TrainOptions {
   CommonOptions common;
   std::string resume;
-  int nproc = 1;
-  double dist_timeout_s = 300;
+  DistOptions dist;
 };
-
-// The device of this rank: cuda:LOCAL_RANK when the config asks for CUDA in a job of several.
-torch::Device rank_device(torch::Device device, const dist::World& world) {
-  if (!world.distributed() || !device.is_cuda()) return device;
-  if (device.index() > 0) {
-    log("train")->warn("device {}: a data-parallel job uses one device per rank; rank {} takes "
-                       "cuda:{} (LOCAL_RANK)", device.str(), world.rank, world.local_rank);
-  }
-  return resolve_device("cuda:" + std::to_string(world.local_rank), "LOCAL_RANK");
-}
 
 int run_train(const TrainOptions& o) {
   const auto world = dist::world_from_environment();
-  if (o.nproc > 1 && world.distributed()) {
-    throw UserError("--nproc " + std::to_string(o.nproc) + ": this process is already " +
-                    world.describe() + "; leave --nproc to the command without a launcher");
-  }
+  check_nproc(o.dist.nproc, world);
   std::string run_dir;
   std::optional<std::string> resume_from;
   CommonOptions common = o.common;
@@ -59,15 +45,12 @@ int run_train(const TrainOptions& o) {
   const auto loaded = resolve_config(common, /*check_files=*/true);
   const auto& cfg = loaded.config;
   // Checked once here, before any rank starts.
-  if (o.nproc > 1) return dist::launch_local(o.nproc, dist::without_nproc(command_line()));
+  if (o.dist.nproc > 1) {
+    return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()));
+  }
   const auto device = rank_device(resolve_device(cfg.device), world);
   log("train")->info("device {}, {} threads", device.str(), torch::get_num_threads());
-  std::unique_ptr<dist::Communicator> comm;
-  if (world.distributed()) {
-    comm = std::make_unique<dist::Communicator>(
-        world, device,
-        std::chrono::milliseconds(static_cast<int64_t>(o.dist_timeout_s * 1000)));
-  }
+  const auto comm = join_world(world, device, o.dist);
   try {
     // Everything is loaded and checked before the run folder exists: a run that cannot start
     // leaves no empty folder behind and does not move `latest`.
@@ -101,16 +84,11 @@ Command add_train_command(CLI::App& app) {
                   "Continue the run in this run folder from its last checkpoint "
                   "(exit codes 130/143 mean a run was stopped by SIGINT/SIGTERM and saved)")
       ->check(CLI::ExistingDirectory);
-  sub->add_option("--nproc", o->nproc,
-                  "Train data-parallel with this many processes on this machine (one per GPU; "
-                  "on the CPU they share the cores). torchrun --no-python --nproc-per-node N "
-                  "qfae train ... and srun qfae train ... need no flag: qfae reads their "
-                  "environment. train.batch_size is the global batch")
-      ->check(CLI::Range(1, 1024));
-  sub->add_option("--dist-timeout", o->dist_timeout_s,
-                  "Data-parallel: seconds a rank waits for the others (to start, or at a step) "
-                  "before it stops with an error naming the rank that died or hung")
-      ->check(CLI::PositiveNumber);
+  add_dist_options(*sub, o->dist,
+                   "Train data-parallel with this many processes on this machine (one per GPU; "
+                   "on the CPU they share the cores). torchrun --no-python --nproc-per-node N "
+                   "qfae train ... and srun qfae train ... need no flag: qfae reads their "
+                   "environment. train.batch_size is the global batch");
   return {sub, [o] { return run_train(*o); }};
 }
 

@@ -195,7 +195,7 @@ bool Loader::next(Batch& batch) {
       stop_workers();  // the epoch ends here; no thread is left behind
       std::rethrow_exception(slot.error);
     }
-    if (slot.batch.images.defined() || options_.shards > 1) {
+    if (slot.batch.images.defined() || options_.shards > 1 || options_.keep_empty) {
       batch = std::move(slot.batch);
       return true;
     }

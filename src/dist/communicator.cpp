@@ -352,6 +352,34 @@ torch::Tensor Communicator::all_gather_rows(const torch::Tensor& rows) {
   return torch::cat(parts);
 }
 
+torch::Tensor Communicator::gather_rows(const torch::Tensor& rows, int root) {
+  TORCH_CHECK(rows.dim() >= 1 && rows.device().is_cpu(), "gather_rows takes CPU rows");
+  // Everyone learns the row counts, then sends rows padded to the largest.
+  const auto counts = all_gather_rows(torch::tensor({{static_cast<double>(rows.size(0))}},
+                                                    torch::kDouble));
+  int64_t most = 0;
+  for (int r = 0; r < size(); ++r) most = std::max(most, static_cast<int64_t>(counts[r][0].item<double>()));
+  auto sizes = rows.sizes().vec();
+  sizes[0] = most;
+  auto padded = torch::zeros(sizes, rows.options());
+  padded.narrow(0, 0, rows.size(0)).copy_(rows);
+  std::vector<std::vector<at::Tensor>> out;
+  if (rank() == root) {
+    out.emplace_back();
+    for (int r = 0; r < size(); ++r) out[0].push_back(torch::empty_like(padded));
+  }
+  std::vector<at::Tensor> in = {padded};
+  c10d::GatherOptions options;
+  options.rootRank = root;
+  impl_->wait(impl_->gloo->gather(out, in, options), "the gathering of results");
+  if (rank() != root) return {};
+  std::vector<torch::Tensor> parts;
+  for (int r = 0; r < size(); ++r) {
+    parts.push_back(out[0][r].narrow(0, 0, static_cast<int64_t>(counts[r][0].item<double>())));
+  }
+  return torch::cat(parts);
+}
+
 void Communicator::barrier() {
   impl_->wait(impl_->gloo->barrier(), "a barrier");
 }

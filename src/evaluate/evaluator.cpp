@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include "qfae/config/loader.h"
@@ -147,6 +148,105 @@ ScoredSplit score_split(pipeline::AnomalyScorer& scorer, data::Loader& loader,
   in_flight.flush();
   if (tty) std::fprintf(stderr, "\n");
   run::throw_if_stopped();
+  return split;
+}
+
+// Pass 1 of a data-parallel evaluation. Round k covers images k*B*W .. (k+1)*B*W - 1 (B the
+// batch size, W the ranks); rank r scores its block of B of them, the batch one process would
+// score there. Rank 0 gathers each round's results in image order and files them as score_split
+// does; the other ranks return an empty ScoredSplit. Images skipped (data.on_bad_image: skip) are
+// absent from the gathered rows and named in `notes` on rank 0.
+ScoredSplit score_split_distributed(pipeline::AnomalyScorer& scorer, torch::Device device,
+                                    const std::vector<data::Sample>& samples,
+                                    const config::Config& cfg, dist::Communicator& comm,
+                                    const fs::path& out_dir, bool tty,
+                                    std::vector<std::string>& notes) {
+  const auto& data = cfg.data;
+  const int64_t n = static_cast<int64_t>(samples.size()), b = cfg.eval.batch_size,
+                w = comm.size(), r = comm.rank();
+  const int64_t rounds = (n + b * w - 1) / (b * w);
+  const auto block = [&](int64_t k, int64_t rank) {  // [first, end) of rank's block in round k
+    const int64_t first = std::min(n, k * b * w + rank * b);
+    return std::make_pair(first, std::min(n, first + b));
+  };
+  std::vector<data::Sample> mine;
+  for (int64_t k = 0; k < rounds; ++k) {
+    const auto [first, end] = block(k, r);
+    mine.insert(mine.end(), samples.begin() + first, samples.begin() + end);
+  }
+  data::LoaderOptions lo;
+  lo.batch_size = b;
+  lo.pin_memory = device.is_cuda();
+  lo.keep_empty = true;
+  data::Loader loader(mine, data, lo);
+  loader.start_epoch(0);
+  ScoredSplit split;
+  if (comm.leader()) {
+    split.spill = std::make_unique<MapSpill>((out_dir / ".maps.tmp").string(), data.image_size);
+  }
+  const int64_t s = data.image_size;
+  int64_t expected = 0;  // the next image position rank 0 expects
+  for (int64_t k = 0; k < rounds; ++k) {
+    if (const int signal = comm.agree_stop(run::stop_signal())) throw run::StopRequested(signal);
+    const auto [first, end] = block(k, r);
+    auto rows = torch::empty({0, 2}, torch::kDouble);
+    auto maps = torch::empty({0, s, s}, torch::kFloat);
+    auto masks = torch::empty({0, s, s}, torch::kUInt8);
+    auto display = torch::empty({0, 3, s, s}, torch::kUInt8);
+    data::Batch batch;
+    if (end > first && loader.next(batch) && batch.images.defined()) {
+      const auto out = scorer.submit(batch.images).get();
+      const int64_t count = out.scores.size(0);
+      rows = torch::empty({count, 2}, torch::kDouble);
+      for (int64_t i = 0; i < count; ++i) {
+        const double score = out.scores[i].item<double>();
+        if (!std::isfinite(score) || !torch::isfinite(out.maps[i]).all().item<bool>()) {
+          throw UserError("the anomaly map of " + batch.paths[i] + " is not finite (NaN or "
+                          "infinity); check the checkpoint (did training diverge?) and the image");
+        }
+        rows[i][0] = static_cast<double>(first + batch.indices[i] - (k * b));
+        rows[i][1] = score;
+      }
+      maps = out.maps.to(torch::kFloat).contiguous();
+      masks = (batch.masks.select(1, 0) > 0.5).to(torch::kUInt8);
+      display = (batch.images * data.std + data.mean).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+    }
+    rows = comm.gather_rows(rows);
+    maps = comm.gather_rows(maps);
+    masks = comm.gather_rows(masks);
+    display = comm.gather_rows(display);
+    if (!comm.leader()) continue;
+    const auto row = rows.accessor<double, 2>();
+    for (int64_t i = 0; i < rows.size(0); ++i) {
+      const auto position = static_cast<int64_t>(row[i][0]);
+      for (; expected < position; ++expected) {
+        notes.push_back("skipped " + samples[expected].image + " (see the log of the rank that "
+                        "read it)");
+      }
+      expected = position + 1;
+      const auto& sample = samples[position];
+      ImageResult result;
+      result.path = sample.image;
+      result.label = sample.label;
+      result.score = row[i][1];
+      result.has_mask = !sample.mask.empty();
+      split.spill->write(maps[i], masks[i] > 0, display[i]);
+      split.images.push_back(std::move(result));
+    }
+    if (maps.size(0) > 0) split.range.add(maps);
+    if (tty) {
+      std::fprintf(stderr, "\r[eval] scoring %zu/%lld images", split.images.size(),
+                   static_cast<long long>(n));
+    }
+  }
+  if (comm.leader()) {
+    const int64_t last_end = block(rounds - 1, w - 1).second;
+    for (; expected < last_end; ++expected) {
+      notes.push_back("skipped " + samples[expected].image + " (see the log of the rank that "
+                      "read it)");
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
   return split;
 }
 
@@ -306,19 +406,31 @@ EvaluationResult evaluate_split(pipeline::AnomalyModel& model,
   if (samples.empty()) {
     throw UserError("the " + options.split + " split of " + cfg.data.root + " has no images");
   }
-  // Everything goes into a temporary sibling of out_dir, moved in place once complete.
-  StagedDir staged(options.out_dir, "metrics.json");
-  const fs::path out_dir(staged.path());
+  auto* comm = options.comm && options.comm->size() > 1 ? options.comm : nullptr;
+  const bool leader = !comm || comm->leader();
+  // Everything goes into a temporary sibling of out_dir, moved in place once complete (by rank 0
+  // alone when data-parallel).
+  std::optional<StagedDir> staged;
+  if (leader) staged.emplace(options.out_dir, "metrics.json");
+  const fs::path out_dir(leader ? staged->path() : std::string());
   const auto start = Clock::now();
-  const bool tty = options.progress && isatty(STDERR_FILENO);
+  const bool tty = leader && options.progress && isatty(STDERR_FILENO);
   pipeline::AnomalyScorer scorer(model, cfg.eval);
-  data::LoaderOptions lo;
-  lo.batch_size = cfg.eval.batch_size;
-  lo.pin_memory = model.device().is_cuda();
-  data::Loader loader(samples, cfg.data, lo);
-  auto split = score_split(scorer, loader, cfg.data, out_dir, tty);
   std::vector<std::string> notes;
-  for (const auto& s : loader.skipped()) notes.push_back("skipped " + s.path + ": " + s.reason);
+  ScoredSplit split;
+  if (comm) {
+    split = score_split_distributed(scorer, model.device(), samples, cfg, *comm, out_dir, tty,
+                                    notes);
+    run::throw_if_stopped();
+    if (!leader) return {};
+  } else {
+    data::LoaderOptions lo;
+    lo.batch_size = cfg.eval.batch_size;
+    lo.pin_memory = model.device().is_cuda();
+    data::Loader loader(samples, cfg.data, lo);
+    split = score_split(scorer, loader, cfg.data, out_dir, tty);
+    for (const auto& s : loader.skipped()) notes.push_back("skipped " + s.path + ": " + s.reason);
+  }
   const double scoring_s = seconds_since(start);
   EvaluationResult result;
   result.images = std::move(split.images);
@@ -367,7 +479,7 @@ EvaluationResult evaluate_split(pipeline::AnomalyModel& model,
   write_scores_csv((out_dir / "scores.csv").string(), result.images, options.threshold);
   write_json((out_dir / "metrics.json").string(), m);
   run::throw_if_stopped();
-  staged.commit();
+  staged->commit();
   result.summary = summary_line(m);
   for (const auto& n : notes) log("eval")->warn("{}", n);
   return result;

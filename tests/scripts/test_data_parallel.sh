@@ -8,6 +8,8 @@
 #               the final loss of an uninterrupted 2-rank run
 #   lost_rank   SIGKILL to one rank, SIGSTOP (a hang) to another: the survivor exits 5 within the
 #               --dist-timeout, naming the lost rank
+#   eval        qfae eval --nproc 2 writes what one process writes: scores.csv identical, image
+#               metrics equal, pixel metrics to 1e-9, the same figures; several checkpoints too
 #   torchrun    torchrun --no-python launches the same job as --nproc 2: same losses
 set -euo pipefail
 case_name="$1" root="$2" qfae="$3" torchrun="${4:-}"
@@ -137,6 +139,40 @@ lost_rank)
   [[ $code == 5 ]] || fail "rank 0 exited $code with rank 1 frozen: $(tail -n 3 rank0.log)"
   grep -q "error: rank 1 .*froze" rank0.log || fail "rank 0: $(tail -n 3 rank0.log)"
   echo "SIGSTOP to rank 1: rank 0 exited 5 after $took s (timeout 5 s)"
+  ;;
+eval)
+  # 11 test images in batches of 3: the second round has 2 images for rank 0, none for rank 1.
+  "$qfae" prepare --synthetic evaldata --image-size 32 --train 16 --val 4 --test-normal 5 \
+    --test-anomalous 6 >/dev/null
+  sets=(--set "data.root=$tmp/evaldata" --set eval.batch_size=3 --set eval.save_maps=true)
+  "$qfae" train --config tiny.yaml --set train.epochs=2 "${sets[@]}" -o runs -q
+  run=$(run_of runs)
+  "$qfae" eval --checkpoint "$run" "${sets[@]}" -o one -q
+  "$qfae" eval --checkpoint "$run" "${sets[@]}" -o two -q --nproc 2
+  cmp one/scores.csv two/scores.csv || fail "scores.csv differs"
+  python3 - one/metrics.json two/metrics.json <<'PY'
+import json, math, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["image"] == b["image"], (a["image"], b["image"])
+assert a["pixel"] is not None and a["pixel"].keys() == b["pixel"].keys()
+for k, x in a["pixel"].items():
+    y = b["pixel"][k]
+    if isinstance(x, float):
+        assert math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12), (k, x, y)
+    else:
+        assert x == y, (k, x, y)
+for k in ("dataset", "settings", "overlays", "notes"):
+    assert a[k] == b[k], (k, a[k], b[k])
+print("metrics.json: image and pixel metrics equal")
+PY
+  diff -r -x metrics.json one two || fail "figures differ"
+  # Several checkpoints: the same summary table.
+  "$qfae" eval --checkpoint "$run" --checkpoint "$run/checkpoints/best" "${sets[@]}" \
+    --set eval.save_maps=false -o many1 -q > /dev/null
+  "$qfae" eval --checkpoint "$run" --checkpoint "$run/checkpoints/best" "${sets[@]}" \
+    --set eval.save_maps=false -o many2 -q --nproc 2 > /dev/null
+  cmp many1/summary.csv many2/summary.csv || fail "summary.csv differs"
+  echo "eval: $(wc -l < one/scores.csv) scores.csv lines and $(find one/maps -type f | wc -l) figures identical"
   ;;
 torchrun)
   if [[ "$torchrun" == debian ]]; then

@@ -40,6 +40,9 @@ struct LoaderOptions {
   // equal: batch_size / shards each when it divides), and a part whose images were all skipped
   // still comes out, empty, so that every rank takes every step.
   int64_t shard = 0, shards = 1;
+  // A batch whose images were all skipped comes out empty instead of being passed over (what a
+  // data-parallel evaluation needs to keep its ranks in step). Implied by shards > 1.
+  bool keep_empty = false;
 };
 
 // A sample dropped under data.on_bad_image: skip.

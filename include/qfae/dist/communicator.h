@@ -60,6 +60,9 @@ class Communicator {
   // Every rank's `rows` ((n_r, k) float64 on the CPU, n_r may differ), stacked in rank order:
   // the same (sum n_r, k) tensor on every rank.
   torch::Tensor all_gather_rows(const torch::Tensor& rows);
+  // Every rank's `rows` (CPU, any dtype, the same trailing shape; rows may differ in number)
+  // stacked in rank order on `root`; an undefined tensor on the other ranks.
+  torch::Tensor gather_rows(const torch::Tensor& rows, int root = 0);
   void barrier();
   // Best effort, before this rank exits on an error: the others' RankLost quotes `what`.
   void announce_failure(const std::string& what) noexcept;

@@ -10,6 +10,7 @@
 
 #include "qfae/config/config.h"
 #include "qfae/data/dataset.h"
+#include "qfae/dist/communicator.h"
 #include "qfae/pipeline/anomaly_model.h"
 
 namespace qfae::evaluate {
@@ -25,6 +26,9 @@ struct EvaluationOptions {
                                                                 // largest map value
   int64_t pixel_bins = 65536;  // histogram bins of the pooled pixel metrics
   bool progress = true;        // a progress line on the terminal
+  // Data-parallel: the ranks score their share of the images and rank 0 gathers the scores,
+  // maps, masks and display images and writes everything, as one process would. Null: alone.
+  dist::Communicator* comm = nullptr;
 };
 
 struct ImageResult {
@@ -49,6 +53,9 @@ struct EvaluationResult {
 // they are null with a note saying why. UserError names the image when a map is not finite, or
 // the file that could not be written. A stop signal (run/stop_signal.h) ends it after the current
 // batch with StopRequested. On any failure out_dir is left as it was.
+// Data-parallel (options.comm): images are dealt out in rounds of eval.batch_size per rank, each
+// rank's batch being the batch one process would score there; ranks other than 0 return an empty
+// result once the scoring pass is done.
 EvaluationResult evaluate_split(pipeline::AnomalyModel& model,
                                 const std::vector<data::Sample>& samples,
                                 const EvaluationOptions& options);
