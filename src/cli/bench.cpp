@@ -7,7 +7,11 @@
 #include <iostream>
 #include <memory>
 
+#include "qfae/cli/app.h"
 #include "qfae/cli/common.h"
+#include "qfae/cli/dist_options.h"
+#include "qfae/dist/launch.h"
+#include "qfae/perf/allreduce_bench.h"
 #include "qfae/perf/flops.h"
 #include "qfae/perf/loader_bench.h"
 #include "qfae/util/error.h"
@@ -30,6 +34,7 @@ struct BenchCliOptions {
   double peak_tflops = 0;
   std::string json;
   int64_t workers = -1;  // loader mode: -1 = data.workers
+  DistOptions dist;      // allreduce mode
 };
 
 void require_file(const std::string& key, const std::string& path) {
@@ -62,8 +67,36 @@ int run_loader_bench(const BenchCliOptions& o) {
   return 0;
 }
 
+int run_allreduce_bench(const BenchCliOptions& o) {
+  const auto world = dist::world_from_environment();
+  check_nproc(o.dist.nproc, world);
+  const auto loaded = resolve_config(o.common, /*check_files=*/false);
+  const auto& cfg = loaded.config;
+  if (o.dist.nproc > 1) {
+    return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()));
+  }
+  if (!world.distributed()) {
+    throw UserError("--mode allreduce times the all-reduce between the ranks of a data-parallel "
+                    "job: add --nproc N (N >= 2), or launch it with torchrun or srun");
+  }
+  const auto device = rank_device(resolve_device(cfg.device), world);
+  const auto comm = join_world(world, device, o.dist);
+  perf::AllReduceBenchOptions options;
+  options.warmup = o.warmup;
+  options.iters = o.iters;
+  const auto result = perf::run_allreduce_bench(cfg, device, *comm, options);
+  if (!comm->leader()) return 0;
+  std::cout << perf::format_result(result) << std::flush;
+  if (!o.json.empty()) {
+    write_file_atomic(o.json, perf::to_json(result).dump(2) + "\n");
+    log("bench")->info("wrote {}", o.json);
+  }
+  return 0;
+}
+
 int run_bench(const BenchCliOptions& o) {
   if (o.mode == "loader") return run_loader_bench(o);
+  if (o.mode == "allreduce") return run_allreduce_bench(o);
   // No data set is read, so data.root need not exist; the backbone files must.
   const auto loaded = resolve_config(o.common, /*check_files=*/false);
   const auto& cfg = loaded.config;
@@ -102,11 +135,14 @@ Command add_bench_command(CLI::App& app) {
       "Time the training and evaluation steps on random images: qfae bench --config "
       "configs/brats.yaml --precision bf16\n"
       "--mode loader times the training data loader (decoding, augmentation, batching of "
-      "data.root's training images) instead: --iters batches after --warmup, images/s.");
+      "data.root's training images) instead: --iters batches after --warmup, images/s.\n"
+      "--mode allreduce --nproc N (or under torchrun / srun) times data-parallel training's "
+      "bucketed gradient all-reduce of the config's weights alone (docs/performance.md).");
   auto o = std::make_shared<BenchCliOptions>();
   add_common_options(*sub, o->common);
-  sub->add_option("--mode", o->mode, "Which steps to time: train, eval, both, or loader")
-      ->check(CLI::IsMember({"train", "eval", "both", "loader"}));
+  sub->add_option("--mode", o->mode,
+                  "Which steps to time: train, eval, both, loader, or allreduce")
+      ->check(CLI::IsMember({"train", "eval", "both", "loader", "allreduce"}));
   sub->add_option("-b,--batch-size", o->batch_size, "Images per step")
       ->check(CLI::PositiveNumber)
       ->default_str("train.batch_size");
@@ -126,6 +162,8 @@ Command add_bench_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->default_str("data.workers");
   sub->add_option("--json", o->json, "Also write the results to this JSON file");
+  add_dist_options(*sub, o->dist,
+                   "--mode allreduce: time it between this many processes on this machine");
   sub->footer(perf::flop_formula());
   return {sub, [o] { return run_bench(*o); }};
 }

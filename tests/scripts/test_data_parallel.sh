@@ -10,6 +10,7 @@
 #               --dist-timeout, naming the lost rank
 #   eval        qfae eval --nproc 2 writes what one process writes: scores.csv identical, image
 #               metrics equal, pixel metrics to 1e-9, the same figures; several checkpoints too
+#   bench       qfae bench --mode allreduce --nproc 2 on the brain config's gradient volume
 #   torchrun    torchrun --no-python launches the same job as --nproc 2: same losses
 set -euo pipefail
 case_name="$1" root="$2" qfae="$3" torchrun="${4:-}"
@@ -173,6 +174,31 @@ PY
     --set eval.save_maps=false -o many2 -q --nproc 2 > /dev/null
   cmp many1/summary.csv many2/summary.csv || fail "summary.csv differs"
   echo "eval: $(wc -l < one/scores.csv) scores.csv lines and $(find one/maps -type f | wc -l) figures identical"
+  ;;
+bench)
+  # Without a job: a clear refusal. With two ranks: the JSON's arithmetic, and the buckets of
+  # GradientReducer's rule (reverse order, 1 MiB first, then 25 MiB) worked out by hand for the
+  # brain config below.
+  code=0
+  "$qfae" bench --mode allreduce --config tiny.yaml > none.log 2>&1 || code=$?
+  [[ $code == 2 ]] && grep -q -- "--nproc N" none.log || fail "bench without ranks: $code $(cat none.log)"
+  "$qfae" bench --mode allreduce --config "$root/configs/brats.yaml" --nproc 2 --iters 3 \
+    --warmup 1 --json ar.json -q
+  python3 - ar.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["ranks"] == 2 and r["backend"] == "Gloo", r
+assert r["bytes"] == 4 * r["parameters"] == sum(r["bucket_bytes"]), r
+# About 52.3 M trainable weights in the brain config (the issue's 52 M). A bucket closes once it
+# holds at least its cap: 1 MiB for the first, 25 MiB for the others; the last holds the rest.
+assert 52.2e6 < r["parameters"] < 52.4e6, r["parameters"]
+assert r["bucket_bytes"][0] >= 1 << 20 and all(b >= 25 << 20 for b in r["bucket_bytes"][1:-1])
+assert len(r["step_ms"]) == 3 and min(r["step_ms"]) <= r["median_ms"] <= max(r["step_ms"])
+assert abs(r["algorithm_gb_per_s"] - r["bytes"] / (r["median_ms"] / 1e3) / 1e9) < 1e-9
+assert abs(r["bus_gb_per_s"] - r["algorithm_gb_per_s"]) < 1e-12  # 2 (n - 1) / n = 1 at n = 2
+print("allreduce bench:", r["parameters"], "weights in", r["buckets"], "buckets,",
+      round(r["median_ms"], 1), "ms")
+PY
   ;;
 torchrun)
   if [[ "$torchrun" == debian ]]; then
