@@ -4,8 +4,9 @@
 # and srun for two GPUs, absolute paths, logs and exit codes, the summary's eval), and the
 # errors. Where it can (root, with slurmctld, slurmd and munged installed): a private one-node
 # Slurm in a temporary folder runs a two-seed tiny sweep whose summary job writes the mean of the
-# two runs' AUROC, and a two-GPU task (GPUs faked in gres.conf) whose two ranks see one address,
-# next to a failing run that the summary job (afterany) must still name.
+# two runs' AUROC, and a sweep with two GPUs per task (faked in gres.conf) in which srun starts
+# the real qfae as two data-parallel ranks on the CPU (the losses of one process, one run folder),
+# next to failing runs that the summary job (afterany) must still name.
 # Usage: test_sweep_slurm.sh <repo root> <qfae binary>
 set -euo pipefail
 root=$(realpath "$1") qfae=$(realpath "$2")
@@ -39,7 +40,7 @@ printf 'name: other\n' > "$tmp/other.yaml"
 
 # A stand-in qfae: `config` is the real one (sweep.sh reads the names with it); train and eval
 # write their arguments, then the rank variables, to $QFAE_STUB_CALLS/<command>-<task>-<rank>,
-# and succeed, except for a run named broken-*.
+# and succeed.
 mkdir -p "$tmp/bin" "$tmp/fake"
 cat > "$tmp/bin/qfae" <<EOF
 #!/usr/bin/env bash
@@ -47,7 +48,6 @@ cat > "$tmp/bin/qfae" <<EOF
 { printf '%s\n' "\$@"
   echo "ENV \${SLURM_PROCID-} \${SLURM_NTASKS-} \${SLURM_JOB_ID-} \${MASTER_ADDR-} \${MASTER_PORT-}"
 } > "\$QFAE_STUB_CALLS/\$1-\${SLURM_ARRAY_TASK_ID:-x}-\${SLURM_PROCID:-x}"
-[[ " \$* " != *" name=broken-"* ]] || exit 3
 EOF
 # Stand-ins for Slurm's srun (records its options, runs the command as rank 0) and scontrol.
 cat > "$tmp/fake/srun" <<'EOF'
@@ -257,27 +257,82 @@ done
 check_mean real/summary tiny 3 4
 echo "real Slurm: array job $array_job and summary job $summary_job in $(( $(date +%s) - t0 )) s"
 
-# Two GPUs per task: srun starts two ranks that agree on MASTER_ADDR:MASTER_PORT. A second
-# config's run fails (exit 3): the summary job runs all the same (afterany), summarizes the
-# other run and fails, naming the broken one.
+# Two GPUs per task, with the real qfae: srun starts two ranks, which train data-parallel on the
+# CPU (Gloo; the GPUs are fake) and log the same per-step losses as one process; only rank 0
+# writes a run folder. A second config's runs fail in both ranks (its global batch of 3 does not
+# divide by the 2 ranks, which qfae's message counts): the summary job runs all the same
+# (afterany), summarizes the first config's two seeds (eval writes summary.csv only for several
+# runs) and fails, naming the failed ones. The sweep's train command has -q, so qfae's
+# "[dist] rank 0 of 2 (slurm): joined" line is not in the log: a wrapper writes the variables
+# each rank reads, then execs qfae.
+# The batch script gives the ranks this machine's name as MASTER_ADDR. Gloo binds the address
+# that name resolves to (127.0.0.1 here, or the machine's own); GLOO_SOCKET_IFNAME=lo would be
+# needed only where it resolves to an address the machine does not have.
+getent hosts "$host" > /dev/null \
+  || fail "$host (this machine's name, the ranks' MASTER_ADDR) does not resolve: they cannot meet"
 export QFAE_STUB_CALLS="$tmp/calls-multi"
 mkdir -p "$QFAE_STUB_CALLS"
-printf 'name: broken\n' > broken.yaml
-bash "$sweep" --slurm --config tiny.yaml --config broken.yaml --seeds 5 --out multi \
-  --qfae bin/qfae --gpus-per-task 2 > multi.out
+vars='SLURM_(PROCID|LOCALID|NTASKS|STEP_ID|STEP_NUM_TASKS|STEP_TASKS_PER_NODE)|MASTER_(ADDR|PORT)'
+cat > "$tmp/bin/qfae-env" <<EOF
+#!/usr/bin/env bash
+env | grep -E '^($vars)=' | sort \\
+  > "\$QFAE_STUB_CALLS/\$1-\${SLURM_ARRAY_TASK_ID:-x}-\${SLURM_PROCID:-x}.env"
+exec $(printf %q "$qfae") "\$@"
+EOF
+chmod +x "$tmp/bin/qfae-env"
+dp_sets=(--set train.log_every=1)  # the tiny config, its batch size from the config files
+for i in "${!sets[@]}"; do
+  [[ "${sets[i]}" == train.batch_size=* || "${sets[i+1]-}" == train.batch_size=* ]] \
+    || dp_sets+=("${sets[i]}")
+done
+printf 'name: dp\ntrain: {batch_size: 4}\n' > dp.yaml
+printf 'name: odd\ntrain: {batch_size: 3}\n' > odd.yaml
+t0=$(date +%s)
+bash "$sweep" --slurm --config dp.yaml --config odd.yaml --seeds "5 6" --out multi \
+  --qfae bin/qfae-env --gpus-per-task 2 --device cpu -- "${dp_sets[@]}" > multi.out
 read -r array_job summary_job < <(job_ids multi.out)
-wait_job "$summary_job" 120 "JobState=FAILED ExitCode=1:0"
-wait_job "${array_job}_0" 1
-wait_job "${array_job}_1" 1 "JobState=FAILED ExitCode=3:0"
+[[ -n "$array_job" && -n "$summary_job" ]] || fail "no job ids in: $(cat multi.out)"
+# One process, the same config and seed, while Slurm runs the jobs.
+"$qfae" train --config dp.yaml --seed 5 -o one --set name=dp-seed5 -q --device cpu \
+  "${dp_sets[@]}" > one.log 2>&1 || fail "one process: $(cat one.log)"
+wait_job "$summary_job" 240 "JobState=FAILED ExitCode=1:0"
+wait_job "${array_job}_0" 1 && wait_job "${array_job}_1" 1
+wait_job "${array_job}_2" 1 "JobState=FAILED ExitCode=2:0"
+wait_job "${array_job}_3" 1 "JobState=FAILED ExitCode=2:0"
+took=$(( $(date +%s) - t0 ))
+# Both ranks of dp-seed5 (array task 0) read the step's Slurm variables and one address.
 task_job=$(scontrol show job "${array_job}_0" | sed -n 's/^JobId=\([0-9]*\) .*/\1/p')
 for rank in 0 1; do
-  has "$QFAE_STUB_CALLS/train-0-$rank" \
-    "ENV $rank 2 $task_job $host $((12000 + task_job % 20000))"
+  for line in "SLURM_PROCID=$rank" "SLURM_LOCALID=$rank" "SLURM_STEP_NUM_TASKS=2" \
+              "SLURM_STEP_TASKS_PER_NODE=2" "MASTER_ADDR=$host" \
+              "MASTER_PORT=$((12000 + task_job % 20000))"; do
+    has "$QFAE_STUB_CALLS/train-0-$rank.env" "$line"
+  done
 done
-expect_call "$(echo "$QFAE_STUB_CALLS"/eval-*)" \
-  eval --checkpoint "$tmp/multi/runs/tiny-seed5/latest" -o "$tmp/multi/summary" -q
-grep -q "broken-seed5 failed" "multi/slurm/logs/summary-$summary_job.out" \
-  || fail "the summary job's output does not name broken-seed5"
-echo "real Slurm, 2 GPUs per task: ranks 0 and 1 of job $task_job at" \
-     "$host:$((12000 + task_job % 20000)); a failed run: summary still ran and named it"
+odd_error="qfae: error: train.batch_size: 3 is the global batch and must divide by the 2 ranks"
+odd_error+=" of this job (slurm)"
+for seed in 5 6; do
+  [[ "$(cat "multi/logs/train-dp-seed$seed.rc")" == 0 ]] || fail "dp-seed$seed: no exit code 0"
+  [[ ! -s "multi/logs/train-dp-seed$seed.log" ]] \
+    || fail "dp-seed$seed said (with -q): $(cat "multi/logs/train-dp-seed$seed.log")"
+  runs=$(ls "multi/runs/dp-seed$seed")
+  [[ "$(grep -c '^2' <<< "$runs")" == 1 ]] || fail "dp-seed$seed: not one run folder: $runs"
+  # Both ranks say that the batch does not divide by 2; srun ends the step with exit code 2.
+  log="multi/logs/train-odd-seed$seed.log"
+  [[ "$(cat "multi/logs/train-odd-seed$seed.rc")" == 2 ]] || fail "odd-seed$seed: no exit code 2"
+  n=$(grep -cxF "$odd_error" "$log" || true)
+  [[ $n == 2 ]] || fail "odd-seed$seed: not 2 ranks but $n said the batch does not divide:" \
+                       "$(cat "$log")"
+  grep -q "odd-seed$seed failed" "multi/slurm/logs/summary-$summary_job.out" \
+    || fail "the summary job's output does not name odd-seed$seed"
+done
+# Rank 1 wrote nothing; the failed runs left no folder.
+[[ "$(ls multi/runs | xargs)" == "dp-seed5 dp-seed6" ]] || fail "multi/runs holds: $(ls multi/runs)"
+python3 "$root/tests/scripts/compare_runs.py" "$(readlink -f one/dp-seed5/latest)" \
+  "$(readlink -f multi/runs/dp-seed5/latest)" --steps 8 --loss-rtol 1e-5 \
+  || fail "dp-seed5: the two ranks' losses are not those of one process"
+check_mean multi/summary dp 5 6
+echo "real Slurm, 2 GPUs per task, the real qfae on the CPU: ranks 0 and 1 of job $task_job at" \
+     "$host:$((12000 + task_job % 20000)); 2 failed runs: summary still ran and named them;" \
+     "$took s"
 echo "sweep --slurm: script checks and real-Slurm part passed"
