@@ -93,7 +93,7 @@ EOF
       cat <<'EOF'
 
 # One qfae process per GPU, started by srun: each reads its rank from SLURM_PROCID,
-# SLURM_NTASKS and SLURM_LOCALID, and finds rank 0 at MASTER_ADDR:MASTER_PORT. The port follows
+# SLURM_STEP_NUM_TASKS and SLURM_LOCALID, and finds rank 0 at MASTER_ADDR:MASTER_PORT. The port follows
 # the job id, so array tasks that share a node differ (12000-31999, below Linux's ephemeral ports).
 MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
 MASTER_PORT=$((12000 + SLURM_JOB_ID % 20000))

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <thread>
 
 #include "qfae/dist/world.h"
 #include "qfae/run/checkpoint.h"
@@ -42,7 +41,7 @@ config::LoadedConfig resolve_config(const CommonOptions& o, bool check_files) {
   config::validate(loaded.config, loaded.sources, check_files);
   // Ranks on one machine share its cores.
   init_threads(dist::threads_per_rank(static_cast<int>(loaded.config.threads), world,
-                                      static_cast<int>(std::thread::hardware_concurrency())));
+                                      dist::usable_cores()));
   log("config")->debug("resolved config:\n{}", config::to_yaml(loaded.config));
   return loaded;
 }

@@ -4,7 +4,6 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <thread>
 
 #include "qfae/cli/app.h"
 #include "qfae/cli/common.h"
@@ -98,7 +97,7 @@ void assign_out_dirs(const EvalOptions& o, std::vector<EvalPlan*>& plans) {
 nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan, Job& job) {
   const auto& cfg = plan.loaded.config;
   init_threads(dist::threads_per_rank(static_cast<int>(cfg.threads), job.world,
-                                      static_cast<int>(std::thread::hardware_concurrency())));
+                                      dist::usable_cores()));
   const auto device = rank_device(resolve_device(cfg.device), job.world);
   if (job.world.distributed() && !job.comm) job.comm = join_world(job.world, device, o.dist);
   pipeline::AnomalyModel model(cfg, device);

@@ -1,10 +1,13 @@
 // The data-parallel world from torchrun's, Slurm's or qfae's own environment variables.
 #include "qfae/dist/world.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "qfae/util/error.h"
 
@@ -85,14 +88,11 @@ World world_from_environment(const GetEnv& getenv) {
     w.attempt = text_of(getenv, "TORCHELASTIC_RESTART_COUNT");
     return w;
   }
-  // Inside `srun`, the step's task count; a batch script itself is one process whatever
-  // --ntasks says, so SLURM_NTASKS counts only when no step is running.
-  const char* tasks_name = value_of(getenv, "SLURM_STEP_NUM_TASKS") ? "SLURM_STEP_NUM_TASKS"
-                           : value_of(getenv, "SLURM_STEP_ID")      ? nullptr
-                                                                    : "SLURM_NTASKS";
-  if (tasks_name && value_of(getenv, "SLURM_PROCID") && value_of(getenv, tasks_name)) {
+  // Only inside `srun`, which sets the step's task count. A batch script is one process whatever
+  // --ntasks says (SLURM_NTASKS counts the allocation's tasks, and SLURM_PROCID is 0 there too).
+  if (value_of(getenv, "SLURM_STEP_NUM_TASKS") && value_of(getenv, "SLURM_PROCID")) {
     w.launcher = "slurm";
-    w.size = required_integer(getenv, tasks_name, 1, 1 << 20, "");
+    w.size = required_integer(getenv, "SLURM_STEP_NUM_TASKS", 1, 1 << 20, "");
     w.rank = required_integer(getenv, "SLURM_PROCID", 0, w.size - 1, "");
     w.local_rank = optional_integer(getenv, "SLURM_LOCALID", 0, 0, w.size - 1);
     const char* per_node = value_of(getenv, "SLURM_STEP_TASKS_PER_NODE")
@@ -110,6 +110,13 @@ World world_from_environment(const GetEnv& getenv) {
 
 World world_from_environment() {
   return world_from_environment([](const char* name) { return std::getenv(name); });
+}
+
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 int threads_per_rank(int configured, const World& world, int cores) {

@@ -68,8 +68,9 @@ TEST(World, SlurmsVariablesInsideSrun) {
 }
 
 TEST(World, ASlurmBatchScriptOutsideSrunIsOneProcess) {
-  // sbatch --ntasks 8 runs the script once: SLURM_NTASKS=8 but no step of its own ran srun.
-  const auto w = world_of({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "8"}, {"SLURM_STEP_ID", "4294967294"}});
+  // sbatch --ntasks 8 runs the script once: SLURM_NTASKS=8 and SLURM_PROCID=0, but no srun step
+  // set SLURM_STEP_NUM_TASKS.
+  const auto w = world_of({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "8"}});
   EXPECT_EQ(w.size, 1);
 }
 

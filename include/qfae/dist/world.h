@@ -40,16 +40,19 @@ using GetEnv = std::function<const char*(const char*)>;
 // The world this process belongs to:
 // - torchrun, `qfae --nproc` or by hand: RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
 //   MASTER_ADDR, MASTER_PORT;
-// - Slurm (srun): SLURM_PROCID, SLURM_STEP_NUM_TASKS (or SLURM_NTASKS), SLURM_LOCALID,
-//   SLURM_STEP_TASKS_PER_NODE / SLURM_NTASKS_PER_NODE, with MASTER_ADDR and MASTER_PORT exported
-//   by the batch script;
+// - Slurm, inside srun: SLURM_PROCID, SLURM_STEP_NUM_TASKS, SLURM_LOCALID,
+//   SLURM_STEP_TASKS_PER_NODE, with MASTER_ADDR and MASTER_PORT exported by the batch script (a
+//   batch script outside srun is one process);
 // - neither: a world of one.
 // UserError naming the variable when one is missing or not a number in range.
 World world_from_environment(const GetEnv& getenv);
 World world_from_environment();
 
-// Threads for LibTorch on this rank: `configured` when > 0, else this machine's cores shared
-// evenly among its local ranks (at least 1).
+// Threads for LibTorch on this rank: `configured` when > 0, else `cores` shared evenly among
+// this machine's ranks (at least 1).
 int threads_per_rank(int configured, const World& world, int cores);
+// The cores this process may run on (its affinity mask, which Slurm and taskset narrow), else
+// the machine's.
+int usable_cores();
 
 }  // namespace qfae::dist
