@@ -24,6 +24,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <exception>
 #include <condition_variable>
 #include <cstdlib>
 #include <map>
@@ -77,6 +79,36 @@ std::string agent_hint(const World& world) {
   return "; this qfae is built on LibTorch " + std::string(TORCH_VERSION) +
          ", whose store cannot talk to a PyTorch 2 torchrun's: use qfae train --nproc N, or the "
          "QFAE_TORCH=wheel build with its torchrun";
+}
+
+// A socket error that escapes a thread of c10d's store client (LibTorch 1.13 reads the store in
+// a thread of its own) ends the process through std::terminate. When it says the connection
+// ended, the store's host is gone: said as such, with exit code kExitRankLost, instead of an
+// abort. Anything else goes on to the handler before.
+std::string g_store_lost_text;  // set while a Communicator exists
+std::terminate_handler g_terminate_before = nullptr;
+
+[[noreturn]] void on_terminate() {
+  std::string what;
+  if (const auto error = std::current_exception()) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      what = first_line(e.what());
+    } catch (...) {
+    }
+  }
+  const bool connection = what.find("Connection reset") != std::string::npos ||
+                          what.find("Connection closed") != std::string::npos ||
+                          what.find("Broken pipe") != std::string::npos;
+  if (connection && !g_store_lost_text.empty()) {
+    std::fprintf(stderr, "qfae: error: %s (its connection ended: %s)\n", g_store_lost_text.c_str(),
+                 what.c_str());
+    std::fflush(stderr);
+    std::_Exit(kExitRankLost);
+  }
+  if (g_terminate_before) g_terminate_before();
+  std::abort();
 }
 
 // What one rank's heartbeat said: "<beat> <step> <pid> <host>".
@@ -143,6 +175,13 @@ struct Communicator::Impl {
     return world.master_addr + ":" + std::to_string(world.master_port);
   }
 
+  // What a rank says when the store stops answering.
+  std::string store_lost() const {
+    if (world.agent_store) return "lost torchrun's rendezvous store at " + store_text();
+    return "lost rank 0 of " + std::to_string(world.size) +
+           ": it exited or was killed (it hosts the rendezvous store at " + store_text() + ")";
+  }
+
   void beat_loop() {
     const std::string key = "beat/" + std::to_string(world.rank);
     const std::string who = " " + std::to_string(::getpid()) + " " + host_name();
@@ -181,12 +220,6 @@ struct Communicator::Impl {
   std::string diagnose(const std::string& during, const std::string& error) const {
     const std::string here = "(" + world.describe() + " noticed it during " + during +
                              " at step " + std::to_string(step.load()) + ": " + error + ")";
-    const std::string store_lost =
-        world.agent_store
-            ? "lost torchrun's rendezvous store at " + store_text()
-            : "lost rank 0 of " + std::to_string(world.size) +
-                  ": it exited or was killed (it hosts the rendezvous store at " + store_text() +
-                  ")";
     try {
       auto s = connect(/*host=*/false, 3000ms, /*count_as_worker=*/false);
       const auto first = read_beats(*s);
@@ -222,7 +255,7 @@ struct Communicator::Impl {
       }
       return text + " " + here;
     } catch (const std::exception&) {
-      return store_lost + " " + here;
+      return store_lost() + " " + here;
     }
   }
 
@@ -263,6 +296,8 @@ Communicator::Communicator(const World& world, torch::Device device,
                    "MASTER_PORT" + agent_hint(world) + " (" + world.describe() + ": " +
                    first_line(e.what()) + ")");
   }
+  g_store_lost_text = m.store_lost();
+  g_terminate_before = std::set_terminate(on_terminate);
   m.beat_store = m.connect(false, timeout, false);
   m.beat_thread = std::thread([&m] { m.beat_loop(); });
   try {
@@ -288,7 +323,12 @@ Communicator::Communicator(const World& world, torch::Device device,
                     device.str(), seconds_text(timeout));
 }
 
-Communicator::~Communicator() { impl_->stop_beating(); }
+Communicator::~Communicator() {
+  impl_->stop_beating();
+  impl_.reset();  // the store connections close while the handler still speaks for them
+  std::set_terminate(g_terminate_before);
+  g_store_lost_text.clear();
+}
 
 const World& Communicator::world() const { return impl_->world; }
 torch::Device Communicator::device() const { return impl_->device; }
