@@ -25,16 +25,12 @@ GradientReducer::GradientReducer(Communicator& comm, std::vector<torch::Tensor> 
       bytes = 0;
     }
     auto& b = buckets_.back();
-    slots_[i] = {static_cast<int64_t>(buckets_.size()) - 1, 0};
-    for (const auto m : b.members) slots_[i].offset += parameters_[m].numel();
+    slots_[i] = {static_cast<int64_t>(buckets_.size()) - 1, b.numel};
     b.members.push_back(i);
+    b.numel += p.numel();
     bytes += p.numel() * static_cast<int64_t>(p.element_size());
   }
-  for (auto& b : buckets_) {
-    int64_t numel = 0;
-    for (const auto m : b.members) numel += parameters_[m].numel();
-    b.flat = torch::zeros({numel}, tensor_options);
-  }
+  for (auto& b : buckets_) b.flat = torch::zeros({b.numel}, tensor_options);
   for (size_t i = 0; i < parameters_.size(); ++i) {
     hooks_.push_back(parameters_[i].register_hook(
         [this, i](torch::Tensor grad) { on_gradient(static_cast<int64_t>(i), grad); }));

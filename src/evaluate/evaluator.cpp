@@ -96,6 +96,19 @@ json decisions(const std::vector<ImageResult>& rows, double threshold) {
           {"precision", ratio(tp, tp + fp)}};
 }
 
+// Normalised images (B, 3, S, S) -> the 8-bit images the overlays are drawn on.
+torch::Tensor display_bytes(const torch::Tensor& images, const config::DataConfig& data) {
+  return (images * data.std + data.mean).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+}
+
+// UserError naming the image when its score or map holds NaN or infinity.
+void require_finite(const std::string& path, double score, const torch::Tensor& map) {
+  if (!std::isfinite(score) || !torch::isfinite(map).all().item<bool>()) {
+    throw UserError("the anomaly map of " + path + " is not finite (NaN or infinity); "
+                    "check the checkpoint (did training diverge?) and the image");
+  }
+}
+
 // Pass 1's output: per-image results in sample order, their maps in the spill file, the range of
 // all map values.
 struct ScoredSplit {
@@ -117,18 +130,14 @@ ScoredSplit score_split(pipeline::AnomalyScorer& scorer, data::Loader& loader,
   pipeline::OneInFlight<Item> in_flight([&](Item& f) {
     const auto out = f.out.get();
     const auto& b = f.batch;
-    const auto display =
-        (b.images * data.std + data.mean).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+    const auto display = display_bytes(b.images, data);
     for (int64_t i = 0; i < out.scores.size(0); ++i) {
       ImageResult r;
       r.path = b.paths[i];
       r.label = static_cast<int>(b.labels[i].item<int64_t>());
       r.score = out.scores[i].item<double>();
       r.has_mask = !loader.samples()[b.indices[i]].mask.empty();
-      if (!std::isfinite(r.score) || !torch::isfinite(out.maps[i]).all().item<bool>()) {
-        throw UserError("the anomaly map of " + r.path + " is not finite (NaN or infinity); "
-                        "check the checkpoint (did training diverge?) and the image");
-      }
+      require_finite(r.path, r.score, out.maps[i]);
       split.spill->write(out.maps[i], b.masks[i][0] > 0.5, display[i]);
       split.images.push_back(std::move(r));
     }
@@ -200,16 +209,13 @@ ScoredSplit score_split_distributed(pipeline::AnomalyScorer& scorer, torch::Devi
       rows = torch::empty({count, 2}, torch::kDouble);
       for (int64_t i = 0; i < count; ++i) {
         const double score = out.scores[i].item<double>();
-        if (!std::isfinite(score) || !torch::isfinite(out.maps[i]).all().item<bool>()) {
-          throw UserError("the anomaly map of " + batch.paths[i] + " is not finite (NaN or "
-                          "infinity); check the checkpoint (did training diverge?) and the image");
-        }
+        require_finite(batch.paths[i], score, out.maps[i]);
         rows[i][0] = static_cast<double>(first + batch.indices[i] - (k * b));
         rows[i][1] = score;
       }
       maps = out.maps.to(torch::kFloat).contiguous();
       masks = (batch.masks.select(1, 0) > 0.5).to(torch::kUInt8);
-      display = (batch.images * data.std + data.mean).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+      display = display_bytes(batch.images, data);
     }
     rows = comm.gather_rows(rows);
     maps = comm.gather_rows(maps);

@@ -44,6 +44,7 @@ class GradientReducer {
   };
   struct Bucket {
     torch::Tensor flat;
+    int64_t numel = 0;             // of its members together
     std::vector<int64_t> members;  // indices into parameters_
     int64_t ready = 0;
     bool started = false;
