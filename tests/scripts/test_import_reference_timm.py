@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """scripts/import_reference.py end to end with timm, encoder export included: a synthetic reference
 checkpoint with the released brain checkpoint's names and shapes and random values throughout
-(~1.2 GB); the exported encoder.pt against timm holding the checkpoint's encoder weights
+(~1.2 GB), imported with the released brain.ini (tests/fixtures/reference_ini); the exported
+encoder.pt against timm holding the checkpoint's encoder weights
 (ExportRoundTrip.EncoderTapsMatchTimm), then qfae config --summary and qfae infer on the import.
 
 Usage: VENV_PYTHON test_import_reference_timm.py QFAE_BINARY QFAE_TESTS_BINARY
@@ -75,6 +76,7 @@ with ref.temp_folder("import-reference") as tmp:
     out = tmp / "model"
     began = time.time()
     r = subprocess.run([sys.executable, str(ref.REPO / "scripts/import_reference.py"), str(ckpt),
+                        "--ini", str(ref.REPO / "tests/fixtures/reference_ini/brain.ini"),
                         "--out", str(out), "--perceptual", str(perceptual)],
                        capture_output=True, text=True)
     print(r.stdout[-3000:], r.stderr[-3000:])
@@ -84,6 +86,8 @@ with ref.temp_folder("import-reference") as tmp:
     check((out / "encoder.pt").is_file(), "model/encoder.pt exists")
     state_json = json.loads((out / "state.json").read_text()) if r.returncode == 0 else {}
     check(state_json.get("encoder_exported") is True, "state.json records the encoder export")
+    check(state_json.get("encoder_blocks_exported") == 23,
+          "the export keeps 23 of the 24 blocks (brain.ini's taps -2, -4: deepest block 22)")
     ckpt.unlink()
     if failures:
         sys.exit(1)
