@@ -11,6 +11,7 @@ the weights file (--weights) or ask for --random-init. See scripts/qfae_vit.py f
 import argparse
 import copy
 import json
+import math
 import pathlib
 import sys
 
@@ -23,7 +24,9 @@ def parse_args(argv=None):
     parser.add_argument("--image-size", type=int, default=224, help="input side in pixels")
     parser.add_argument("--patch-size", type=int, nargs="+", default=None,
                         help="patch sizes to export (default: the model's own); other sizes get a "
-                             "FlexiViT-resampled patch embedding and a bicubic position embedding")
+                             "FlexiViT-resampled patch embedding; every grid other than the "
+                             "weights' own gets their position embedding resampled once (bicubic), "
+                             "as timm does when it creates the model at that size and patch size")
     parser.add_argument("--blocks", type=int, default=None,
                         help="keep only the first N transformer blocks (default: all)")
     weights = parser.add_mutually_exclusive_group(required=True)
@@ -79,7 +82,28 @@ def make_random_init_visible(model):
                 token.normal_(std=0.02)
 
 
+def weights_grid(state, model, path: pathlib.Path) -> int:
+    """Side of the square position-embedding grid the weights were made at (37 for DINOv2 at 518
+    px, 14 for MAE/16 at 224): timm's layout conversions only drop prefix rows (cls, registers),
+    so the grid is the largest square in the stored row count."""
+    keys = [k for k in state if k == "pos_embed" or k.endswith((".pos_embed",
+                                                                 "visual.positional_embedding"))]
+    key = "pos_embed" if "pos_embed" in keys else (keys[0] if len(keys) == 1 else None)
+    if key is None:
+        fail(f"--weights {path}: cannot tell which position embedding to use ({keys or 'none'})")
+    rows = int(state[key].shape[-2])
+    grid = math.isqrt(rows)
+    if rows - grid * grid not in (0, 1, int(model.num_prefix_tokens)):
+        fail(f"--weights {path}: {key} has {rows} rows, not a square grid plus the prefix tokens")
+    return grid
+
+
 def build_model(args):
+    """timm's model with the weights as given: created at --image-size (--random-init), or at the
+    size the weights were made at (--weights), so that its position embedding is the weights' own
+    and export() resamples it once to each exported grid, as timm does when it creates the model
+    at that image and patch size from those weights. Returns (model, state): state is the weights
+    file's state dict as stored (None for --random-init)."""
     import timm
     import torch
     from timm.models.vision_transformer import VisionTransformer, checkpoint_filter_fn
@@ -91,24 +115,65 @@ def build_model(args):
                               num_classes=0)
     if not isinstance(model, VisionTransformer):
         fail(f"--model {args.model}: not a timm VisionTransformer ({type(model).__name__})")
+    state = None
     if args.weights is None:
         make_random_init_visible(model)
+    else:
+        state = load_state_dict(args.weights)
+        grid = weights_grid(state, model, args.weights)
+        if tuple(model.patch_embed.grid_size) != (grid, grid):
+            # Made again at the weights' own size: their position embedding then loads as it is.
+            native = int(model.patch_embed.proj.kernel_size[0])
+            del model
+            model = timm.create_model(args.model, pretrained=False, img_size=grid * native,
+                                      num_classes=0)
     # The fused attention path calls aten::scaled_dot_product_attention, which LibTorch 1.13
     # (Debian's) cannot load; timm's explicit softmax(q k^T / sqrt(d)) v path loads anywhere.
-    for module in model.modules():
-        if hasattr(module, "fused_attn"):
-            module.fused_attn = bool(args.fused_attention and module.fused_attn)
-    if args.weights is not None:
-        state = load_state_dict(args.weights)
-        # Converts original DINOv2/MAE layouts and resamples the position embedding (bicubic).
-        state = checkpoint_filter_fn(state, model)
-        state = {k: v for k, v in state.items() if not k.startswith("head.")}
-        missing, unexpected = model.load_state_dict(state, strict=False)
+    set_fused_attention(model, args.fused_attention)
+    if state is not None:
+        # Converts original DINOv2/MAE layouts (it changes the dict it is given: a copy here).
+        try:
+            loaded = checkpoint_filter_fn(dict(state), model)
+            loaded = {k: v for k, v in loaded.items() if not k.startswith("head.")}
+            missing, unexpected = model.load_state_dict(loaded, strict=False)
+        except (RuntimeError, ValueError, KeyError) as e:  # shapes of another model
+            fail(f"--weights {args.weights} does not fit {args.model}: {str(e).splitlines()[0]}")
         missing = [k for k in missing if not k.startswith("head.")]
         if missing or unexpected:
             fail(f"--weights {args.weights} does not fit {args.model}: "
                  f"missing {missing[:5]}, unexpected {unexpected[:5]}")
-    return model.eval()
+    return model.eval(), state
+
+
+def set_fused_attention(model, fused: bool):
+    for module in model.modules():
+        if hasattr(module, "fused_attn"):
+            module.fused_attn = bool(fused and module.fused_attn)
+
+
+def timm_reference(args, model, state, patch_size: int, depth: int):
+    """timm's own model at --image-size and patch_size with the first `depth` blocks, loaded by
+    timm's checkpoint_filter_fn (FlexiViT patch embedding, bicubic position embedding resampled
+    once) from the weights file, or from the random-init model's own weights."""
+    import timm
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
+    native = int(model.patch_embed.proj.kernel_size[0])
+    grid = args.image_size // native
+    if patch_size == native and tuple(model.patch_embed.grid_size) == (grid, grid):
+        return model  # its blocks past `depth` are never run
+    reference = timm.create_model(args.model, pretrained=False, img_size=args.image_size,
+                                  patch_size=patch_size, depth=depth, num_classes=0)
+    set_fused_attention(reference, args.fused_attention)
+    source = dict(state) if state is not None else model.state_dict()
+    loaded = checkpoint_filter_fn(source, reference)
+    kept = {k: v for k, v in loaded.items() if not k.startswith("head.")
+            and not (k.startswith("blocks.") and int(k.split(".")[1]) >= depth)}
+    missing, _ = reference.load_state_dict(kept, strict=False)
+    missing = [k for k in missing if not k.startswith("head.")]
+    if missing:
+        fail(f"timm's reference at patch size {patch_size} lacks {missing[:5]}")
+    return reference.eval()
 
 
 def export(args):
@@ -118,7 +183,7 @@ def export(args):
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
     import qfae_vit
 
-    model = build_model(args)
+    model, state = build_model(args)
     if getattr(model, "dynamic_img_size", False):
         fail(f"--model {args.model}: dynamic image size models are not supported")
     base = model.patch_embed.proj
@@ -143,6 +208,9 @@ def export(args):
                                                    antialias=True))
             if base.bias is not None:
                 proj.bias.copy_(base.bias)
+            # One resampling, from the grid the weights were made at (build_model keeps it) to
+            # this one, as timm's checkpoint_filter_fn does when it creates the model at this
+            # image and patch size from those weights; none where the grids are equal.
             grid = args.image_size // p
             pos = resample_abs_pos_embed(model.pos_embed, new_size=[grid, grid],
                                          num_prefix_tokens=pos_prefix, interpolation="bicubic",
@@ -162,19 +230,26 @@ def export(args):
     args.out.parent.mkdir(parents=True, exist_ok=True)
     scripted = qfae_vit.script_and_save(wrapper, meta, args.out)
 
-    # The export must agree with timm's own forward_features path at the native patch size.
-    if native in patch_sizes:
-        x = torch.randn(2, 3, args.image_size, args.image_size)
+    # The export must agree with timm's own forward_features path (patch_embed -> _pos_embed ->
+    # norm_pre -> blocks) of the model timm creates at this image and patch size from the same
+    # weights: at the first block for every patch size, and at the last one for the native size.
+    x = torch.randn(2, 3, args.image_size, args.image_size)
+    for p in patch_sizes:
+        tap = blocks - 1 if p == native else 0
+        reference = timm_reference(args, model, state, p, blocks if p == native else 1)
         with torch.no_grad():
-            want = model.norm_pre(model.patch_drop(model._pos_embed(model.patch_embed(x))))
-            for block in list(model.blocks)[:blocks]:
+            want = reference.norm_pre(reference.patch_drop(reference._pos_embed(
+                reference.patch_embed(x))))
+            for block in list(reference.blocks)[:tap + 1]:
                 want = block(want)
-            got = scripted(x, [blocks - 1], native)[0]
-        err = (got - want).abs().max().item()
-        if got.shape != want.shape or err > 1e-4:
-            fail(f"exported module differs from timm at block {blocks - 1}: shapes "
+            got = scripted(x, [tap], p)[0]
+        del reference
+        err = (got - want).abs().max().item() if got.shape == want.shape else math.inf
+        if err > 1e-4:
+            fail(f"exported module differs from timm at patch size {p}, block {tap}: shapes "
                  f"{tuple(got.shape)} / {tuple(want.shape)}, max |diff| {err:.2e}")
-        print(f"checked against timm's forward at block {blocks - 1}: max |diff| {err:.2e}")
+        print(f"checked against timm's forward at patch size {p}, block {tap}: "
+              f"max |diff| {err:.2e}")
     print(json.dumps(meta))
     print(f"wrote {args.out}")
 
