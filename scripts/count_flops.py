@@ -53,7 +53,8 @@ DEFAULTS = {
                  "encoder_dim": 1024, "taps": [-2, -4],
                  "perceptual_model": "vit_large_patch16_224.mae"},
     "model": {"dim": 768, "queries": 784, "qformer_depth": 1, "qformer_heads": 8,
-              "cross_heads": 8, "cross_head_dim": 64, "mlp_ratio": 4.0, "dropout": 0.01,
+              "cross_heads": 8, "cross_head_dim": 64, "qformer_mlp_ratio": 4.0,
+              "decoder_mlp_ratio": 4.0, "dropout": 0.01,
               "causal": True, "residual": False, "cross_attn_every_block": False,
               "decoder_dim": 768, "decoder_depth": 6, "decoder_heads": 12, "decoder_patch": 8,
               "decoder_registers": 4, "decoder_checkpoint": 0},
@@ -115,7 +116,10 @@ def load_config(path):
         raw = yaml.safe_load(f) or {}
     cfg, defaulted = {}, []
     for area, keys in DEFAULTS.items():
-        given = raw.get(area) or {}
+        given = dict(raw.get(area) or {})
+        if area == "model" and "mlp_ratio" in given:  # qfae's shorthand for both ratios
+            ratio = given.pop("mlp_ratio")
+            given = {"qformer_mlp_ratio": ratio, "decoder_mlp_ratio": ratio, **given}
         cfg[area] = {}
         for key, default in keys.items():
             if key in given:

@@ -74,7 +74,7 @@ class QFormerBlock(nn.Module):
 
     def __init__(self, m, cross):
         super().__init__()
-        d, hidden = m["dim"], int(m["mlp_ratio"] * m["dim"])
+        d, hidden = m["dim"], int(m["qformer_mlp_ratio"] * m["dim"])
         self.residual = m["residual"]
         self.attn = MultiQuerySelfAttention(m)
         self.cross = CrossAttention(m) if cross else None
@@ -109,7 +109,7 @@ class DecoderBlock(nn.Module):
 
     def __init__(self, m):
         super().__init__()
-        dd, hidden = m["decoder_dim"], int(m["mlp_ratio"] * m["decoder_dim"])
+        dd, hidden = m["decoder_dim"], int(m["decoder_mlp_ratio"] * m["decoder_dim"])
         self.heads = m["decoder_heads"]
         self.norm1, self.norm2 = nn.LayerNorm(dd, eps=1e-6), nn.LayerNorm(dd, eps=1e-6)
         self.qkv, self.proj = nn.Linear(dd, 3 * dd), nn.Linear(dd, dd)

@@ -125,6 +125,34 @@ void assign(const FieldRef& field, const YAML::Node& node, const fs::path& base,
   }
 }
 
+// Keys that set several fields at once. `model.mlp_ratio` is one ratio for the Q-Former's and the
+// decoder's MLPs alike, as configs written before the two were split say it.
+const std::vector<std::string>* shorthand_targets(const std::string& key) {
+  static const std::map<std::string, std::vector<std::string>> kShorthands = {
+      {"model.mlp_ratio", {"model.qformer_mlp_ratio", "model.decoder_mlp_ratio"}}};
+  const auto it = kShorthands.find(key);
+  return it == kShorthands.end() ? nullptr : &it->second;
+}
+
+// Sets `key` (a field, or a shorthand for several) from `node`; false when no such key exists.
+bool assign_key(LoadedConfig& loaded, const std::string& key, const YAML::Node& node,
+                const fs::path& base, const std::string& where, const std::string& source,
+                const std::vector<FieldRef>& fields) {
+  const auto set = [&](const std::string& name) {
+    const auto it = std::find_if(fields.begin(), fields.end(),
+                                 [&](const FieldRef& f) { return f.key == name; });
+    if (it == fields.end()) return false;
+    assign(*it, node, base, where);
+    loaded.sources[name] = source;
+    return true;
+  };
+  if (const auto* targets = shorthand_targets(key)) {
+    for (const auto& t : *targets) set(t);
+    return true;
+  }
+  return set(key);
+}
+
 [[noreturn]] void unknown_key(const std::string& key, const std::vector<FieldRef>& fields,
                               const std::string& where) {
   std::string msg = where + ": unknown key '" + key + "'; did you mean ";
@@ -139,13 +167,7 @@ void merge_map(LoadedConfig& loaded, const YAML::Node& map, const std::string& p
                const std::vector<FieldRef>& fields) {
   for (const auto& item : map) {
     const std::string key = prefix + item.first.as<std::string>();
-    auto it = std::find_if(fields.begin(), fields.end(),
-                           [&](const FieldRef& f) { return f.key == key; });
-    if (it != fields.end()) {
-      assign(*it, item.second, base, where);
-      loaded.sources[key] = where;
-      continue;
-    }
+    if (assign_key(loaded, key, item.second, base, where, where, fields)) continue;
     const bool is_section = std::any_of(fields.begin(), fields.end(), [&](const FieldRef& f) {
       return f.key.rfind(key + ".", 0) == 0;
     });
@@ -227,18 +249,18 @@ void apply_assignment(LoadedConfig& loaded, const std::string& assignment,
   const std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
   const auto fields = detail::fields_of(loaded.config);
-  auto it = std::find_if(fields.begin(), fields.end(),
-                         [&](const FieldRef& f) { return f.key == key; });
   const std::string where = source + " " + assignment;
-  if (it == fields.end()) unknown_key(key, fields, where);
+  const bool known = shorthand_targets(key) != nullptr ||
+                     std::any_of(fields.begin(), fields.end(),
+                                 [&](const FieldRef& f) { return f.key == key; });
+  if (!known) unknown_key(key, fields, where);
   YAML::Node node;
   try {
     node = YAML::Load(text);
   } catch (const YAML::Exception&) {
     node = YAML::Node(text);  // not YAML: take it as a plain string, the type check decides
   }
-  assign(*it, node, fs::current_path(), where);
-  loaded.sources[key] = source;
+  assign_key(loaded, key, node, fs::current_path(), where, source, fields);
 }
 
 LoadedConfig load_config(const std::vector<std::string>& files,

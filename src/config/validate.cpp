@@ -113,14 +113,15 @@ void require_finite(const Config& config, const Checker& c) {
 // `qfae config --summary`), so that a model that cannot fit in memory fails before it allocates.
 long double approx_trainable_parameters(const Config& cfg) {
   const auto& m = cfg.model;
-  const long double d = m.dim, dd = m.decoder_dim, r = m.mlp_ratio;
+  const long double d = m.dim, dd = m.decoder_dim;
+  const long double r = m.qformer_mlp_ratio, rd = m.decoder_mlp_ratio;
   const long double cross = static_cast<long double>(m.cross_heads) * m.cross_head_dim;
   const long double encoders = std::max<size_t>(cfg.backbone.encoders.size(), 1);
   const long double projection = encoders * cfg.backbone.encoder_dim * d;
   const long double qformer = m.qformer_depth * (4 * d * d + 2 * r * d * d + 4 * d * cross) +
                               static_cast<long double>(m.queries) * d;
   const long double patch = static_cast<long double>(m.decoder_patch) * m.decoder_patch * 3;
-  const long double decoder = m.decoder_depth * (4 * dd * dd + 2 * r * dd * dd) +
+  const long double decoder = m.decoder_depth * (4 * dd * dd + 2 * rd * dd * dd) +
                               (static_cast<long double>(m.queries) + m.decoder_registers) * dd +
                               dd * patch + d * dd;
   return projection + qformer + decoder;
@@ -139,7 +140,8 @@ void require_fits_in_memory(const Config& cfg, const Checker& c) {
            << "alone, and this machine has " << static_cast<double>(memory / (1ull << 30))
            << " GiB";
   c.require(false, "model.decoder_dim", cfg.model.decoder_dim, expected.str() +
-            " (see also model.dim, model.decoder_depth, model.qformer_depth, model.mlp_ratio)");
+            " (see also model.dim, model.decoder_depth, model.qformer_depth, "
+            "model.qformer_mlp_ratio, model.decoder_mlp_ratio)");
 }
 
 void validate_data(const DataConfig& d, const Checker& c) {
@@ -184,8 +186,10 @@ void validate_model(const Config& cfg, const Checker& c) {
             "a divisor of model.dim (" + std::to_string(m.dim) + ")");
   c.size("model.cross_heads", m.cross_heads, kMaxHeads);
   c.size("model.cross_head_dim", m.cross_head_dim, kMaxWidth);
-  c.require(m.mlp_ratio > 0 && m.mlp_ratio <= kMaxMlpRatio, "model.mlp_ratio", m.mlp_ratio,
-            "a value in (0, 64]");
+  c.require(m.qformer_mlp_ratio > 0 && m.qformer_mlp_ratio <= kMaxMlpRatio,
+            "model.qformer_mlp_ratio", m.qformer_mlp_ratio, "a value in (0, 64]");
+  c.require(m.decoder_mlp_ratio > 0 && m.decoder_mlp_ratio <= kMaxMlpRatio,
+            "model.decoder_mlp_ratio", m.decoder_mlp_ratio, "a value in (0, 64]");
   c.unit("model.dropout", m.dropout, /*include_one=*/false);
   c.positive("model.query_init_std", m.query_init_std);
   c.size("model.decoder_dim", m.decoder_dim, kMaxWidth);

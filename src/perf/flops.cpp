@@ -153,10 +153,10 @@ ModelShapes model_shapes(const config::Config& c,
   for (int64_t i = 0; i < m.qformer_depth; ++i) {
     s.cross_attn.push_back(m.cross_attn_every_block || i % 2 == 0);
   }
-  s.qformer_mlp_hidden = static_cast<int64_t>(m.mlp_ratio * d(m.dim));
+  s.qformer_mlp_hidden = static_cast<int64_t>(m.qformer_mlp_ratio * d(m.dim));
   s.decoder_dim = m.decoder_dim;
   s.decoder_depth = m.decoder_depth;
-  s.decoder_mlp_hidden = static_cast<int64_t>(m.mlp_ratio * d(m.decoder_dim));
+  s.decoder_mlp_hidden = static_cast<int64_t>(m.decoder_mlp_ratio * d(m.decoder_dim));
   s.decoder_tokens = m.queries + m.decoder_registers + 1;
   s.decoder_out = m.decoder_patch * m.decoder_patch * 3;
   const auto size = c.data.image_size;

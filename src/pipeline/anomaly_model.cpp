@@ -18,7 +18,7 @@ model::AutoencoderOptions autoencoder_options(const config::Config& c) {
   q.heads = c.model.qformer_heads;
   q.cross_heads = c.model.cross_heads;
   q.cross_head_dim = c.model.cross_head_dim;
-  q.mlp_ratio = c.model.mlp_ratio;
+  q.mlp_ratio = c.model.qformer_mlp_ratio;
   q.dropout = c.model.dropout;
   q.query_init_std = c.model.query_init_std;
   q.causal = c.model.causal;
@@ -29,7 +29,7 @@ model::AutoencoderOptions autoencoder_options(const config::Config& c) {
   d.dim = c.model.decoder_dim;
   d.depth = c.model.decoder_depth;
   d.heads = c.model.decoder_heads;
-  d.mlp_ratio = c.model.mlp_ratio;
+  d.mlp_ratio = c.model.decoder_mlp_ratio;
   d.grid = c.decoder_grid();
   d.patch = c.model.decoder_patch;
   d.registers = c.model.decoder_registers;

@@ -107,6 +107,26 @@ TEST(Config, SetIsTyped) {
   EXPECT_NE(msg.find("data.image_size"), std::string::npos) << msg;
 }
 
+// model.mlp_ratio, the one ratio of configs written before the split, sets both MLP ratios;
+// whatever comes later (a later file, a --set) still sets either alone.
+TEST(Config, MlpRatioShorthandSetsBothRatios) {
+  TempDir dir;
+  const auto file = dir.write("old.yaml", "model:\n  mlp_ratio: 2.5\n");
+  auto l = qfae::config::load_config({file.string()}, {});
+  EXPECT_DOUBLE_EQ(l.config.model.qformer_mlp_ratio, 2.5);
+  EXPECT_DOUBLE_EQ(l.config.model.decoder_mlp_ratio, 2.5);
+  EXPECT_EQ(l.sources.at("model.decoder_mlp_ratio"), file.string());
+  l = qfae::config::load_config({file.string()}, {"model.decoder_mlp_ratio=3"});
+  EXPECT_DOUBLE_EQ(l.config.model.qformer_mlp_ratio, 2.5);
+  EXPECT_DOUBLE_EQ(l.config.model.decoder_mlp_ratio, 3.0);
+  l = qfae::config::load_config({}, {"model.mlp_ratio=1.5"});
+  EXPECT_DOUBLE_EQ(l.config.model.qformer_mlp_ratio, 1.5);
+  EXPECT_DOUBLE_EQ(l.config.model.decoder_mlp_ratio, 1.5);
+  EXPECT_EQ(qfae::config::to_yaml(l.config).find("  mlp_ratio:"), std::string::npos)
+      << "the resolved config spells out both ratios";
+  EXPECT_THROW(qfae::config::load_config({}, {"model.mlp_ratio=wide"}), UserError);
+}
+
 TEST(Config, YamlRoundTripKeepsEveryValue) {
   LoadedConfig l;
   for (const char* a : {"name=round", "train.lr=1.2345678901234e-05", "data.mean=0.1",

@@ -126,7 +126,8 @@ TEST(ReliabilityConfig, AbsurdSizesAreRefusedInValidation) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"model.decoder_dim=1000000000", "model.decoder_dim"},
       {"model.dim=4000000000", "model.dim"},
-      {"model.mlp_ratio=1e6", "model.mlp_ratio"},
+      {"model.qformer_mlp_ratio=1e6", "model.qformer_mlp_ratio"},
+      {"model.decoder_mlp_ratio=1e6", "model.decoder_mlp_ratio"},
       {"model.decoder_depth=100000000", "model.decoder_depth"},
       {"model.qformer_depth=100000000", "model.qformer_depth"},
       {"model.decoder_heads=4096", "model.decoder_heads"},

@@ -75,5 +75,20 @@ TEST(AnomalyModelKeys, EveryOtherMismatchNamesItsKeyAndFile) {
   }
 }
 
+// The Q-Former's and the decoder's MLP ratios are separate keys, as in the reference's configs: the
+// hidden widths are ratio x width (model.dim = model.decoder_dim = 32 in the tiny config).
+TEST(AnomalyModelKeys, MlpRatiosSizeTheirOwnBlocks) {
+  auto sets = test::tiny_overrides();
+  sets.insert(sets.end(), {"model.qformer_mlp_ratio=2", "model.decoder_mlp_ratio=3"});
+  const auto loaded = config::load_config({}, sets);
+  config::validate(loaded.config, loaded.sources, /*check_files=*/false);
+  AnomalyModel model(loaded.config, torch::kCPU);
+  const auto params = model.autoencoder()->named_parameters();
+  EXPECT_EQ(params["junction.blocks.0.projection.1.weight"].sizes(),
+            (std::vector<int64_t>{2 * 32, 32}));
+  EXPECT_EQ(params["decoder.decoder_blocks.0.mlp.fc1.weight"].sizes(),
+            (std::vector<int64_t>{3 * 32, 32}));
+}
+
 }  // namespace
 }  // namespace qfae::pipeline

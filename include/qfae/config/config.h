@@ -89,7 +89,9 @@ struct ModelConfig {
   int64_t qformer_heads = 8;     // self-attention query heads (one shared K/V head)
   int64_t cross_heads = 8;
   int64_t cross_head_dim = 64;
-  double mlp_ratio = 4.0;
+  double qformer_mlp_ratio = 4.0;  // MLP hidden width / model.dim in the Q-Former
+  double decoder_mlp_ratio = 4.0;  // and / model.decoder_dim in the decoder blocks
+                                   // (`model.mlp_ratio` in a file or --set sets both)
   double dropout = 0.01;
   double query_init_std = 1e-3;
   bool causal = true;                   // reference default, kept for checkpoint compatibility
@@ -110,7 +112,8 @@ struct ModelConfig {
     v("qformer_heads", qformer_heads);
     v("cross_heads", cross_heads);
     v("cross_head_dim", cross_head_dim);
-    v("mlp_ratio", mlp_ratio);
+    v("qformer_mlp_ratio", qformer_mlp_ratio);
+    v("decoder_mlp_ratio", decoder_mlp_ratio);
     v("dropout", dropout);
     v("query_init_std", query_init_std);
     v("causal", causal);
