@@ -23,6 +23,7 @@ namespace {
 struct TrainOptions {
   CommonOptions common;
   std::string resume;
+  std::string init_from;
   DistOptions dist;
 };
 
@@ -32,6 +33,14 @@ int run_train(const TrainOptions& o) {
   std::string run_dir;
   std::optional<std::string> resume_from;
   CommonOptions common = o.common;
+  if (!o.init_from.empty()) {
+    if (!o.resume.empty()) {
+      throw UserError("--init-from " + o.init_from + " and --resume " + o.resume +
+                      ": a resumed run continues from its own weights; give one of them");
+    }
+    // A config key, so the run's config.yaml records where its weights came from.
+    common.sets.push_back("train.init_from=" + o.init_from);
+  }
   if (!o.resume.empty()) {
     // The run's own resolved config comes first; files and flags given now still override it.
     const auto saved = fs::path(o.resume) / "config.yaml";
@@ -44,6 +53,10 @@ int run_train(const TrainOptions& o) {
   }
   const auto loaded = resolve_config(common, /*check_files=*/true);
   const auto& cfg = loaded.config;
+  if (!resume_from && !cfg.train.init_from.empty() && !fs::exists(cfg.train.init_from)) {
+    throw UserError("train.init_from: '" + cfg.train.init_from + "' does not exist (expected a "
+                    "run folder, a checkpoint or imported model folder, or a .safetensors file)");
+  }
   // Checked once here, before any rank starts.
   if (o.dist.nproc > 1) {
     return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()));
@@ -84,6 +97,12 @@ Command add_train_command(CLI::App& app) {
                   "Continue the run in this run folder from its last checkpoint "
                   "(exit codes 130/143 mean a run was stopped by SIGINT/SIGTERM and saved)")
       ->check(CLI::ExistingDirectory);
+  sub->add_option("--init-from", o->init_from,
+                  "Start from these weights with a fresh optimizer and schedule: a run folder "
+                  "(its last checkpoint), a checkpoint folder, a model folder from "
+                  "scripts/import_reference.py, or a .safetensors file. Names and shapes must "
+                  "match the config's model. Recorded as train.init_from")
+      ->check(CLI::ExistingPath);
   add_dist_options(*sub, o->dist,
                    "Train data-parallel with this many processes on this machine (one per GPU; "
                    "on the CPU they share the cores). torchrun --no-python --nproc-per-node N "

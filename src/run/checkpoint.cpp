@@ -156,4 +156,17 @@ std::string find_checkpoint(const std::string& run_or_checkpoint_dir, const std:
                   which + "/)");
 }
 
+std::string find_weights(const std::string& path, const std::string& which) {
+  if (fs::is_regular_file(path)) return path;
+  if (!fs::is_directory(path)) {
+    throw UserError("'" + path + "' is neither a weights file nor a folder");
+  }
+  return (fs::path(find_checkpoint(path, which)) / "model.safetensors").string();
+}
+
+void load_weights(const std::string& file, torch::nn::Module& model) {
+  const auto weights = io::load_safetensors(file);
+  io::load_module_state(model, weights.tensors, "", /*strict=*/true, file);
+}
+
 }  // namespace qfae::run

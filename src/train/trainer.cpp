@@ -64,6 +64,14 @@ Trainer::Trainer(const config::Config& config, torch::Device device,
     resumed_ = true;
     log("train")->info("resumed from {} at step {} (epoch {}, batch {})", *resume_from,
                        progress_.step, progress_.epoch, progress_.batch);
+  } else if (!config_.train.init_from.empty()) {
+    // Weights only: Adam's moments, the schedule and the step count start afresh.
+    const auto file = with_key("train.init_from", [&] {
+      const auto found = run::find_weights(config_.train.init_from);
+      run::load_weights(found, *model_->autoencoder());
+      return found;
+    });
+    log("train")->info("weights from {}; fresh optimizer and schedule", file);
   }
   if (comm_) {
     // Rank 0's weights everywhere (the seeded initialisation gives the same anyway).

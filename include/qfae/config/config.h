@@ -158,6 +158,8 @@ struct TrainConfig {
   int64_t eval_every = 10;         // epochs
   int64_t checkpoint_every = 1;    // epochs
   bool val_on_test = false;        // validate (and pick `best`) on the TEST split: only on request
+  std::string init_from;  // start from these weights (a run, a checkpoint or imported model
+                          // folder, a .safetensors file) with a fresh optimizer and schedule
 
   template <class V>
   void visit(V& v) {
@@ -178,6 +180,7 @@ struct TrainConfig {
     v("eval_every", eval_every);
     v("checkpoint_every", checkpoint_every);
     v("val_on_test", val_on_test);
+    v.path("init_from", init_from);
   }
 };
 

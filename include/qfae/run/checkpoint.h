@@ -48,4 +48,13 @@ TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
 std::string find_checkpoint(const std::string& run_or_checkpoint_dir,
                             const std::string& which = "last");
 
+// The weights file behind `path` for train.init_from: `path` itself when it is a file, else the
+// model.safetensors of the checkpoint folder (an imported model's folder is one) or of the run's
+// checkpoint `which`. UserError when there is none.
+std::string find_weights(const std::string& path, const std::string& which = "last");
+
+// Loads only the weights of `file` into `model`, name by name and shape by shape (UserError naming
+// the file and the first tensor that differs, nothing copied then).
+void load_weights(const std::string& file, torch::nn::Module& model);
+
 }  // namespace qfae::run
