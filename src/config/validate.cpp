@@ -147,6 +147,7 @@ void require_fits_in_memory(const Config& cfg, const Checker& c) {
 void validate_data(const DataConfig& d, const Checker& c) {
   c.one_of("data.layout", d.layout, {"auto", "bmad", "resc", "isic", "rsna", "brats", "folder"});
   c.size("data.image_size", d.image_size, kMaxImageSize);
+  c.one_of("data.resize_on", d.resize_on, {"uint8", "float"});
   c.positive("data.std", d.std);
   c.require(d.workers >= 0 && d.workers <= 1024, "data.workers", d.workers,
             "a number of threads in [0, 1024]");

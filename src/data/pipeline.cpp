@@ -22,7 +22,10 @@ LoadedSample load_sample(const Sample& sample, const config::DataConfig& cfg, bo
     }
     mask = resize_nearest(mask, size, size);
   }
-  image = resize_bilinear(image, size, size);
+  // The published code resizes its 8-bit pictures as uint8 (data.resize_on: uint8).
+  image = cfg.resize_on == "uint8" && holds_8bit_values(image)
+              ? resize_bilinear_uint8(image, size, size)
+              : resize_bilinear(image, size, size);
   if (augment) {
     apply_augment(draw_augment(cfg, size, size, seed), image, mask.defined() ? &mask : nullptr);
   }

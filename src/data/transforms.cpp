@@ -16,6 +16,7 @@ int64_t py_round(double x) { return static_cast<int64_t>(std::nearbyint(x)); }  
 struct Taps {
   std::vector<int64_t> start;
   std::vector<std::vector<float>> weights;
+  std::vector<std::vector<double>> exact;  // the same weights before rounding to float
 };
 
 Taps triangle_taps(int64_t in, int64_t out) {
@@ -25,6 +26,7 @@ Taps triangle_taps(int64_t in, int64_t out) {
   Taps t;
   t.start.resize(out);
   t.weights.resize(out);
+  t.exact.resize(out);
   for (int64_t i = 0; i < out; ++i) {
     const double center = scale * (static_cast<double>(i) + 0.5);
     const int64_t lo = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
@@ -37,7 +39,10 @@ Taps triangle_taps(int64_t in, int64_t out) {
       total += v;
     }
     t.start[i] = lo;
-    for (double v : w) t.weights[i].push_back(static_cast<float>(total > 0 ? v / total : 0.0));
+    for (double v : w) {
+      t.exact[i].push_back(total > 0 ? v / total : 0.0);
+      t.weights[i].push_back(static_cast<float>(t.exact[i].back()));
+    }
   }
   return t;
 }
@@ -121,6 +126,84 @@ torch::Tensor resize_bilinear(const torch::Tensor& image, int64_t out_h, int64_t
     }
   }
   return out;
+}
+
+namespace {
+
+// One axis of resize_bilinear_uint8: fixed-point taps with `bits` fractional bits, the most that
+// keep the largest weight below 2^15 (at most 22).
+struct FixedTaps {
+  std::vector<int64_t> start;
+  std::vector<std::vector<int32_t>> weights;
+  int bits = 0;
+};
+
+FixedTaps fixed_taps(int64_t in, int64_t out) {
+  const Taps t = triangle_taps(in, out);
+  double largest = 0.0;
+  for (const auto& w : t.exact) {
+    for (double v : w) largest = std::max(largest, v);
+  }
+  FixedTaps f;
+  f.start = t.start;
+  for (f.bits = 0; f.bits < 22; ++f.bits) {
+    if (static_cast<int>(0.5 + largest * static_cast<double>(1 << (f.bits + 1))) >= (1 << 15)) {
+      break;
+    }
+  }
+  const double one = static_cast<double>(1 << f.bits);
+  for (const auto& w : t.exact) {
+    std::vector<int32_t> q;
+    for (double v : w) {
+      const double x = v * one;
+      q.push_back(static_cast<int32_t>(x < 0 ? x - 0.5 : x + 0.5));
+    }
+    f.weights.push_back(std::move(q));
+  }
+  return f;
+}
+
+}  // namespace
+
+torch::Tensor resize_bilinear_uint8(const torch::Tensor& image, int64_t out_h, int64_t out_w) {
+  TORCH_CHECK(image.dim() == 3, "resize_bilinear_uint8: expected (C, H, W), got ", image.sizes());
+  auto cur = (image.to(torch::kFloat64) * 255.0).round().clamp(0, 255).to(torch::kInt32)
+                 .contiguous();  // (C, H, W) 0..255
+  const int64_t c = cur.size(0);
+  const auto pass = [&](const torch::Tensor& src, int64_t in_h, int64_t in_w, int64_t oh,
+                        int64_t ow, bool horizontal) {
+    const FixedTaps t = horizontal ? fixed_taps(in_w, ow) : fixed_taps(in_h, oh);
+    auto dst = torch::empty({c, oh, ow}, torch::kInt32);
+    const int32_t* s = src.data_ptr<int32_t>();
+    int32_t* d = dst.data_ptr<int32_t>();
+    const int64_t half = int64_t{1} << std::max(t.bits - 1, 0);
+    for (int64_t ch = 0; ch < c; ++ch) {
+      for (int64_t y = 0; y < oh; ++y) {
+        for (int64_t x = 0; x < ow; ++x) {
+          const int64_t i = horizontal ? x : y;
+          int64_t acc = t.bits > 0 ? half : 0;
+          for (size_t k = 0; k < t.weights[i].size(); ++k) {
+            const int64_t at = t.start[i] + static_cast<int64_t>(k);
+            const int64_t v = horizontal ? s[(ch * in_h + y) * in_w + at]
+                                         : s[(ch * in_h + at) * in_w + x];
+            acc += t.weights[i][k] * v;
+          }
+          d[(ch * oh + y) * ow + x] =
+              static_cast<int32_t>(std::clamp<int64_t>(acc >> t.bits, 0, 255));
+        }
+      }
+    }
+    return dst;
+  };
+  int64_t h = cur.size(1), w = cur.size(2);
+  if (w != out_w) cur = pass(cur, h, w, h, out_w, /*horizontal=*/true), w = out_w;
+  if (h != out_h) cur = pass(cur, h, w, out_h, w, /*horizontal=*/false), h = out_h;
+  return cur.to(torch::kFloat32) / 255.0f;
+}
+
+bool holds_8bit_values(const torch::Tensor& image) {
+  const auto x = image.to(torch::kFloat64) * 255.0;
+  return (x - x.round()).abs().max().item<double>() <= 255.0 * 1e-6;
 }
 
 torch::Tensor resize_nearest(const torch::Tensor& image, int64_t out_h, int64_t out_w) {

@@ -15,6 +15,10 @@ struct DataConfig {
   std::string root;                      // dataset root folder
   std::string layout = "auto";           // auto|bmad|resc|isic|rsna|brats|folder
   int64_t image_size = 224;              // model input side in pixels
+  // uint8: 8-bit pictures are resized as 8-bit values and rounded, as the published code does
+  // (torchvision's Resize of a uint8 tensor): this reproduces its numbers. float: resized as
+  // floats, no rounding. Images deeper than 8 bits are always resized as floats.
+  std::string resize_on = "uint8";
   double mean = 0.449;                   // normalisation, every channel
   double std = 0.226;
   int64_t workers = 0;                   // loader threads, 0 = one per core
@@ -37,6 +41,7 @@ struct DataConfig {
     v.path("root", root);
     v("layout", layout);
     v("image_size", image_size);
+    v("resize_on", resize_on);
     v("mean", mean);
     v("std", std);
     v("workers", workers);

@@ -32,6 +32,16 @@ AugmentParams draw_augment(const config::DataConfig& cfg, int64_t height, int64_
 // torchvision's Resize uses. Enlarging is plain bilinear with edge clamping. (C, H, W) float.
 torch::Tensor resize_bilinear(const torch::Tensor& image, int64_t out_h, int64_t out_w);
 
+// The same filter on 8-bit values, computed as torch's uint8 kernel (torchvision's Resize of a
+// uint8 tensor, the reference code's order) computes it: per axis, the weights quantised to int16
+// fixed point, a rounded integer sum, an 8-bit result; the horizontal pass first, an axis whose
+// size does not change left as it is. `image` (C, H, W) float holds k / 255 for integers k in
+// [0, 255]; returns the resized k' / 255 as float32.
+torch::Tensor resize_bilinear_uint8(const torch::Tensor& image, int64_t out_h, int64_t out_w);
+
+// Whether every value of `image` is k / 255 for an integer k (an 8-bit picture), to 1e-6.
+bool holds_8bit_values(const torch::Tensor& image);
+
 // Nearest-neighbour resize sampling at pixel centres, src = floor((dst + 0.5) * in / out), as PIL's
 // NEAREST (torch's "nearest-exact"). For masks.
 torch::Tensor resize_nearest(const torch::Tensor& image, int64_t out_h, int64_t out_w);
