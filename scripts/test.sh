@@ -3,6 +3,10 @@
 # against PyPI's LibTorch 2.x with CUDA (on the CPU where there is no GPU), in build-wheel/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# PyPI's torch + timm rebuild the backbones of the training-trajectory test (CTest's Trajectory)
+# in both builds; the environment is made once and reused.
+bash scripts/install-deps.sh
+bash scripts/install-torch.sh >/dev/null
 QFAE_WITH_PYTHON=1 QFAE_WITH_SLURM=1 bash scripts/build.sh
 build=${QFAE_BUILD_DIR:-build}
 [[ ${QFAE_TORCH:-debian} == wheel ]] && build=${QFAE_BUILD_DIR:-build-wheel}
