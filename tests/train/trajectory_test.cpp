@@ -1,23 +1,24 @@
-// The published code's training run, step by step: qfae trains from the same initial weights on the
-// same batches and must follow the reference's per-step loss, learning rate and beta1, and end at
-// its final weights. The fixture (tests/fixtures/trajectory/README.md) is QFAE_TRAJECTORY_FIXTURE
-// when set; its two frozen backbones are rebuilt from the recipe in its metadata by
+// The published code's training run, step by step: `qfae train --init-from` starts from the
+// reference's initial weights, trains on its images with its settings, and must follow its per-step
+// loss, learning rate and beta1 (metrics.jsonl) and end at its final weights (the run's last
+// checkpoint). The whole training path runs: listing, loader and shuffle, Trainer, TrainStep,
+// checkpoint. The fixture (tests/fixtures/trajectory/README.md) is QFAE_TRAJECTORY_FIXTURE when set;
+// its two frozen backbones are rebuilt from the recipe in its metadata by
 // tests/scripts/test_trajectory.sh, which passes their folder as QFAE_TRAJECTORY_BACKBONES.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <vector>
 
-#include "qfae/config/loader.h"
+#include "qfae/io/image.h"
 #include "qfae/io/safetensors.h"
-#include "qfae/io/state_dict.h"
-#include "qfae/pipeline/anomaly_model.h"
-#include "qfae/train/train_step.h"
-#include "qfae/util/runtime.h"
+#include "../support/run_binary.h"
 
 namespace fs = std::filesystem;
 
@@ -25,10 +26,10 @@ namespace {
 
 // The bounds: float32 rounding, not behaviour. The reference run with 1 thread instead of
 // 2 differs from itself by 2.3e-7 per step and 3.1e-5 in the key biases.
-constexpr double kLossRelTolerance = 1e-5;    // per step, relative
-constexpr double kWeightTolerance = 1e-5;     // final weights, absolute
-constexpr double kKeyBiasTolerance = 1e-4;    // attention key biases: exact gradient zero, so
-                                              // Adam turns rounding noise into full-size steps
+constexpr double kLossRelTolerance = 1e-5;  // per step, relative
+constexpr double kWeightTolerance = 1e-5;   // final weights, absolute
+constexpr double kKeyBiasTolerance = 1e-4;  // attention key biases: exact gradient zero, so Adam
+                                            // turns rounding noise into full-size steps
 
 std::string fixture_path() {
   if (const char* env = std::getenv("QFAE_TRAJECTORY_FIXTURE"); env && *env) return env;
@@ -60,6 +61,42 @@ std::pair<int64_t, int64_t> key_bias_rows(const std::string& name, int64_t rows,
   return {0, 0};
 }
 
+// The fixture's normalised images back to the 8-bit grey pictures they were made from, under their
+// own names, in a BMAD tree (the reference's validation image is not stored: the first training
+// picture stands in for it; validation does not touch the weights).
+void write_dataset(const fs::path& root, const torch::Tensor& images, const nlohmann::json& meta,
+                   double mean, double std) {
+  const auto names = meta.at("images").at("train").get<std::vector<std::string>>();
+  ASSERT_EQ(static_cast<int64_t>(names.size()), images.size(0));
+  for (size_t i = 0; i < names.size(); ++i) {
+    const auto grey = images[static_cast<int64_t>(i)][0].unsqueeze(0) * std + mean;  // (1, S, S)
+    const auto levels = (grey * 255.0).round();
+    ASSERT_LE((grey * 255.0 - levels).abs().max().item<double>(), 1e-3)
+        << names[i] << " is not an 8-bit picture after undoing the normalisation";
+    qfae::io::write_png((root / "train/good/img" / names[i]).string(), levels / 255.0);
+    if (i == 0) {
+      qfae::io::write_png((root / "valid/good/img" / names[i]).string(), levels / 255.0);
+      qfae::io::write_png((root / "test/good/img" / names[i]).string(), levels / 255.0);
+    }
+  }
+}
+
+struct LoggedStep {
+  double loss, lr, beta1;
+};
+
+std::vector<LoggedStep> logged_steps(const fs::path& metrics) {
+  std::vector<LoggedStep> steps;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.value("event", "") != "train") continue;
+    steps.push_back({j.at("loss").get<double>(), j.at("lr").get<double>(),
+                     j.at("beta1").get<double>()});
+  }
+  return steps;
+}
+
 TEST(Trajectory, FollowsTheReferenceRun) {
   const char* backbones = std::getenv("QFAE_TRAJECTORY_BACKBONES");
   if (!backbones || !*backbones) {
@@ -68,79 +105,79 @@ TEST(Trajectory, FollowsTheReferenceRun) {
   }
   const auto fixture = qfae::io::load_safetensors(fixture_path());
   const auto meta = nlohmann::json::parse(fixture.metadata.at("trajectory_fixture"));
+  const auto& variant = meta.at("variant_config");
+  qfae::test::TempDir dir;
 
-  // The qfae config the fixture was made for, its scratch paths pointed at the rebuilt backbones.
-  const auto scratch = fs::temp_directory_path() / ("qfae-trajectory-" + std::to_string(::getpid()));
-  fs::create_directories(scratch / "data");
+  // The qfae config the fixture was made for, its scratch paths pointed here; the run logs every
+  // step and checkpoints only at its end.
   std::string yaml = meta.at("qfae_config_yaml").get<std::string>();
   yaml = replace_all(yaml, "<scratch>/backbones", backbones);
-  yaml = replace_all(yaml, "<scratch>", scratch.string());
-  const auto config_path = scratch / "config.yaml";
-  std::ofstream(config_path) << yaml;
-  const auto config = qfae::config::load_config({config_path.string()}, {}).config;
-  fs::remove_all(scratch);
-  qfae::init_threads(static_cast<int>(config.threads));  // as `qfae train` does (0: every core)
+  yaml = replace_all(yaml, "<scratch>", dir.path().string());
+  const auto config = dir.write("config.yaml", yaml);
+  write_dataset(dir.path() / "data", tensor(fixture, "input.images"), meta, 0.449, 0.226);
 
-  qfae::pipeline::AnomalyModel model(config, torch::kCPU);
-  auto& autoencoder = *model.autoencoder();
-  qfae::io::load_module_state(autoencoder, fixture.tensors, "init.", /*strict=*/true,
-                              fixture_path());
-  autoencoder.train();
+  // The reference's initial weights as a weights file of their own: what --init-from reads.
+  std::map<std::string, torch::Tensor> init;
+  for (const auto& [name, t] : fixture.tensors) {
+    if (name.rfind("init.", 0) == 0) init[name.substr(5)] = t;
+  }
+  const auto init_file = dir.path() / "init.safetensors";
+  qfae::io::save_safetensors(init_file.string(), init);
 
-  const auto images = tensor(fixture, "input.images");             // (N, 3, S, S)
-  const auto order = tensor(fixture, "input.order");               // (steps, N)
+  const auto r = qfae::test::run_qfae("train --config '" + config.string() + "' --init-from '" +
+                                      init_file.string() + "' -o '" +
+                                      (dir.path() / "runs").string() + "' --set name=trajectory");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto run = dir.path() / "runs" / "trajectory" / "latest";
+
   const auto ref_loss = tensor(fixture, "ref.loss").to(torch::kFloat64);
   const auto ref_lr = tensor(fixture, "ref.lr").to(torch::kFloat64);
   const auto ref_beta1 = tensor(fixture, "ref.beta1").to(torch::kFloat64);
-  const int64_t steps = order.size(0);
-  ASSERT_EQ(ref_loss.size(0), steps);
-  ASSERT_EQ(config.train.batch_size, order.size(1)) << "the fixture's steps are full batches";
-
-  // One optimizer step per epoch of the whole batch: the schedule spans `steps` steps.
-  qfae::train::TrainStep step(model, steps, qfae::pipeline::Precision::kFp32);
+  const auto steps = logged_steps(run / "metrics.jsonl");
+  ASSERT_EQ(static_cast<int64_t>(steps.size()), ref_loss.size(0)) << "one logged line a step";
   double worst_loss = 0.0;
-  int64_t worst_step = 0;
-  for (int64_t s = 0; s < steps; ++s) {
-    const auto v = step.schedule().at(s);
-    EXPECT_DOUBLE_EQ(v.lr, ref_lr[s].item<double>()) << "learning rate of step " << s;
-    EXPECT_DOUBLE_EQ(v.beta1, ref_beta1[s].item<double>()) << "beta1 of step " << s;
-    const auto batch = images.index_select(0, order[s]);
-    const double loss = step(batch, s).item<double>();
-    const double want = ref_loss[s].item<double>();
-    const double gap = std::abs(loss - want) / std::abs(want);
-    EXPECT_LE(gap, kLossRelTolerance) << "step " << s << ": loss " << loss << ", reference " << want;
+  size_t worst_step = 0;
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const auto i = static_cast<int64_t>(s);
+    EXPECT_DOUBLE_EQ(steps[s].lr, ref_lr[i].item<double>()) << "learning rate of step " << s;
+    EXPECT_DOUBLE_EQ(steps[s].beta1, ref_beta1[i].item<double>()) << "beta1 of step " << s;
+    const double want = ref_loss[i].item<double>();
+    const double gap = std::abs(steps[s].loss - want) / std::abs(want);
+    EXPECT_LE(gap, kLossRelTolerance) << "step " << s << ": loss " << steps[s].loss
+                                      << ", reference " << want;
     if (gap > worst_loss) worst_loss = gap, worst_step = s;
   }
 
-  const int64_t dim = config.model.dim;
+  const auto ours =
+      qfae::io::load_safetensors((run / "checkpoints/last/model.safetensors").string()).tensors;
+  const int64_t dim = variant.at("dim").get<int64_t>();
   double worst_weight = 0.0, worst_key_bias = 0.0;
   std::string worst_name;
-  const auto ours = qfae::io::module_state(autoencoder);
-  int64_t compared = 0;
-  for (const auto& [name, mine] : ours) {
-    const auto& want = tensor(fixture, "final." + name);
+  size_t finals = 0;
+  for (const auto& [key, want] : fixture.tensors) {
+    if (key.rfind("final.", 0) != 0) continue;
+    ++finals;
+    const std::string name = key.substr(6);
+    ASSERT_TRUE(ours.count(name)) << name << " is not in the run's checkpoint";
+    const auto& mine = ours.at(name);
     ASSERT_EQ(mine.sizes(), want.sizes()) << name;
     auto diff = (mine.to(torch::kFloat64) - want.to(torch::kFloat64)).abs().reshape({-1});
     const auto [k0, k1] = key_bias_rows(name, diff.size(0), dim);
     if (k1 > k0) {
-      const double key = diff.slice(0, k0, k1).max().item<double>();
-      EXPECT_LE(key, kKeyBiasTolerance) << name << " rows " << k0 << ".." << k1 << " (key bias)";
-      worst_key_bias = std::max(worst_key_bias, key);
+      const double key_bias = diff.slice(0, k0, k1).max().item<double>();
+      EXPECT_LE(key_bias, kKeyBiasTolerance) << name << " rows " << k0 << ".." << k1;
+      worst_key_bias = std::max(worst_key_bias, key_bias);
       diff.slice(0, k0, k1).zero_();
     }
     const double d = diff.max().item<double>();
     EXPECT_LE(d, kWeightTolerance) << name;
     if (d > worst_weight) worst_weight = d, worst_name = name;
-    ++compared;
   }
-  size_t finals = 0;
-  for (const auto& [name, t] : fixture.tensors) finals += name.rfind("final.", 0) == 0;
-  EXPECT_EQ(static_cast<size_t>(compared), finals) << "every final.* tensor is one of the model's";
-  std::printf("trajectory %s: %ld steps, worst loss gap %.3g (step %ld); final weights: %ld "
+  EXPECT_EQ(finals, ours.size()) << "the checkpoint holds exactly the reference's tensors";
+  std::printf("trajectory %s: %zu steps, worst loss gap %.3g (step %zu); final weights: %zu "
               "tensors, worst %.3g (%s), key biases %.3g\n",
-              meta.value("variant", std::string("?")).c_str(), static_cast<long>(steps),
-              worst_loss, static_cast<long>(worst_step), static_cast<long>(compared),
-              worst_weight, worst_name.c_str(), worst_key_bias);
+              meta.value("variant", std::string("?")).c_str(), steps.size(), worst_loss,
+              worst_step, finals, worst_weight, worst_name.c_str(), worst_key_bias);
 }
 
 }  // namespace
