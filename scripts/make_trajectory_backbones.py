@@ -22,9 +22,12 @@ import timm
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
-from timm.layers import LayerScale
 
 EXPORT = pathlib.Path(__file__).resolve().parent / "export_backbone.py"
+sys.path.insert(0, str(EXPORT.parent))
+# LayerScale ~ U(0.5, 1.5), cls/register tokens ~ N(0, 0.02): the fixture's models, drawn as
+# export_backbone.py's --random-init draws them.
+from export_backbone import make_random_init_visible  # noqa: E402
 
 
 def tensor_digest(path):
@@ -35,19 +38,6 @@ def tensor_digest(path):
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-def make_visible(model):
-    """timm's init makes every block an identity to five digits (LayerScale 1e-5, prefix tokens
-    1e-6); the fixture's models draw LayerScale from U(0.5, 1.5) and the tokens from N(0, 0.02)."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, LayerScale):
-                m.gamma.uniform_(0.5, 1.5)
-        for name in ("cls_token", "reg_token"):
-            t = getattr(model, name, None)
-            if t is not None:
-                t.normal_(std=0.02)
 
 
 def main():
@@ -63,7 +53,7 @@ def main():
     for role in ("encoder", "perceptual"):
         b = bb[role]
         m = timm.create_model(b["model"], pretrained=False, img_size=b["native_size"])
-        make_visible(m)
+        make_random_init_visible(m)
         w = a.out / f"{role}_weights.safetensors"
         save_file({k: t.contiguous() for k, t in m.state_dict().items()}, str(w))
         digest = tensor_digest(w)

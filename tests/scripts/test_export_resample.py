@@ -50,13 +50,10 @@ EXPORTS = [("mae224", 112, [16, 28]), ("mae224", 448, [16, 32, 56]), ("mae112", 
 FAILURES = []
 os.environ["HF_HUB_OFFLINE"] = "1"  # timm loads the given files only; never a download
 
-for module in ("torch", "timm", "safetensors"):
-    try:
-        __import__(module)
-    except Exception as e:  # ImportError, or a library that fails to load
-        print(f"SKIP: {sys.executable} cannot import {module} ({type(e).__name__}); this test "
-              "needs the environment of scripts/install-torch.sh (torch, timm)")
-        sys.exit(SKIP)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from timm_reference import require_timm  # noqa: E402
+
+require_timm()
 import timm  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "qfae/config/loader.h"
 #include "qfae/io/image.h"
 #include "qfae/io/safetensors.h"
 #include "../support/run_binary.h"
@@ -114,7 +115,8 @@ TEST(Trajectory, FollowsTheReferenceRun) {
   yaml = replace_all(yaml, "<scratch>/backbones", backbones);
   yaml = replace_all(yaml, "<scratch>", dir.path().string());
   const auto config = dir.write("config.yaml", yaml);
-  write_dataset(dir.path() / "data", tensor(fixture, "input.images"), meta, 0.449, 0.226);
+  const auto data = qfae::config::load_config({config.string()}, {}).config.data;
+  write_dataset(dir.path() / "data", tensor(fixture, "input.images"), meta, data.mean, data.std);
 
   // The reference's initial weights as a weights file of their own: what --init-from reads.
   std::map<std::string, torch::Tensor> init;
