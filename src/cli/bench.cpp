@@ -156,7 +156,7 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--peak-tflops", o->peak_tflops,
                   "Peak of the device for the utilisation figure (default on CUDA: dense H100 SXM, "
                   "bf16 989, tf32 495, fp32 67; none on the CPU)")
-      ->check(CLI::PositiveNumber)
+      ->check(finite_positive())
       ->default_str("per precision");
   sub->add_option("--workers", o->workers, "Loader threads for --mode loader (0: one per core)")
       ->check(CLI::NonNegativeNumber)

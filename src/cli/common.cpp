@@ -3,6 +3,8 @@
 #include "qfae/cli/common.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "qfae/dist/world.h"
@@ -12,6 +14,19 @@
 #include "qfae/util/runtime.h"
 
 namespace qfae::cli {
+
+const CLI::Validator& finite_positive() {
+  static const CLI::Validator v(
+      [](const std::string& text) -> std::string {
+        char* end = nullptr;
+        const double x = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0') return "'" + text + "' is not a number";
+        if (!std::isfinite(x) || x <= 0) return "'" + text + "' is not a finite number > 0";
+        return "";
+      },
+      "FINITE > 0");
+  return v;
+}
 
 void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_option("-c,--config", o.configs,

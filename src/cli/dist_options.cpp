@@ -1,6 +1,8 @@
 // --nproc and --dist-timeout, the rank's device, joining the job.
 #include "qfae/cli/dist_options.h"
 
+#include "qfae/cli/common.h"
+
 #include <chrono>
 
 #include "qfae/util/error.h"
@@ -14,7 +16,7 @@ void add_dist_options(CLI::App& app, DistOptions& options, const std::string& np
   app.add_option("--dist-timeout", options.timeout_s,
                  "Data-parallel: seconds a rank waits for the others (to start, or at a step) "
                  "before it stops with exit code 5 and an error naming the rank that died or hung")
-      ->check(CLI::PositiveNumber);
+      ->check(finite_positive());
 }
 
 void check_nproc(int nproc, const dist::World& world) {

@@ -81,12 +81,20 @@ T parse_scalar(const YAML::Node& node) {
   return node.as<T>();
 }
 
+// No config list is longer than this; a longer one is a mistake, refused before it is converted.
+constexpr size_t kMaxListLength = 256;
+
+struct ListTooLong {
+  size_t length;
+};
+
 template <class T>
 std::vector<T> parse_list(const YAML::Node& node) {
   std::vector<T> out;
   if (node.IsNull()) return out;
   if (node.IsScalar()) return {node.as<T>()};  // a single value is a list of one
   if (!node.IsSequence()) throw YAML::BadConversion(node.Mark());
+  if (node.size() > kMaxListLength) throw ListTooLong{node.size()};
   for (const auto& item : node) out.push_back(parse_scalar<T>(item));
   return out;
 }
@@ -112,7 +120,17 @@ void assign(const FieldRef& field, const YAML::Node& node, const fs::path& base,
       void operator()(std::vector<double>* p) const { *p = parse_list<double>(node); }
       void operator()(std::vector<std::string>* p) const { *p = parse_list<std::string>(node); }
     };
+    if (node.IsNull() && !std::holds_alternative<std::string*>(field.ptr) &&
+        !std::holds_alternative<std::vector<int64_t>*>(field.ptr) &&
+        !std::holds_alternative<std::vector<double>*>(field.ptr) &&
+        !std::holds_alternative<std::vector<std::string>*>(field.ptr)) {
+      throw UserError(where + ": " + field.key + ": no value given; expected " +
+                      detail::type_name(field.ptr));
+    }
     std::visit(Setter{node}, field.ptr);
+  } catch (const ListTooLong& e) {
+    throw UserError(where + ": " + field.key + ": a list of " + std::to_string(e.length) +
+                    " entries; at most " + std::to_string(kMaxListLength) + " are accepted");
   } catch (const YAML::Exception&) {
     throw UserError(where + ": " + field.key + ": '" + scalar_text(node) + "' is not " +
                     detail::type_name(field.ptr));
@@ -165,8 +183,15 @@ bool assign_key(LoadedConfig& loaded, const std::string& key, const YAML::Node& 
 void merge_map(LoadedConfig& loaded, const YAML::Node& map, const std::string& prefix,
                const fs::path& base, const std::string& where,
                const std::vector<FieldRef>& fields) {
+  std::map<std::string, int> first_line;  // key -> the 1-based line that set it
   for (const auto& item : map) {
     const std::string key = prefix + item.first.as<std::string>();
+    const int line = item.first.Mark().line + 1;
+    if (const auto [it, fresh] = first_line.emplace(key, line); !fresh) {
+      throw UserError(where + ": line " + std::to_string(line) + ": '" + key +
+                      "' is given twice (first on line " + std::to_string(it->second) +
+                      "); give each key and section once");
+    }
     if (assign_key(loaded, key, item.second, base, where, where, fields)) continue;
     const bool is_section = std::any_of(fields.begin(), fields.end(), [&](const FieldRef& f) {
       return f.key.rfind(key + ".", 0) == 0;

@@ -43,7 +43,7 @@ class Checker {
   template <class T>
   void require(bool ok, const std::string& key, const T& value, const std::string& expected) const {
     if (ok) return;
-    auto it = sources_.find(key);
+    auto it = sources_.find(key.substr(0, key.find('[')));  // "backbone.encoders[1]": the list's
     const std::string from = it == sources_.end() ? "default" : it->second;
     throw UserError(key + ": " + show(value) + " (from " + from + ") is not valid; expected " +
                     expected);
@@ -75,13 +75,24 @@ class Checker {
   void patch_sizes(const std::string& key, const std::vector<int64_t>& sizes,
                    int64_t image_size) const {
     require(!sizes.empty(), key, sizes, "at least one patch size");
+    distinct(key, sizes);
     for (auto p : sizes) {
       require(p > 0 && image_size % p == 0, key, sizes,
               "patch sizes that divide data.image_size (" + std::to_string(image_size) + ")");
     }
   }
+  // A value listed twice is a mistake (a tap or a layer counted twice weighs double).
+  void distinct(const std::string& key, const std::vector<int64_t>& values) const {
+    for (size_t i = 0; i < values.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        require(values[i] != values[j], key, values,
+                "each value once (" + std::to_string(values[i]) + " is listed twice)");
+      }
+    }
+  }
   void layers(const std::string& key, const std::vector<int64_t>& layers) const {
     require(!layers.empty(), key, layers, "at least one layer");
+    distinct(key, layers);
     for (auto l : layers) {
       require(l >= 0 && l < kMaxDepth, key, layers,
               "0-based block indices in [0, " + std::to_string(kMaxDepth - 1) + "]");
@@ -89,7 +100,13 @@ class Checker {
   }
   void file(const std::string& key, const std::string& path) const {
     require(!path.empty(), key, path, "a path to an existing file");
-    require(fs::is_regular_file(path), key, path, "an existing file (it does not exist)");
+    std::error_code ec;  // a name too long for the system is an answer too, not an exception
+    const auto status = fs::status(path, ec);
+    require(!fs::is_directory(status), key, path, "a file (this is a folder)");
+    require(fs::is_regular_file(status), key, path,
+            ec && ec != std::errc::no_such_file_or_directory
+                ? "an existing file (" + ec.message() + ")"
+                : "an existing file (it does not exist)");
   }
 
  private:
@@ -174,6 +191,7 @@ void validate_data(const DataConfig& d, const Checker& c) {
 void validate_model(const Config& cfg, const Checker& c) {
   const auto& m = cfg.model;
   c.require(!cfg.backbone.taps.empty(), "backbone.taps", cfg.backbone.taps, "at least one block");
+  c.distinct("backbone.taps", cfg.backbone.taps);
   for (auto t : cfg.backbone.taps) {
     c.require(t >= -kMaxDepth && t < kMaxDepth, "backbone.taps", cfg.backbone.taps,
               "block indices in [" + std::to_string(-kMaxDepth) + ", " +
@@ -259,8 +277,9 @@ void validate_eval(const EvalConfig& e, int64_t image_size, const Checker& c) {
 void validate(const Config& config, const Sources& sources, bool check_files) {
   const Checker c(sources);
   static const std::regex kName(R"([A-Za-z0-9_.\-]+)");
-  c.require(std::regex_match(config.name, kName), "name", config.name,
-            "letters, digits, '.', '_' or '-' (it names the run folder)");
+  c.require(config.name.size() <= 200 && std::regex_match(config.name, kName), "name",
+            config.name.size() <= 200 ? config.name : config.name.substr(0, 40) + "...",
+            "at most 200 letters, digits, '.', '_' or '-' (it names the run folder)");
   static const std::regex kDevice(R"(auto|cpu|cuda(:\d+)?)");
   c.require(std::regex_match(config.device, kDevice), "device", config.device,
             "auto, cpu, cuda or cuda:N");
@@ -277,7 +296,8 @@ void validate(const Config& config, const Sources& sources, bool check_files) {
   validate_train(config.train, c);
   validate_eval(config.eval, config.data.image_size, c);
   if (check_files) {
-    c.require(!config.data.root.empty() && fs::is_directory(config.data.root), "data.root",
+    std::error_code ec;
+    c.require(!config.data.root.empty() && fs::is_directory(config.data.root, ec), "data.root",
               config.data.root, "an existing dataset folder");
     c.require(!config.backbone.encoders.empty(), "backbone.encoders", config.backbone.encoders,
               "at least one TorchScript encoder file");

@@ -167,3 +167,80 @@ TEST(ReliabilityConfig, SummaryOfAHugeModelIsRefusedAtOnce) {
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_NE(r.err.find("train.lr: inf"), std::string::npos) << r.err;
 }
+
+// A key or section written twice in one file is refused naming both lines (YAML readers keep the
+// last silently); each file of several may still set the same key.
+TEST(ReliabilityConfig, DuplicateKeysAndSectionsNameBothLines) {
+  TempDir dir;
+  const auto keys = dir.write("keys.yaml", "train:\n  lr: 1e-4\n  epochs: 3\n  lr: 2e-4\n");
+  auto msg = user_error([&] { qfae::config::load_config({keys.string()}, {}); });
+  EXPECT_NE(msg.find(keys.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("line 4"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'train.lr' is given twice (first on line 2)"), std::string::npos) << msg;
+  const auto sections = dir.write("sections.yaml", "train:\n  lr: 1e-4\ndata:\n  std: 0.2\n"
+                                                   "train:\n  epochs: 3\n");
+  msg = user_error([&] { qfae::config::load_config({sections.string()}, {}); });
+  EXPECT_NE(msg.find("line 5: 'train' is given twice (first on line 1)"), std::string::npos)
+      << msg;
+  const auto other = dir.write("other.yaml", "train:\n  lr: 3e-4\n");
+  const auto l = qfae::config::load_config({other.string(), other.string()}, {});
+  EXPECT_DOUBLE_EQ(l.config.train.lr, 3e-4);
+}
+
+// Lists: bounded before they are converted, and no value twice where it would count twice.
+TEST(ReliabilityConfig, ListsAreBoundedAndListNoValueTwice) {
+  std::string huge = "backbone.taps=[";
+  for (int i = 0; i < 300; ++i) huge += (i ? "," : "") + std::to_string(i);
+  auto msg = user_error([&] { qfae::config::load_config({}, {huge + "]"}); });
+  EXPECT_NE(msg.find("backbone.taps: a list of 300 entries; at most 256"), std::string::npos)
+      << msg;
+  for (const auto& [set, key] : std::vector<std::pair<std::string, std::string>>{
+           {"backbone.taps=[-2, -4, -2]", "backbone.taps"},
+           {"loss.layers=[15, 15]", "loss.layers"},
+           {"eval.layers=[11, 15, 11]", "eval.layers"},
+           {"loss.patch_sizes=[32, 32]", "loss.patch_sizes"},
+           {"eval.patch_sizes=[16, 56, 16]", "eval.patch_sizes"}}) {
+    const auto l = qfae::config::load_config({}, {set});
+    msg = user_error([&] { qfae::config::validate(l.config, l.sources, false); });
+    EXPECT_EQ(msg.rfind(key + ": ", 0), 0u) << msg;
+    EXPECT_NE(msg.find("(from --set)"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("is listed twice"), std::string::npos) << msg;
+  }
+}
+
+// Messages that said the wrong thing: an empty value, a folder given as a file, where a list
+// entry came from, a name no file system takes.
+TEST(ReliabilityConfig, MessagesSayWhatIsWrong) {
+  auto msg = user_error([&] { qfae::config::load_config({}, {"train.lr="}); });
+  EXPECT_NE(msg.find("train.lr: no value given; expected a number"), std::string::npos) << msg;
+
+  TempDir dir;
+  auto l = qfae::config::load_config(
+      {}, {"backbone.encoders=[" + dir.path().string() + "]", "data.root=" + dir.path().string(),
+           "backbone.perceptual=" + dir.path().string()});
+  msg = user_error([&] { qfae::config::validate(l.config, l.sources, true); });
+  EXPECT_EQ(msg.rfind("backbone.encoders[0]: ", 0), 0u) << msg;
+  EXPECT_NE(msg.find("(from --set)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("a file (this is a folder)"), std::string::npos) << msg;
+
+  l = qfae::config::load_config({}, {"backbone.encoders=[" + std::string(5000, 'x') + ".pt]",
+                                     "data.root=" + dir.path().string()});
+  msg = user_error([&] { qfae::config::validate(l.config, l.sources, true); });
+  EXPECT_EQ(msg.rfind("backbone.encoders[0]: ", 0), 0u) << msg;
+
+  l = qfae::config::load_config({}, {"name=" + std::string(100000, 'a')});
+  msg = user_error([&] { qfae::config::validate(l.config, l.sources, false); });
+  EXPECT_EQ(msg.rfind("name: ", 0), 0u) << msg;
+  EXPECT_LT(msg.size(), 400u) << "the message quotes the start of the name, not all of it";
+}
+
+// NaN passes CLI11's PositiveNumber; --dist-timeout and --peak-tflops refuse it (exit 2).
+TEST(ReliabilityConfig, NumberFlagsRefuseNan) {
+  for (const auto& args : {std::string("train --dist-timeout nan"),
+                           std::string("bench --peak-tflops nan"),
+                           std::string("train --dist-timeout inf")}) {
+    const auto r = qfae::test::run_qfae(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.err;
+    EXPECT_NE(r.err.find("finite number > 0"), std::string::npos) << args << ": " << r.err;
+  }
+}

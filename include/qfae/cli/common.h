@@ -23,6 +23,9 @@ struct CommonOptions {
 
 void add_common_options(CLI::App& app, CommonOptions& options);
 
+// A number flag that must be finite and > 0 (CLI::PositiveNumber lets NaN through).
+const CLI::Validator& finite_positive();
+
 // Defaults < --config files < --set < --device/--output-dir/--seed; then validate() (files too
 // when `check_files`), set the log level and the thread count, and log the resolved config.
 config::LoadedConfig resolve_config(const CommonOptions& options, bool check_files);
