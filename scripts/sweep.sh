@@ -107,7 +107,10 @@ done
 out="${out:-runs/sweep-$(IFS=+; echo "${names[*]}")}"
 read -r -a device_list <<< "${devices:-}"
 [[ ${#device_list[@]} -gt 0 ]] || device_list=("")
-mkdir -p "$out/logs"
+# Checked before any run starts: a file in the way would only fail later, at the first log.
+[[ ! -e $out || -d $out ]] || die "--out $out: exists and is not a folder"
+mkdir -p "$out/logs" 2>/dev/null || die "--out $out: cannot create $out/logs"
+[[ -w $out/logs ]] || die "--out $out: $out/logs is not writable"
 
 # qfae eval over every run that trained (exit code 0 in its .rc file) -> <out>/summary.
 summarize() {

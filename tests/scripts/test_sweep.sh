@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/sweep.sh end to end on the tiny backbones: two seeds train, evaluate, and the summary
-# has a mean ± std row whose mean is the average of the two runs' image AUROC.
+# has a mean ± std row whose mean is the average of the two runs' image AUROC; an --out that is a
+# file is refused before anything runs.
 # Usage: test_sweep.sh <repo root> <qfae binary>
 set -euo pipefail
 root="$1" qfae="$2"
@@ -11,6 +12,17 @@ trap 'rm -rf "$tmp"' EXIT
 data="$tmp/data"
 source "$root/tests/scripts/tiny_sweep.sh"
 printf 'name: tiny\n' > "$tmp/tiny.yaml"
+# --out naming a file (or a folder under one) stops at once with exit 2, naming it; no run starts.
+touch "$tmp/a-file"
+for bad in "$tmp/a-file" "$tmp/a-file/below"; do
+  rc=0
+  bash "$root/scripts/sweep.sh" --config "$tmp/tiny.yaml" --seeds 3 --out "$bad" --qfae "$qfae" \
+    -- "${sets[@]}" 2> "$tmp/err" || rc=$?
+  if [[ $rc != 2 ]] || ! grep -q -- "--out $bad" "$tmp/err"; then
+    echo "sweep --out $bad: expected exit 2 naming it, got $rc: $(cat "$tmp/err")" >&2
+    exit 1
+  fi
+done
 bash "$root/scripts/sweep.sh" --config "$tmp/tiny.yaml" --seeds "3 4" --out "$tmp/sweep" \
   --qfae "$qfae" -- "${sets[@]}"
 check_mean "$tmp/sweep/summary" tiny 3 4
