@@ -3,6 +3,7 @@
 // with synthetic lesions in the held-out normal slices, and a manifest.json of what was written.
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 
@@ -166,8 +167,12 @@ void check_range(const std::vector<double>& v, const std::string& flag) {
   }
 }
 
-// What a prepared dataset consists of in its folder (all that --force replaces).
-const std::vector<std::string> kDatasetParts = {"train", "valid", "test", "manifest.json"};
+// What a prepared dataset consists of in its folder (all that --force replaces). prepare.json
+// records what it was made from (request_of).
+const std::vector<std::string> kDatasetParts = {"train", "valid", "test", "manifest.json",
+                                                "prepare.json"};
+
+
 
 // The output folder may be missing or a folder; anything else there is bad input.
 void check_out_folder(const fs::path& root, const std::string& flag) {
@@ -181,6 +186,64 @@ bool holds_dataset(const fs::path& root) {
   if (data::path_kind(root) != data::PathKind::kDirectory) return false;
   return data::path_kind(root / "train") != data::PathKind::kMissing ||
          data::path_kind(root / "manifest.json") != data::PathKind::kMissing;
+}
+
+// What this prepare run was asked to make: its inputs (absolute paths) and every setting that
+// changes the images. A folder made by the same request is kept as it is; another is refused.
+nlohmann::json request_of(const PrepareOptions& o) {
+  const auto absolute = [](const std::vector<std::string>& paths) {
+    std::vector<std::string> out;
+    for (const auto& p : paths) out.push_back(fs::absolute(p).lexically_normal().string());
+    return out;
+  };
+  if (!o.synthetic.empty()) {
+    return {{"synthetic", true}, {"image_size", o.image_size}, {"train", o.n_train},
+            {"val", o.n_val}, {"test_normal", o.n_test_normal},
+            {"test_anomalous", o.n_test_anomalous}, {"seed", o.seed}};
+  }
+  const auto& s = o.slices;
+  return {{"from", o.brats_root.empty() ? "" : absolute({o.brats_root})[0]},
+          {"modality", o.brats_root.empty() ? "" : o.modality},
+          {"volume", absolute(o.volumes)}, {"label", absolute(o.labels)},
+          {"image_size", o.image_size}, {"seed", o.seed}, {"percentiles", o.percentiles},
+          {"split", o.split}, {"lesion_size", o.lesion_size},
+          {"lesion_contrast", o.lesion_contrast}, {"min_foreground", s.min_foreground},
+          {"min_lesion_pixels", s.min_lesion_pixels}, {"bit_depth", s.bit_depth},
+          {"split_by", s.split_by}, {"block", s.block}, {"gap", s.gap},
+          {"lesion_copies", s.lesion_copies}, {"lesion_count", s.lesions.max_count}};
+}
+
+// True when `root` already holds the dataset `request` asks for (keep it); false when it holds
+// none. A dataset made from other inputs or settings is a UserError naming the first difference,
+// unless --force replaces it. A dataset without prepare.json (an earlier qfae's) is kept, as
+// before, with a warning.
+bool keep_existing(const fs::path& root, const nlohmann::json& request, const PrepareOptions& o,
+                   const std::string& flag) {
+  if (!holds_dataset(root) || o.force) return false;
+  const auto record = root / "prepare.json";
+  if (data::path_kind(record) == data::PathKind::kMissing) {
+    log("prepare")->warn("{} already holds a dataset that does not say what it was made from; "
+                         "keeping it (--force rewrites)", root.string());
+    return true;
+  }
+  nlohmann::json before;
+  try {
+    std::ifstream in(record);
+    before = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(record.string() + ": not valid JSON (" + std::string(e.what()) +
+                    "); --force replaces the dataset");
+  }
+  for (const auto& [key, value] : request.items()) {
+    if (before.contains(key) && before[key] == value) continue;
+    throw UserError(flag + ": '" + root.string() + "' already holds a dataset made from other "
+                    "inputs or settings (" + key + ": " +
+                    (before.contains(key) ? before[key].dump() : std::string("none")) +
+                    " there, " + value.dump() + " now); --force replaces it whole");
+  }
+  log("prepare")->info("{} already holds this dataset; keeping it (--force rewrites)",
+                       root.string());
+  return true;
 }
 
 // "0.7 0.1 0.2" for an option's current values.
@@ -301,11 +364,8 @@ int run_volumes(PrepareOptions& o) {
 
   const fs::path root(o.out);
   check_out_folder(root, "--out");
-  if (holds_dataset(root) && !o.force) {
-    log("prepare")->info("{} already holds a dataset; keeping it (--force rewrites)",
-                         root.string());
-    return 0;
-  }
+  const auto request = request_of(o);
+  if (keep_existing(root, request, o, "--out")) return 0;
   const auto sources = o.brats_root.empty() ? data::find_volumes(o.volumes, o.labels)
                                             : data::find_brats_subjects(o.brats_root, o.modality);
   log("prepare")->info("slicing {} volume(s) into {}", sources.size(), root.string());
@@ -314,6 +374,7 @@ int run_volumes(PrepareOptions& o) {
   auto staged = StagedDir::parts_of(root.string(), kDatasetParts);
   const auto manifest = data::write_slice_dataset(sources, s, staged.path());
   check_useful(manifest, o);
+  write_file_atomic((fs::path(staged.path()) / "prepare.json").string(), request.dump(1) + "\n");
   staged.commit();
   report_volume_dataset(
       manifest, root,
@@ -324,15 +385,13 @@ int run_volumes(PrepareOptions& o) {
 int run_synthetic(const PrepareOptions& o) {
   const fs::path root(o.synthetic);
   check_out_folder(root, "--synthetic");
-  if (holds_dataset(root) && !o.force) {
-    log("prepare")->info("{} already holds a dataset; keeping it (--force rewrites)",
-                         root.string());
-    return 0;
-  }
+  const auto request = request_of(o);
+  if (keep_existing(root, request, o, "--synthetic")) return 0;
   const int64_t size = o.image_size > 0 ? o.image_size : 64;
   auto staged = StagedDir::parts_of(root.string(), kDatasetParts);
   data::write_synthetic_dataset(staged.path(), size, o.n_train, o.n_val, o.n_test_normal,
                                 o.n_test_anomalous, static_cast<uint64_t>(o.seed));
+  write_file_atomic((fs::path(staged.path()) / "prepare.json").string(), request.dump(1) + "\n");
   staged.commit();
   log("prepare")->info("wrote a synthetic dataset to {} ({} train, {} val, {} + {} test)",
                        root.string(), o.n_train, o.n_val, o.n_test_normal, o.n_test_anomalous);

@@ -89,10 +89,16 @@ TEST(PrepareVolumesCli, BratsTreeBecomesBmadLayoutWithManifest) {
   EXPECT_EQ(index.test.size(),
             files_in(out / "test/good/img") + files_in(out / "test/Ungood/img"));
 
-  // A second run keeps the dataset unless --force.
-  r = run_qfae(cmd + " --modality flair");
-  EXPECT_EQ(r.code, 0);
+  // The same request again keeps the dataset; other inputs are refused naming the difference
+  // (the dataset stays as it was) unless --force replaces it.
+  r = run_qfae(cmd + " --modality t1 --seed 3");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("already holds this dataset"), std::string::npos) << r.err;
+  r = run_qfae(cmd + " --modality flair --seed 3");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("modality: \"t1\" there, \"flair\" now"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  EXPECT_NE(qfae::test::read_text(out / "manifest.json").find("_t1"), std::string::npos);
   r = run_qfae(cmd + " --modality flair --force");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto m2 = nlohmann::json::parse(qfae::test::read_text(out / "manifest.json"));

@@ -34,10 +34,27 @@ TEST(PrepareCli, WritesASyntheticBmadTreeOnce) {
   EXPECT_EQ(count_files(root / "test" / "good" / "img"), 3u);
   EXPECT_EQ(count_files(root / "test" / "Ungood" / "img"), 4u);
   EXPECT_EQ(count_files(root / "test" / "Ungood" / "label"), 4u);
-  r = run_qfae("prepare --synthetic '" + root.string() + "' --train 9");
-  EXPECT_EQ(r.code, 0);
-  EXPECT_EQ(count_files(root / "train" / "good" / "img"), 5u);  // kept without --force
+  // The same request keeps the dataset; another is refused naming the first difference, and the
+  // dataset stays; --force replaces it whole. A dataset that does not record its request (an
+  // earlier qfae's) is kept, as before.
+  const std::string same = "prepare --synthetic '" + root.string() +
+                           "' --image-size 32 --train 5 --val 2 --test-normal 3 --test-anomalous 4";
+  r = run_qfae(same);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("already holds this dataset"), std::string::npos) << r.err;
+  r = run_qfae(same + " --seed 7");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("seed: 42 there, 7 now"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  EXPECT_EQ(count_files(root / "train" / "good" / "img"), 5u);
+  r = run_qfae("prepare --synthetic '" + root.string() + "' --train 9 --force");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(count_files(root / "train" / "good" / "img"), 9u);
+  fs::remove(root / "prepare.json");
+  r = run_qfae("prepare --synthetic '" + root.string() + "' --train 3");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(count_files(root / "train" / "good" / "img"), 9u);
+  EXPECT_NE(r.err.find("does not say what it was made from"), std::string::npos) << r.err;
 }
 
 TEST(TrainCli, RefusesBadInputWithOneLine) {
