@@ -210,6 +210,7 @@ nlohmann::json request_of(const PrepareOptions& o) {
           {"lesion_contrast", o.lesion_contrast}, {"min_foreground", s.min_foreground},
           {"min_lesion_pixels", s.min_lesion_pixels}, {"bit_depth", s.bit_depth},
           {"split_by", s.split_by}, {"block", s.block}, {"gap", s.gap},
+          {"val_anomalies", s.val_anomalies}, {"synthetic_lesions", s.synthetic_lesions},
           {"lesion_copies", s.lesion_copies}, {"lesion_count", s.lesions.max_count}};
 }
 
@@ -434,7 +435,9 @@ Command add_prepare_command(CLI::App& app) {
   add_volume_options(sub, *o);
   for (const char* name : {"--from", "--volume"}) synthetic->excludes(sub->get_option(name));
   sub->add_option("--seed", o->seed, "Random seed (splits, lesions, synthetic images)");
-  sub->add_flag("--force", o->force, "Write even if the folder already holds a dataset");
+  sub->add_flag("--force", o->force,
+                "Replace a dataset the folder already holds (the same inputs and settings keep it; "
+                "others are refused without --force)");
   return {sub, [o] {
             if (!o->synthetic.empty()) return run_synthetic(*o);
             if (!o->brats_root.empty() || !o->volumes.empty()) return run_volumes(*o);
