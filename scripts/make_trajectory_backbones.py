@@ -64,7 +64,8 @@ def main():
             print(f"note: the rebuilt {role}'s tensors differ in their bits from the fixture's "
                   f"digest ({digest[:12]} here, {b['tensor_sha256'][:12]} there; torch "
                   f"{torch.__version__}, timm {timm.__version__})", file=sys.stderr)
-    depth = {"vit_small": 12, "vit_base": 12, "vit_large": 24}[v["encoder_model"].split("_patch")[0]]
+    depths = {"vit_small": 12, "vit_base": 12, "vit_large": 24}
+    depth = depths[v["encoder_model"].split("_patch")[0]]
     blocks = max(t if t >= 0 else depth + t for t in v["taps"]) + 1
     export = [sys.executable, str(EXPORT), "--image-size", str(v["image_size"])]
     subprocess.run(export + ["--model", v["encoder_model"],

@@ -1,10 +1,9 @@
 // --nproc and --dist-timeout, the rank's device, joining the job.
 #include "qfae/cli/dist_options.h"
 
-#include "qfae/cli/common.h"
-
 #include <chrono>
 
+#include "qfae/cli/common.h"
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
 #include "qfae/util/runtime.h"

@@ -172,8 +172,6 @@ void check_range(const std::vector<double>& v, const std::string& flag) {
 const std::vector<std::string> kDatasetParts = {"train", "valid", "test", "manifest.json",
                                                 "prepare.json"};
 
-
-
 // The output folder may be missing or a folder; anything else there is bad input.
 void check_out_folder(const fs::path& root, const std::string& flag) {
   const auto kind = data::path_kind(root);

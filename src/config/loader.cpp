@@ -120,10 +120,11 @@ void assign(const FieldRef& field, const YAML::Node& node, const fs::path& base,
       void operator()(std::vector<double>* p) const { *p = parse_list<double>(node); }
       void operator()(std::vector<std::string>* p) const { *p = parse_list<std::string>(node); }
     };
-    if (node.IsNull() && !std::holds_alternative<std::string*>(field.ptr) &&
-        !std::holds_alternative<std::vector<int64_t>*>(field.ptr) &&
-        !std::holds_alternative<std::vector<double>*>(field.ptr) &&
-        !std::holds_alternative<std::vector<std::string>*>(field.ptr)) {
+    // A null is an empty string or list, but no number or boolean.
+    const bool scalar = std::holds_alternative<bool*>(field.ptr) ||
+                        std::holds_alternative<int64_t*>(field.ptr) ||
+                        std::holds_alternative<double*>(field.ptr);
+    if (node.IsNull() && scalar) {
       throw UserError(where + ": " + field.key + ": no value given; expected " +
                       detail::type_name(field.ptr));
     }

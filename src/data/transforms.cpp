@@ -15,8 +15,7 @@ int64_t py_round(double x) { return static_cast<int64_t>(std::nearbyint(x)); }  
 // Source taps of one output index along one axis: [start, start + weights.size()).
 struct Taps {
   std::vector<int64_t> start;
-  std::vector<std::vector<float>> weights;
-  std::vector<std::vector<double>> exact;  // the same weights before rounding to float
+  std::vector<std::vector<double>> weights;  // resize_bilinear multiplies them as float
 };
 
 Taps triangle_taps(int64_t in, int64_t out) {
@@ -26,7 +25,6 @@ Taps triangle_taps(int64_t in, int64_t out) {
   Taps t;
   t.start.resize(out);
   t.weights.resize(out);
-  t.exact.resize(out);
   for (int64_t i = 0; i < out; ++i) {
     const double center = scale * (static_cast<double>(i) + 0.5);
     const int64_t lo = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
@@ -39,10 +37,7 @@ Taps triangle_taps(int64_t in, int64_t out) {
       total += v;
     }
     t.start[i] = lo;
-    for (double v : w) {
-      t.exact[i].push_back(total > 0 ? v / total : 0.0);
-      t.weights[i].push_back(static_cast<float>(t.exact[i].back()));
-    }
+    for (double v : w) t.weights[i].push_back(total > 0 ? v / total : 0.0);
   }
   return t;
 }
@@ -105,7 +100,9 @@ torch::Tensor resize_bilinear(const torch::Tensor& image, int64_t out_h, int64_t
       for (int64_t x = 0; x < out_w; ++x) {
         double acc = 0.0;
         const auto& w = tx.weights[x];
-        for (size_t k = 0; k < w.size(); ++k) acc += w[k] * row[tx.start[x] + k];
+        for (size_t k = 0; k < w.size(); ++k) {
+          acc += static_cast<float>(w[k]) * row[tx.start[x] + k];
+        }
         dst[x] = static_cast<float>(acc);
       }
     }
@@ -119,7 +116,8 @@ torch::Tensor resize_bilinear(const torch::Tensor& image, int64_t out_h, int64_t
       for (int64_t x = 0; x < out_w; ++x) {
         double acc = 0.0;
         for (size_t k = 0; k < w.size(); ++k) {
-          acc += w[k] * tmp[(ch * in_h + ty.start[y] + static_cast<int64_t>(k)) * out_w + x];
+          acc += static_cast<float>(w[k]) *
+                 tmp[(ch * in_h + ty.start[y] + static_cast<int64_t>(k)) * out_w + x];
         }
         dst[x] = static_cast<float>(acc);
       }
@@ -141,7 +139,7 @@ struct FixedTaps {
 FixedTaps fixed_taps(int64_t in, int64_t out) {
   const Taps t = triangle_taps(in, out);
   double largest = 0.0;
-  for (const auto& w : t.exact) {
+  for (const auto& w : t.weights) {
     for (double v : w) largest = std::max(largest, v);
   }
   FixedTaps f;
@@ -152,7 +150,7 @@ FixedTaps fixed_taps(int64_t in, int64_t out) {
     }
   }
   const double one = static_cast<double>(1 << f.bits);
-  for (const auto& w : t.exact) {
+  for (const auto& w : t.weights) {
     std::vector<int32_t> q;
     for (double v : w) {
       const double x = v * one;

@@ -16,9 +16,10 @@ struct LoadedSample {
 };
 
 // S = cfg.image_size. The image is resized to S x S with resize_bilinear (torchvision Resize with
-// antialias, like PIL; resize_bilinear_uint8 for 8-bit pictures under data.resize_on: uint8), then, when `augment`, transformed with draw_augment(cfg, S, S, seed) and
-// apply_augment; grey images are replicated to 3 channels; finally (x - mean) / std. The mask is
-// read with cfg.mask_threshold, resized with resize_nearest and given the same geometry.
+// antialias, like PIL; resize_bilinear_uint8 for 8-bit pictures under data.resize_on: uint8),
+// then, when `augment`, transformed with draw_augment(cfg, S, S, seed) and apply_augment; grey
+// images are replicated to 3 channels; finally (x - mean) / std. The mask is read with
+// cfg.mask_threshold, resized with resize_nearest and given the same geometry.
 // UserError naming the file for unreadable images, and naming both files when the mask's size
 // differs from its image's.
 LoadedSample load_sample(const Sample& sample, const config::DataConfig& cfg, bool augment,
