@@ -73,7 +73,8 @@ int run_allreduce_bench(const BenchCliOptions& o) {
   const auto loaded = resolve_config(o.common, /*check_files=*/false);
   const auto& cfg = loaded.config;
   if (o.dist.nproc > 1) {
-    return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()));
+    check_launch(o.dist, cfg.device, 0);
+    return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()), o.dist.timeout_s);
   }
   if (!world.distributed()) {
     throw UserError("--mode allreduce times the all-reduce between the ranks of a data-parallel "

@@ -1,7 +1,9 @@
 // --nproc and --dist-timeout, the rank's device, joining the job.
 #include "qfae/cli/dist_options.h"
 
+#include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "qfae/cli/common.h"
 #include "qfae/util/error.h"
@@ -23,6 +25,32 @@ void check_nproc(int nproc, const dist::World& world) {
     throw UserError("--nproc " + std::to_string(nproc) + ": this process is already " +
                     world.describe() + "; leave --nproc to the command without a launcher");
   }
+}
+
+int check_launch(const DistOptions& options, const std::string& device_spec,
+                 int64_t global_batch) {
+  const int n = options.nproc;
+  const auto device = resolve_device(device_spec);
+  if (device.is_cuda()) {
+    const auto gpus = static_cast<int>(torch::cuda::device_count());
+    if (n > gpus) {
+      throw UserError("--nproc " + std::to_string(n) + ": one rank per GPU, and this machine has " +
+                      std::to_string(gpus) + " (device: " + device_spec + ")");
+    }
+  } else {
+    const auto cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (n > cores) {
+      throw UserError("--nproc " + std::to_string(n) + ": on the CPU the ranks share this "
+                      "machine's " + std::to_string(cores) + " cores, and more ranks than cores "
+                      "only add memory and waiting; give at most " + std::to_string(cores));
+    }
+  }
+  if (global_batch > 0 && global_batch % n != 0) {
+    throw UserError("train.batch_size: " + std::to_string(global_batch) +
+                    " is the global batch and must divide by the " + std::to_string(n) +
+                    " ranks of --nproc " + std::to_string(n));
+  }
+  return n;
 }
 
 torch::Device rank_device(torch::Device device, const dist::World& world) {

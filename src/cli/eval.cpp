@@ -164,9 +164,11 @@ int run_eval(const EvalOptions& o) {
   check_nproc(o.dist.nproc, job.world);
   if (o.dist.nproc > 1) {
     // Checked once here, before any rank starts.
-    if (n == 1) plan_one(o, o.checkpoints[0], o.common.configs);
+    std::string device = "auto";
+    if (n == 1) device = plan_one(o, o.checkpoints[0], o.common.configs).loaded.config.device;
+    check_launch(o.dist, device, 0);
     set_log_verbosity(o.common.quiet ? -1 : o.common.verbose);
-    return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()));
+    return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()), o.dist.timeout_s);
   }
   const run::StopSignalScope stop_handlers;  // SIGINT/SIGTERM now only set the flag polled below
   if (n == 1) {

@@ -59,7 +59,8 @@ int run_train(const TrainOptions& o) {
   }
   // Checked once here, before any rank starts.
   if (o.dist.nproc > 1) {
-    return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()));
+    check_launch(o.dist, cfg.device, cfg.train.batch_size);
+    return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()), o.dist.timeout_s);
   }
   const auto device = rank_device(resolve_device(cfg.device), world);
   log("train")->info("device {}, {} threads", device.str(), torch::get_num_threads());

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,8 +12,12 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <fstream>
+#include <limits>
 #include <string>
 
+#include "qfae/run/stop_signal.h"
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
 
@@ -25,12 +30,33 @@ constexpr int kMaxRanks = 1024;
 pid_t g_children[kMaxRanks];
 std::atomic<int> g_child_count{0};
 std::atomic<int> g_forwarded{0};
+std::atomic<int64_t> g_forwarded_ms{0};
 
-extern "C" void forward_signal(int signal) {
-  g_forwarded.store(signal);
+int64_t monotonic_ms() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
+  return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
+}
+
+void signal_children(int signal) {
   for (int i = 0; i < g_child_count.load(); ++i) {
     if (g_children[i] > 0) ::kill(g_children[i], signal);
   }
+}
+
+// The first SIGINT/SIGTERM goes on to every rank (and wakes a stopped one, so that it can act on
+// it); a second one, later than the same keypress's echo, kills them all at once.
+extern "C" void forward_signal(int signal) {
+  const int64_t now = monotonic_ms();
+  int expected = 0;
+  if (g_forwarded.compare_exchange_strong(expected, signal)) {
+    g_forwarded_ms.store(now);
+    signal_children(signal);
+    signal_children(SIGCONT);
+    return;
+  }
+  if (now - g_forwarded_ms.load() < run::kRepeatWindowMs) return;
+  signal_children(SIGKILL);
 }
 
 // A TCP port on 127.0.0.1 that is free now (the kernel's choice).
@@ -87,6 +113,85 @@ std::string describe_status(int status) {
   return "exited with " + std::to_string(WEXITSTATUS(status));
 }
 
+// What /proc says a process is doing, when it is not simply running or waiting.
+std::string process_state(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return "";
+  const auto close = line.rfind(')');  // the command name may hold spaces and parentheses
+  if (close == std::string::npos || close + 2 >= line.size()) return "";
+  switch (line[close + 2]) {
+    case 'T': return " (it was stopped, as by SIGSTOP)";
+    case 't': return " (it was stopped by a debugger)";
+    case 'D': return " (it was waiting on a disk or network file system)";
+    case 'Z': return " (it had exited)";
+    default: return "";
+  }
+}
+
+// Waits for every rank, and never longer than `grace_s` after the first rank failed or a stop
+// signal was passed on: the ranks still running then are named and killed. Returns the job's
+// exit code (see launch_local).
+int watch_ranks(const std::vector<pid_t>& pids, double rank_timeout_s) {
+  // A rank that sees another fail gives up within its own timeout, then has some seconds to save;
+  // after a rank that already waited that long (exit 5), the others have only the seconds.
+  const int64_t save_ms = 15000, timeout_ms = static_cast<int64_t>(rank_timeout_s * 1000);
+  int64_t grace_ms = 0;
+  std::vector<int> codes(pids.size(), 0);
+  std::vector<std::string> how(pids.size());
+  std::vector<bool> running(pids.size(), true);
+  int64_t deadline = -1;  // set once a rank failed or a signal was passed on
+  int first_failed = -1;
+  for (size_t left = pids.size(); left > 0;) {
+    int status = 0;
+    const pid_t done = ::waitpid(-1, &status, WNOHANG);
+    if (done < 0 && errno != EINTR) break;
+    for (size_t r = 0; done > 0 && r < pids.size(); ++r) {
+      if (pids[r] != done) continue;
+      codes[r] = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+      how[r] = describe_status(status);
+      running[r] = false;
+      g_children[r] = 0;
+      --left;
+      if (codes[r] != 0 && first_failed < 0) first_failed = static_cast<int>(r);
+    }
+    if (done > 0) continue;
+    if (deadline < 0 && (first_failed >= 0 || g_forwarded.load() != 0)) {
+      const bool waited = first_failed >= 0 && codes[first_failed] == kExitRankLost;
+      grace_ms = waited ? save_ms : timeout_ms + save_ms;
+      deadline = monotonic_ms() + grace_ms;
+    }
+    if (deadline >= 0 && monotonic_ms() > deadline) {
+      const std::string after =
+          first_failed >= 0 ? "rank " + std::to_string(first_failed) + " " + how[first_failed]
+                            : "signal " + std::to_string(g_forwarded.load()) + " was passed on";
+      for (size_t r = 0; r < pids.size(); ++r) {
+        if (!running[r]) continue;
+        log("launch")->error("rank {} (pid {}) was still running {:.0f} s after {}{}; killing it",
+                             r, pids[r], grace_ms / 1000.0, after, process_state(pids[r]));
+        ::kill(pids[r], SIGKILL);
+      }
+      deadline = std::numeric_limits<int64_t>::max();  // killed: the loop reaps them
+    }
+    timespec pause{0, 100 * 1000 * 1000};
+    ::nanosleep(&pause, nullptr);
+  }
+  // The cause, not its echoes: a rank that failed on its own before the others noticed.
+  const int forwarded = g_forwarded.load();
+  int result = 0;
+  for (size_t r = 0; r < codes.size(); ++r) {
+    if (codes[r] == 0) continue;
+    log("launch")->warn("rank {} {}", r, how[r]);
+    const bool echo = codes[r] == kExitRankLost || codes[r] == 128 + SIGKILL ||
+                      (forwarded && codes[r] == 128 + forwarded);
+    if (result == 0 || (!echo && (result == kExitRankLost || result == 128 + SIGKILL ||
+                                  result == 128 + forwarded))) {
+      result = codes[r];
+    }
+  }
+  return result;
+}
+
 }  // namespace
 
 std::vector<std::string> without_nproc(const std::vector<std::string>& args) {
@@ -102,7 +207,7 @@ std::vector<std::string> without_nproc(const std::vector<std::string>& args) {
   return out;
 }
 
-int launch_local(int nproc, const std::vector<std::string>& args) {
+int launch_local(int nproc, const std::vector<std::string>& args, double rank_timeout_s) {
   if (nproc < 1 || nproc > kMaxRanks) {
     throw UserError("--nproc: " + std::to_string(nproc) + " is not from 1 to " +
                     std::to_string(kMaxRanks));
@@ -124,55 +229,41 @@ int launch_local(int nproc, const std::vector<std::string>& args) {
   sigaction(SIGINT, &forward, &int_before);
   sigaction(SIGTERM, &forward, &term_before);
 
+  const pid_t launcher = ::getpid();
   std::vector<pid_t> pids;
-  for (int r = 0; r < nproc; ++r) {
+  int fork_errno = 0;
+  for (int r = 0; r < nproc && g_forwarded.load() == 0; ++r) {
     auto envp = pointers(envs[r]);
     const pid_t pid = ::fork();
     if (pid == 0) {
+      // A rank ends with its launcher, however the launcher ends (even by SIGKILL): SIGTERM
+      // stops it as a stop request does, after the current step.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != launcher) ::_exit(128 + SIGTERM);  // the launcher died before prctl
       ::execve("/proc/self/exe", argv.data(), envp.data());
       ::_exit(127);
     }
     if (pid < 0) {
-      forward_signal(SIGTERM);
+      fork_errno = errno;
+      signal_children(SIGTERM);
+      signal_children(SIGCONT);
       break;
     }
     g_children[r] = pid;
     pids.push_back(pid);
     g_child_count.store(r + 1);
   }
-  std::vector<int> codes(pids.size(), 0);
-  std::vector<std::string> how(pids.size());
-  for (size_t left = pids.size(); left > 0;) {
-    int status = 0;
-    const pid_t done = ::waitpid(-1, &status, 0);
-    if (done < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (size_t r = 0; r < pids.size(); ++r) {
-      if (pids[r] != done) continue;
-      codes[r] = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-      how[r] = describe_status(status);
-      g_children[r] = 0;
-      --left;
-    }
-  }
+  const auto result = watch_ranks(pids, rank_timeout_s);
   sigaction(SIGINT, &int_before, nullptr);
   sigaction(SIGTERM, &term_before, nullptr);
-  if (pids.size() < static_cast<size_t>(nproc)) {
+  if (fork_errno != 0) {
     throw UserError("--nproc: could not start rank " + std::to_string(pids.size()) + ": " +
-                    std::strerror(errno));
+                    std::strerror(fork_errno));
   }
-  // The cause, not its echoes: a rank that failed on its own before the others noticed.
-  const int forwarded = g_forwarded.load();
-  int result = 0;
-  for (size_t r = 0; r < codes.size(); ++r) {
-    if (codes[r] == 0) continue;
-    log("launch")->warn("rank {} {}", r, how[r]);
-    const bool echo = codes[r] == kExitRankLost || (forwarded && codes[r] == 128 + forwarded);
-    if (result == 0 || (!echo && (result == kExitRankLost || result == 128 + forwarded))) {
-      result = codes[r];
-    }
+  if (pids.size() < static_cast<size_t>(nproc)) {
+    log("launch")->warn("stopped by signal {} while starting the ranks ({} of {} started)",
+                        g_forwarded.load(), pids.size(), nproc);
+    return 128 + g_forwarded.load();
   }
   return result;
 }

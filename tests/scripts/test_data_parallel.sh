@@ -12,6 +12,10 @@
 #               metrics equal, pixel metrics to 1e-9, the same figures; several checkpoints too
 #   bench       qfae bench --mode allreduce --nproc 2 on the brain config's gradient volume
 #   torchrun    torchrun --no-python launches the same job as --nproc 2: same losses
+#   launcher    qfae --nproc: a batch that does not divide by the ranks, or more ranks than
+#               cores, is refused before any rank starts (exit 2, no run folder); a rank frozen by
+#               SIGSTOP ends the launcher with exit 5 in time, naming the frozen rank; a SIGKILLed
+#               launcher's ranks stop with it; a repeated SIGTERM ends a waiting rank at once
 set -euo pipefail
 case_name="$1" root="$2" qfae="$3" torchrun="${4:-}"
 tmp=$(mktemp -d)
@@ -221,6 +225,79 @@ torchrun)
     "$qfae" train --config tiny.yaml --set train.epochs=5 -o viatorchrun -q
   python3 "$root/tests/scripts/compare_runs.py" "$(run_of own)" "$(run_of viatorchrun)" \
     --steps 20 --loss-rtol 1e-6
+  ;;
+launcher)
+  # Refused before any rank starts: nothing is logged by a rank and no folder appears.
+  code=0
+  "$qfae" train --config tiny.yaml --set train.batch_size=3 -o refused --nproc 2 \
+    > refused.log 2>&1 || code=$?
+  [[ $code == 2 ]] || fail "batch 3 on 2 ranks exited $code: $(cat refused.log)"
+  grep -q "must divide by the 2 ranks of --nproc 2" refused.log || fail "$(cat refused.log)"
+  ! grep -q "starting 2 ranks" refused.log || fail "ranks were started: $(cat refused.log)"
+  [[ ! -e refused ]] || fail "a refused launch left refused/ behind"
+  many=$(( $(nproc) + 1 ))
+  code=0
+  "$qfae" train --config tiny.yaml -o refused --nproc "$many" > many.log 2>&1 || code=$?
+  [[ $code == 2 ]] && grep -q "cores" many.log || fail "--nproc $many exited $code: $(cat many.log)"
+  [[ ! -e refused ]] || fail "a refused launch left refused/ behind"
+
+  # The pid of rank $2 of the launcher $1 (its RANK= in /proc), waiting up to 30 s for it.
+  rank_pid() {
+    for _ in $(seq 300); do
+      for c in $(pgrep -P "$1"); do
+        if tr '\0' '\n' < "/proc/$c/environ" 2>/dev/null | grep -qx "RANK=$2"; then
+          echo "$c"; return 0
+        fi
+      done
+      sleep 0.1
+    done
+    fail "no rank $2 under launcher $1"
+  }
+  # A frozen rank: rank 0 gives up after the 5 s timeout, the launcher 15 s after that at most.
+  "$qfae" train --config tiny.yaml -o frozen --nproc 2 --dist-timeout 5 > frozen.log 2>&1 &
+  launcher=$!; pids+=("$launcher")
+  wait_for_step frozen 10
+  r1=$(rank_pid "$launcher" 1); pids+=("$r1")
+  kill -STOP "$r1"
+  wait_exit "$launcher" 45
+  [[ $code == 5 ]] || fail "launcher exited $code with rank 1 frozen: $(tail -n 5 frozen.log)"
+  grep -q "rank 1 (pid $r1) was still running 15 s after rank 0 exited with 5 (it was stopped" \
+    frozen.log || fail "the frozen rank is not named: $(tail -n 5 frozen.log)"
+  ! kill -0 "$r1" 2>/dev/null || fail "the frozen rank $r1 outlived its launcher"
+  echo "rank 1 frozen: the launcher exited 5 after $took s, naming it"
+
+  # The launcher killed outright: its ranks stop with it (SIGTERM: they save and exit 143).
+  "$qfae" train --config tiny.yaml -o orphans --nproc 2 > orphans.log 2>&1 &
+  launcher=$!; pids+=("$launcher")
+  wait_for_step orphans 10
+  r0=$(rank_pid "$launcher" 0) r1=$(rank_pid "$launcher" 1); pids+=("$r0" "$r1")
+  kill -KILL "$launcher"
+  start=$SECONDS
+  while kill -0 "$r0" 2>/dev/null || kill -0 "$r1" 2>/dev/null; do
+    (( SECONDS - start <= 60 )) || fail "ranks $r0 $r1 still running 60 s after their launcher died"
+    sleep 0.2
+  done
+  grep -q "stopped by signal 15 at step" orphans.log || fail "$(tail -n 5 orphans.log)"
+  [[ -d "$(run_of orphans)/checkpoints/last" ]] || fail "the stopped ranks saved no checkpoint"
+  echo "launcher SIGKILLed: both ranks stopped and saved within $((SECONDS - start)) s"
+
+  # A repeated stop signal: rank 0 waits for its frozen partner to agree on stopping; the second
+  # SIGTERM (later than the repeat window of 1 s) ends it at once instead of after the timeout.
+  p=$(port)
+  rm -rf waiting
+  start_rank 0 "$p" --config tiny.yaml -o waiting --dist-timeout 120; r0=$started
+  start_rank 1 "$p" --config tiny.yaml -o waiting --dist-timeout 120; r1=$started
+  wait_for_step waiting 10
+  kill -STOP "$r1"
+  kill -TERM "$r0"
+  sleep 2
+  kill -0 "$r0" 2>/dev/null || fail "rank 0 did not wait for its frozen partner: $(tail -n 3 rank0.log)"
+  kill -TERM "$r0"
+  wait_exit "$r0" 5
+  kill -KILL "$r1"
+  [[ $code == 143 ]] || fail "rank 0 exited $code after a second SIGTERM"
+  grep -q "stop signal repeated: stopping at once" rank0.log || fail "$(tail -n 3 rank0.log)"
+  echo "second SIGTERM: rank 0 ended after $took s"
   ;;
 *) fail "unknown case $case_name" ;;
 esac

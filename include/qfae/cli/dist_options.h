@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <torch/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,11 @@ void add_dist_options(CLI::App& app, DistOptions& options, const std::string& np
 
 // UserError when --nproc is given to a process that a launcher already made a rank.
 void check_nproc(int nproc, const dist::World& world);
+
+// What can be checked before `qfae ... --nproc N` starts any rank (UserError otherwise): N is at
+// most the GPUs (device CUDA) or the cores (CPU), and divides `global_batch` (train.batch_size;
+// 0 when the command has none). Returns N.
+int check_launch(const DistOptions& options, const std::string& device_spec, int64_t global_batch);
 
 // The device of this rank: cuda:LOCAL_RANK when the config asks for CUDA in a job of several.
 torch::Device rank_device(torch::Device device, const dist::World& world);

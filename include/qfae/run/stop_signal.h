@@ -2,11 +2,19 @@
 // current step or batch, and the exception eval and infer end with when it is set.
 #pragma once
 #include <csignal>
+#include <cstdint>
 #include <stdexcept>
 
 namespace qfae::run {
 
-// For its scope, SIGINT and SIGTERM only record the signal (work loops poll stop_signal()); the
+// A repeated signal within this many milliseconds of the first is the same request (a terminal's
+// SIGINT to a whole process group, echoed by a launcher); a later one is a second request.
+inline constexpr int64_t kRepeatWindowMs = 1000;
+
+// For its scope, the first SIGINT or SIGTERM only records the signal (work loops poll
+// stop_signal()) and says on stderr that a second one stops at once; a second one, at least
+// kRepeatWindowMs later, ends the process at once as the signal's default action does (exit status
+// 128 + signal; the files written so far are each complete, since every write is atomic). The
 // handlers before it come back at its end. Process-wide by nature: one per command, in the
 // function that runs the command's loop. Clears the flag when it starts.
 class StopSignalScope {
