@@ -90,7 +90,7 @@ void assign_out_dirs(const EvalOptions& o, std::vector<EvalPlan*>& plans) {
   for (size_t i = 0; i < plans.size(); ++i) {
     std::string name = names[i];
     if (uses[name] > 1) name += "-" + std::to_string(i + 1);  // the same run given twice
-    plans[i]->out_dir = (fs::path(o.common.output_dir) / name).string();
+    plans[i]->out_dir = run::child_dir(o.common.output_dir, name, "--checkpoint " + plans[i]->arg);
   }
 }
 

@@ -71,12 +71,15 @@ int run_train(const TrainOptions& o) {
     train::Trainer trainer(cfg, device, resume_from, comm.get());
     if (!run_dir.empty() || !world.leader()) return trainer.fit(run_dir);
     const auto previous_latest = run::latest_run_target(cfg.output_dir, cfg.name);
-    run_dir = run::create_run_dir(cfg.output_dir, cfg.name);
+    run::warn_if_latest_is_not_a_link(cfg.output_dir, cfg.name);
+    // `latest` moves here with the first checkpoint (Trainer::save_checkpoint).
+    run_dir = run::reserve_run_dir(cfg.output_dir, cfg.name);
+    const auto id = run::folder_id(run_dir);
     try {
       return trainer.fit(run_dir);
     } catch (...) {
       // Failed before its first checkpoint: nothing in it is worth keeping or pointing at.
-      if (!trainer.saved_checkpoint()) run::discard_run_dir(run_dir, previous_latest);
+      if (!trainer.saved_checkpoint()) run::discard_run_dir(run_dir, id, previous_latest);
       throw;
     }
   } catch (const dist::RankLost&) {

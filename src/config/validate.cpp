@@ -10,6 +10,7 @@
 #include "fields.h"
 #include "qfae/config/config.h"
 #include "qfae/util/error.h"
+#include "qfae/util/files.h"
 
 namespace fs = std::filesystem;
 
@@ -276,10 +277,10 @@ void validate_eval(const EvalConfig& e, int64_t image_size, const Checker& c) {
 
 void validate(const Config& config, const Sources& sources, bool check_files) {
   const Checker c(sources);
-  static const std::regex kName(R"([A-Za-z0-9_.\-]+)");
-  c.require(config.name.size() <= 200 && std::regex_match(config.name, kName), "name",
+  c.require(is_plain_name(config.name), "name",
             config.name.size() <= 200 ? config.name : config.name.substr(0, 40) + "...",
-            "at most 200 letters, digits, '.', '_' or '-' (it names the run folder)");
+            "at most 200 letters, digits, '.', '_' or '-', not '.' or '..' (it names the run "
+            "folder inside output_dir)");
   static const std::regex kDevice(R"(auto|cpu|cuda(:\d+)?)");
   c.require(std::regex_match(config.device, kDevice), "device", config.device,
             "auto, cpu, cuda or cuda:N");

@@ -3,8 +3,11 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -14,10 +17,20 @@
 
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
+#include "qfae/util/log.h"
 
 namespace fs = std::filesystem;
 
 namespace qfae::run {
+
+std::string child_dir(const std::string& parent, const std::string& name, const std::string& key) {
+  if (!is_plain_name(name)) {
+    throw UserError(key + ": '" + name.substr(0, 60) + (name.size() > 60 ? "..." : "") +
+                    "' cannot name a folder inside " + parent + "; expected at most 200 letters, "
+                    "digits, '.', '_' or '-', and not '.' or '..'");
+  }
+  return (fs::path(parent) / name).string();
+}
 
 std::string reserve_run_dir(const std::string& output_dir, const std::string& name) {
   const std::time_t now = std::time(nullptr);
@@ -25,7 +38,7 @@ std::string reserve_run_dir(const std::string& output_dir, const std::string& na
   localtime_r(&now, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-  const fs::path parent = fs::path(output_dir) / name;
+  const fs::path parent = child_dir(output_dir, name, "name");
   std::error_code ec;
   fs::create_directories(parent, ec);
   if (ec) throw UserError("output_dir: cannot create '" + parent.string() + "': " + ec.message());
@@ -43,16 +56,34 @@ void point_latest(const std::string& dir) {
   const fs::path d(dir);
   const fs::path latest = d.parent_path() / "latest";
   std::error_code ec;
-  fs::remove(latest, ec);
-  fs::create_directory_symlink(d.filename(), latest, ec);  // best effort: some filesystems refuse
+  const auto status = fs::symlink_status(latest, ec);
+  if (fs::exists(status) && !fs::is_symlink(status)) {
+    log("run")->warn("{} is a real {}, not the link qfae keeps: left as it is, so it does not "
+                     "point at {} (remove or rename it to have it kept up to date)",
+                     latest.string(), fs::is_directory(status) ? "folder" : "file", dir);
+    return;
+  }
+  // A new link beside the old one, renamed over it: `latest` always names a run.
+  const fs::path fresh = d.parent_path() / (".latest." + std::to_string(::getpid()));
+  fs::remove(fresh, ec);
+  fs::create_directory_symlink(d.filename(), fresh, ec);
+  if (!ec) fs::rename(fresh, latest, ec);
+  if (ec) {
+    fs::remove(fresh, ec);
+    log("run")->warn("cannot point {} at {}: {} (the filesystem may not allow links)",
+                     latest.string(), dir, ec.message());
+  }
 }
 
-std::string create_run_dir(const std::string& output_dir, const std::string& name) {
-  const std::string dir = reserve_run_dir(output_dir, name);
-  point_latest(dir);
-  return dir;
+void warn_if_latest_is_not_a_link(const std::string& output_dir, const std::string& name) {
+  std::error_code ec;
+  const fs::path latest = fs::path(output_dir) / name / "latest";
+  const auto status = fs::symlink_status(latest, ec);
+  if (fs::exists(status) && !fs::is_symlink(status)) {
+    log("run")->warn("{} is a real {}, not the link qfae keeps: it will not point at this run",
+                     latest.string(), fs::is_directory(status) ? "folder" : "file");
+  }
 }
-
 
 std::string latest_run_target(const std::string& output_dir, const std::string& name) {
   std::error_code ec;
@@ -60,17 +91,31 @@ std::string latest_run_target(const std::string& output_dir, const std::string& 
   return ec ? "" : target.string();
 }
 
-void discard_run_dir(const std::string& run_dir, const std::string& previous_latest) {
-  std::error_code ec;
-  const fs::path dir(run_dir), latest = dir.parent_path() / "latest";
-  fs::remove_all(dir, ec);
-  if (fs::read_symlink(latest, ec) != dir.filename()) return;  // someone else moved it since
-  fs::remove(latest, ec);
-  if (!previous_latest.empty()) fs::create_directory_symlink(previous_latest, latest, ec);
+FolderId folder_id(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return {};
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
 }
 
-RunLock::RunLock(const std::string& run_dir) {
-  const std::string path = (fs::path(run_dir) / ".lock").string();
+void discard_run_dir(const std::string& run_dir, const FolderId& id,
+                     const std::string& previous_latest) {
+  std::error_code ec;
+  const fs::path dir(run_dir), parent = dir.parent_path(), latest = parent / "latest";
+  if (id == FolderId{} || folder_id(run_dir) != id) return;  // not ours any more: leave it
+  fs::remove_all(dir, ec);
+  if (fs::read_symlink(latest, ec) == dir.filename()) {
+    fs::remove(latest, ec);
+    if (!previous_latest.empty()) fs::create_directory_symlink(previous_latest, latest, ec);
+  }
+  if (fs::is_empty(parent, ec)) fs::remove(parent, ec);  // the first run of this name
+}
+
+RunLock::RunLock(const std::string& run_dir) : dir_(run_dir) {
+  std::error_code ec;
+  canonical_ = fs::canonical(run_dir, ec).string();
+  if (ec) throw UserError("run folder '" + run_dir + "': " + ec.message());
+  id_ = folder_id(canonical_);
+  const std::string path = (fs::path(canonical_) / ".lock").string();
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) throw UserError("cannot write '" + path + "': " + std::strerror(errno));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -90,6 +135,23 @@ RunLock::RunLock(const std::string& run_dir) {
 
 RunLock::~RunLock() {
   if (fd_ >= 0) ::close(fd_);  // releases the flock
+}
+
+void RunLock::check() const {
+  struct stat st {};
+  const auto gone = [&](const std::string& what) {
+    throw UserError("run folder '" + dir_ + "' " + what + " while this process was writing it; "
+                    "stopped so as not to write the rest of the run elsewhere");
+  };
+  if (::lstat(canonical_.c_str(), &st) != 0) gone("was deleted or moved (" + canonical_ + ")");
+  if (S_ISLNK(st.st_mode)) gone("was replaced by a link (" + canonical_ + ")");
+  if (folder_id(canonical_) != id_) gone("was replaced by another folder (" + canonical_ + ")");
+  struct stat lock {}, mine {};
+  const std::string lock_path = (fs::path(canonical_) / ".lock").string();
+  if (::stat(lock_path.c_str(), &lock) != 0 || ::fstat(fd_, &mine) != 0 ||
+      lock.st_ino != mine.st_ino || lock.st_dev != mine.st_dev) {
+    gone("was emptied (its .lock is gone)");
+  }
 }
 
 void truncate_metrics_after(const std::string& path, int64_t step) {
@@ -112,11 +174,24 @@ void truncate_metrics_after(const std::string& path, int64_t step) {
   if (changed) write_file_atomic(path, kept);
 }
 
+namespace {
+FolderId file_id(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+}  // namespace
+
 JsonlWriter::JsonlWriter(const std::string& path) : path_(path), out_(path, std::ios::app) {
   if (!out_) throw UserError("cannot write '" + path + "'");
+  file_ = file_id(path);
 }
 
 void JsonlWriter::write(const nlohmann::json& event) {
+  if (file_id(path_) != file_) {
+    throw UserError("'" + path_ + "' was deleted or replaced while this process was writing it; "
+                    "stopped so as not to lose the lines still to come");
+  }
   out_ << event.dump() << "\n";
   out_.flush();
   if (!out_) throw UserError("cannot write '" + path_ + "' (disk full?)");

@@ -260,7 +260,10 @@ ValidationResult Trainer::evaluate() {
 void Trainer::save_checkpoint(const std::string& name) {
   if (!leader()) return;
   const auto dir = (fs::path(run_dir_) / "checkpoints" / name).string();
+  lock_->check();  // never re-create half a run in a folder that was deleted or replaced
   run::save_checkpoint(dir, *model_->autoencoder(), &step_->optimizer(), progress_, config_);
+  // A new run becomes `latest` with its first checkpoint: `latest` always has one to resume from.
+  if (!saved_checkpoint_ && !resumed_) run::point_latest(run_dir_);
   saved_checkpoint_ = true;
 }
 
@@ -278,7 +281,8 @@ int Trainer::diverged(const std::string& what) {
   record({{"event", "diverged"}, {"step", progress_.step}, {"epoch", progress_.epoch},
                   {"what", what}});
   write_skipped();
-  std::string kept = "no checkpoint was saved before it";
+  std::string kept = "no checkpoint was saved before it (" + run_dir_ + " keeps its metrics.jsonl; "
+                     "`latest` did not move to it)";
   if (saved_checkpoint_ || resumed_) {
     const auto last = (fs::path(run_dir_) / "checkpoints" / "last").string();
     kept = "kept the last good checkpoint " + run::find_checkpoint(last);
@@ -290,7 +294,9 @@ int Trainer::diverged(const std::string& what) {
 }
 
 void Trainer::record(const nlohmann::json& event) {
-  if (leader()) metrics_.write(event);
+  if (!leader()) return;
+  lock_->check();
+  metrics_.write(event);
 }
 
 double Trainer::mean_loss(const torch::Tensor& loss_sum, int64_t count) {
@@ -405,6 +411,7 @@ int Trainer::fit(const std::string& run_dir) {
   }
   write_skipped();
   if (comm_) comm_->barrier();  // rank 0's last checkpoint is written before any rank exits
+  if (leader()) lock_->check();  // "done" only while the run's records are all in place
   log("train")->info("done: {} steps; checkpoints in {}/checkpoints", progress_.step, run_dir_);
   return 0;
 }
@@ -458,7 +465,9 @@ void Trainer::write_skipped() const {
       text += tsv_field(s.path) + "\t" + tsv_field(s.reason) + "\n";
     }
   }
-  if (!text.empty()) write_file_atomic((fs::path(run_dir_) / "skipped_images.tsv").string(), text);
+  if (text.empty()) return;
+  lock_->check();
+  write_file_atomic((fs::path(run_dir_) / "skipped_images.tsv").string(), text);
 }
 
 }  // namespace qfae::train

@@ -54,6 +54,10 @@ class StagedDir {
   bool committed_ = false;
 };
 
+// True for a name that is one folder inside its parent and nothing else: 1 to 200 letters,
+// digits, '.', '_' or '-', and not "." or "..".
+bool is_plain_name(const std::string& name);
+
 // One CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, quote or newline.
 std::string csv_field(const std::string& text);
 
