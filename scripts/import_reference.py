@@ -7,6 +7,8 @@
                           TorchScript backbone (needs timm; skipped with a message without it)
   OUT/config.yaml         a qfae config of exactly the checkpoint's model and the ini's settings
   OUT/state.json          what was imported, from where: the source of every value written
+  OUT/checksums.sha256    the SHA-256 of each file above, as sha256sum writes them; qfae checks
+                          them when it loads the folder
 
 Usage: python3 scripts/import_reference.py last_ckpt.pth --ini configs/brain.ini --out models/brain
          [--perceptual backbones/mae.pt]
@@ -57,6 +59,7 @@ or eval settings (qfae's defaults then apply, and state.json says so).
 """
 import argparse
 import configparser
+import hashlib
 import json
 import math
 import os
@@ -655,6 +658,15 @@ def run(args):
         "trained_tensors": len(trained), "encoder_tensors": len(encoder),
         "encoder_blocks": depth, "encoder_blocks_exported": blocks if exported else 0,
         "encoder_exported": exported}, indent=1))
+    # Last, as qfae writes its checkpoints: the folder's files as written, checked on every load.
+    lines = []
+    for name in ("model.safetensors", "state.json", "config.yaml"):
+        digest = hashlib.sha256()
+        with open(out / name, "rb") as f:
+            for piece in iter(lambda: f.read(1 << 20), b""):
+                digest.update(piece)
+        lines.append(f"{digest.hexdigest()}  {name}\n")
+    (out / "checksums.sha256").write_text("".join(lines))
     print(f"[import] wrote {out} ({len(trained)} trained tensors"
           f"{', encoder exported' if exported else ''})")
 

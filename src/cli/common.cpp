@@ -43,6 +43,13 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_flag("-q,--quiet", o.quiet, "Only warnings and errors");
 }
 
+void add_no_verify_option(CLI::App& app) {
+  app.add_flag_callback("--no-verify", [] { run::set_verify_checksums(false); },
+                        "Load checkpoints without checking their files against the "
+                        "checksums.sha256 recorded when they were saved (for weights edited on "
+                        "purpose); otherwise a file that differs is exit 2 naming it");
+}
+
 config::LoadedConfig resolve_config(const CommonOptions& o, bool check_files) {
   // Data-parallel: rank 0 speaks for the job; the others say only warnings and errors.
   const auto world = dist::world_from_environment();

@@ -254,6 +254,7 @@ Command add_eval_command(CLI::App& app) {
       "mean ± std over runs named <name>-seed<N> (see scripts/sweep.sh).");
   auto o = std::make_shared<EvalOptions>();
   add_common_options(*sub, o->common);
+  add_no_verify_option(*sub);
   sub->add_option("--checkpoint", o->checkpoints,
                   "Run folder or checkpoint folder; repeat for batch evaluation")
       ->check(CLI::ExistingPath);

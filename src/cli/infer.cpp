@@ -101,6 +101,7 @@ Command add_infer_command(CLI::App& app) {
       "replaced only by a complete new one.");
   auto o = std::make_shared<InferOptions>();
   add_common_options(*sub, o->common);
+  add_no_verify_option(*sub);
   sub->add_option("--checkpoint", o->checkpoint, "Trained run or checkpoint folder")
       ->required()
       ->check(CLI::ExistingPath);

@@ -97,6 +97,7 @@ Command add_train_command(CLI::App& app) {
                                           "configs/brats.yaml");
   auto o = std::make_shared<TrainOptions>();
   add_common_options(*sub, o->common);
+  add_no_verify_option(*sub);
   sub->add_option("--resume", o->resume,
                   "Continue the run in this run folder from its last checkpoint "
                   "(exit codes 130/143 mean a run was stopped by SIGINT/SIGTERM and saved)")

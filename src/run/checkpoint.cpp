@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <map>
+#include <vector>
 #include <fstream>
 #include <sstream>
 
@@ -12,12 +14,58 @@
 #include "qfae/io/state_dict.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
+#include "qfae/util/log.h"
+#include "qfae/util/sha256.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace qfae::run {
 namespace {
+
+bool g_verify = true;
+
+// The files of a checkpoint folder, in the order written; checksums.sha256 lists those present.
+const std::vector<std::string> kFiles = {"model.safetensors", "optimizer.pt", "state.json",
+                                         "config.yaml"};
+
+// The "<hex>  <name>" lines of `sha256sum` for the files of `dir` that exist.
+std::string checksum_lines(const fs::path& dir) {
+  std::string text;
+  for (const auto& name : kFiles) {
+    std::error_code ec;
+    if (!fs::is_regular_file(dir / name, ec)) continue;
+    text += sha256_file((dir / name).string()) + "  " + name + "\n";
+  }
+  return text;
+}
+
+// name -> recorded digest, from <dir>/checksums.sha256; empty when the folder has none.
+std::map<std::string, std::string> recorded_checksums(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  const fs::path file = dir / kChecksumsFile;
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return out;
+  std::ifstream in(file);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    // sha256sum writes "<64 hex>  <name>" ("<64 hex> *<name>" in binary mode).
+    const bool ok = line.size() > 66 && line[64] == ' ' && (line[65] == ' ' || line[65] == '*') &&
+                    line.find_first_not_of("0123456789abcdef") >= 64;
+    if (!ok) {
+      throw UserError(file.string() + ":" + std::to_string(number) + ": not a 'sha256  file' "
+                      "line; the checkpoint's checksums are damaged (--no-verify loads it anyway)");
+    }
+    out[line.substr(66)] = line.substr(0, 64);
+  }
+  if (out.empty()) {
+    throw UserError(file.string() + " is empty; the checkpoint's checksums are damaged "
+                    "(--no-verify loads it anyway)");
+  }
+  return out;
+}
 
 json to_json(const TrainProgress& p) {
   json j = {{"format", kCheckpointFormat}, {"qfae_version", QFAE_VERSION},
@@ -60,6 +108,8 @@ void write_checkpoint_files(const fs::path& tmp, const torch::nn::Module& model,
   }
   write_file_atomic((tmp / "state.json").string(), to_json(progress).dump(1) + "\n");
   config::save_yaml(config, (tmp / "config.yaml").string());
+  // Last: read back from the files as written, so a later change to any of them shows.
+  write_file_atomic((tmp / kChecksumsFile).string(), checksum_lines(tmp));
 }
 
 void rename_or_throw(const fs::path& from, const fs::path& to) {
@@ -106,10 +156,53 @@ void save_checkpoint(const std::string& dir, const torch::nn::Module& model,
   fs::remove_all(old, ec);
 }
 
+void set_verify_checksums(bool verify) { g_verify = verify; }
+bool verify_checksums() { return g_verify; }
+
+bool verify_checkpoint_files(const std::string& dir, const std::vector<std::string>& files) {
+  const fs::path d(dir);
+  if (!g_verify) {
+    log("checkpoint")->warn("{}: checksums not verified (--no-verify)", dir);
+    return false;
+  }
+  const auto recorded = recorded_checksums(d);
+  if (recorded.empty()) {
+    log("checkpoint")->info("{}: no {} (written before qfae recorded checksums): not verified",
+                            dir, kChecksumsFile);
+    return false;
+  }
+  for (const auto& name : files) {
+    const auto it = recorded.find(name);
+    std::error_code ec;
+    const bool present = fs::is_regular_file(d / name, ec);
+    if (it == recorded.end()) {
+      if (!present) continue;  // neither written nor recorded (an optimizer-less folder)
+      throw UserError("checkpoint '" + dir + "': " + name + " is not in its " + kChecksumsFile +
+                      ", so it was added after saving; remove it, or load with --no-verify");
+    }
+    if (!present) {
+      throw UserError("checkpoint '" + dir + "': " + name + " is missing (" + kChecksumsFile +
+                      " records it): the folder was copied or synced only in part");
+    }
+    const auto found = sha256_file((d / name).string());
+    if (found != it->second) {
+      throw UserError("checkpoint '" + dir + "': " + name + " differs from the file saved (sha256 " +
+                      found.substr(0, 12) + "..., recorded " + it->second.substr(0, 12) +
+                      "...): changed after saving by a bad copy, a partial sync or a failing disk; "
+                      "copy it again, or load with --no-verify if it was edited on purpose");
+    }
+  }
+  return true;
+}
+
 TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
                               torch::optim::Optimizer* optimizer, torch::Device device) {
   fs::path d = recover_checkpoint_dir(dir);
   if (d.empty()) d = dir;
+  // Every file this load and the config reader use; optimizer.pt only when it is loaded.
+  std::vector<std::string> used = {"model.safetensors", "state.json", "config.yaml"};
+  if (optimizer) used.push_back("optimizer.pt");
+  verify_checkpoint_files(d.string(), used);
   const fs::path weights = d / "model.safetensors", state = d / "state.json";
   if (!fs::is_regular_file(weights) || !fs::is_regular_file(state)) {
     throw UserError("checkpoint '" + dir + "': expected model.safetensors and state.json in it");
@@ -165,6 +258,12 @@ std::string find_weights(const std::string& path, const std::string& which) {
 }
 
 void load_weights(const std::string& file, torch::nn::Module& model) {
+  // A checkpoint's or imported model's weights are verified against their folder's checksums.
+  const fs::path path(file);
+  std::error_code ec;
+  if (fs::exists(path.parent_path() / kChecksumsFile, ec) || !g_verify) {
+    verify_checkpoint_files(path.parent_path().string(), {path.filename().string()});
+  }
   const auto weights = io::load_safetensors(file);
   io::load_module_state(model, weights.tensors, "", /*strict=*/true, file);
 }

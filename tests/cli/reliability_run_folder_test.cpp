@@ -21,7 +21,7 @@ using qfae::test::tiny_sets;
 
 namespace {
 
-std::vector<std::string> entries(const fs::path& dir) {
+std::vector<std::string> folder_entries(const fs::path& dir) {
   std::vector<std::string> out;
   if (!fs::exists(dir)) return out;
   for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
@@ -29,7 +29,7 @@ std::vector<std::string> entries(const fs::path& dir) {
   return out;
 }
 
-std::string train_args(const TempDir& dir, const std::vector<std::string>& extra) {
+std::string named_train_args(const TempDir& dir, const std::vector<std::string>& extra) {
   auto sets = extra;
   sets.push_back("name=tiny");
   return "train -o '" + (dir.path() / "runs").string() + "'" + tiny_sets(dir.path() / "data", sets);
@@ -42,7 +42,7 @@ qfae::test::RunResult change_while_training(const TempDir& dir, const std::strin
   const auto runs = (dir.path() / "runs" / "tiny").string();
   const std::string script =
       "'" + std::string(QFAE_BINARY) + "' " +
-      train_args(dir, {"train.epochs=10000", "train.eval_every=0", "train.checkpoint_every=0"}) +
+      named_train_args(dir, {"train.epochs=10000", "train.eval_every=0", "train.checkpoint_every=0"}) +
       " & pid=$!\n"
       "run=\n"
       "for i in $(seq 600); do\n"
@@ -56,7 +56,7 @@ qfae::test::RunResult change_while_training(const TempDir& dir, const std::strin
   return run_shell(script);
 }
 
-std::string field(const std::string& out, const std::string& key) {
+std::string result_field(const std::string& out, const std::string& key) {
   const auto at = out.rfind(key + "=");
   if (at == std::string::npos) return "";
   const auto end = out.find('\n', at);
@@ -75,25 +75,25 @@ TEST(ReliabilityRunFolder, NamesThatLeaveTheOutputFolderAreRefused) {
     EXPECT_EQ(r.code, 2) << "name '" << name << "': " << r.err;
     EXPECT_NE(r.err.find("name"), std::string::npos) << r.err;
   }
-  EXPECT_EQ(entries(dir.path()), (std::vector<std::string>{"data"})) << "nothing was written";
+  EXPECT_EQ(folder_entries(dir.path()), (std::vector<std::string>{"data"})) << "nothing was written";
 }
 
 TEST(ReliabilityRunFolder, LatestMovesOnlyToARunWithACheckpoint) {
   TempDir dir;
   qfae::test::tiny_config(dir.path() / "data");
   const auto tiny = dir.path() / "runs" / "tiny";
-  auto r = run_qfae(train_args(dir, {"train.max_steps=2"}));
+  auto r = run_qfae(named_train_args(dir, {"train.max_steps=2"}));
   ASSERT_EQ(r.code, 0) << r.err;
   const auto good = fs::canonical(tiny / "latest");
   ASSERT_TRUE(fs::exists(good / "checkpoints" / "last"));
 
   // Diverges at its first step, before any checkpoint: exit 4, `latest` stays on the good run,
   // and the diverged run keeps its metrics.jsonl saying so.
-  r = run_qfae(train_args(dir, {"train.lr=1e30"}));
+  r = run_qfae(named_train_args(dir, {"train.lr=1e30"}));
   EXPECT_EQ(r.code, 4) << r.err;
   EXPECT_EQ(fs::canonical(tiny / "latest"), good);
   EXPECT_NE(r.err.find("`latest` did not move to it"), std::string::npos) << r.err;
-  EXPECT_EQ(entries(tiny).size(), 3u) << "good run, diverged run, latest";
+  EXPECT_EQ(folder_entries(tiny).size(), 3u) << "good run, diverged run, latest";
 }
 
 TEST(ReliabilityRunFolder, AFailedFirstStartLeavesNoNameFolder) {
@@ -101,10 +101,10 @@ TEST(ReliabilityRunFolder, AFailedFirstStartLeavesNoNameFolder) {
   qfae::test::tiny_config(dir.path() / "data");
   // config.yaml cannot be written (a file size limit of 0 blocks, as a full disk would): the run
   // fails after its folder was made, and the first run of a name leaves no runs/tiny/ behind.
-  const auto r = run_qfae(train_args(dir, {}), "", "trap '' XFSZ; ulimit -f 0; exec");
+  const auto r = run_qfae(named_train_args(dir, {}), "", "trap '' XFSZ; ulimit -f 0; exec");
   EXPECT_EQ(r.code, 2) << r.err;
   EXPECT_FALSE(fs::exists(dir.path() / "runs" / "tiny")) << "entries: "
-                                                          << entries(dir.path() / "runs").size();
+                                                          << folder_entries(dir.path() / "runs").size();
 }
 
 TEST(ReliabilityRunFolder, ALatestThatIsARealFolderIsReportedAndLeftAlone) {
@@ -112,7 +112,7 @@ TEST(ReliabilityRunFolder, ALatestThatIsARealFolderIsReportedAndLeftAlone) {
   qfae::test::tiny_config(dir.path() / "data");
   const auto latest = dir.path() / "runs" / "tiny" / "latest";
   dir.write("runs/tiny/latest/notes.txt", "mine");
-  const auto r = run_qfae(train_args(dir, {"train.max_steps=1"}));
+  const auto r = run_qfae(named_train_args(dir, {"train.max_steps=1"}));
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.err.find(latest.string() + " is a real folder, not the link qfae keeps"),
             std::string::npos)
@@ -125,9 +125,9 @@ TEST(ReliabilityRunFolder, ARunFolderDeletedWhileTrainingStopsTheJob) {
   TempDir dir;
   qfae::test::tiny_config(dir.path() / "data");
   const auto r = change_while_training(dir, "rm -rf \"$run\"");
-  const auto run = field(r.out, "run");
+  const auto run = result_field(r.out, "run");
   ASSERT_FALSE(run.empty()) << r.out << r.err;
-  EXPECT_EQ(field(r.out, "exit"), "2") << r.err;
+  EXPECT_EQ(result_field(r.out, "exit"), "2") << r.err;
   EXPECT_NE(r.err.find("run folder '" + run + "' was deleted or moved"), std::string::npos)
       << r.err;
   EXPECT_EQ(r.err.find("done:"), std::string::npos) << r.err;
@@ -139,9 +139,9 @@ TEST(ReliabilityRunFolder, ARunFolderReplacedByALinkStopsTheJob) {
   qfae::test::tiny_config(dir.path() / "data");
   const auto r = change_while_training(
       dir, "mv \"$run\" \"$run.moved\" && ln -s \"$(basename \"$run\").moved\" \"$run\"");
-  const auto run = field(r.out, "run");
+  const auto run = result_field(r.out, "run");
   ASSERT_FALSE(run.empty()) << r.out << r.err;
-  EXPECT_EQ(field(r.out, "exit"), "2") << r.err;
+  EXPECT_EQ(result_field(r.out, "exit"), "2") << r.err;
   EXPECT_NE(r.err.find("was replaced by a link"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(run + ".moved/checkpoints")) << "nothing written through the link";
 }
@@ -150,9 +150,9 @@ TEST(ReliabilityRunFolder, AMetricsFileDeletedWhileTrainingStopsTheJob) {
   TempDir dir;
   qfae::test::tiny_config(dir.path() / "data");
   const auto r = change_while_training(dir, "rm \"$run/metrics.jsonl\"");
-  const auto run = field(r.out, "run");
+  const auto run = result_field(r.out, "run");
   ASSERT_FALSE(run.empty()) << r.out << r.err;
-  EXPECT_EQ(field(r.out, "exit"), "2") << r.err;
+  EXPECT_EQ(result_field(r.out, "exit"), "2") << r.err;
   EXPECT_NE(r.err.find(run + "/metrics.jsonl' was deleted or replaced"), std::string::npos)
       << r.err;
 }

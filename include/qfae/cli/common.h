@@ -22,6 +22,8 @@ struct CommonOptions {
 };
 
 void add_common_options(CLI::App& app, CommonOptions& options);
+// --no-verify: checkpoints load without their checksums checked (run::set_verify_checksums).
+void add_no_verify_option(CLI::App& app);
 
 // A number flag that must be finite and > 0 (CLI::PositiveNumber lets NaN through).
 const CLI::Validator& finite_positive();

@@ -6,12 +6,16 @@
 
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "qfae/config/config.h"
 
 namespace qfae::run {
 
 inline constexpr int kCheckpointFormat = 1;
+// Each file's SHA-256 as `sha256sum` writes it ("<hex>  <name>" lines; `sha256sum -c` in the
+// folder checks them too), written last into every checkpoint folder.
+inline constexpr const char* kChecksumsFile = "checksums.sha256";
 
 // Where training stands. Together with the seed this fixes every random draw still to come:
 // per-step seeds for dropout, per-epoch seeds for shuffling, per-sample seeds for augmentation.
@@ -28,7 +32,8 @@ struct TrainProgress {
                                                                 // overlays' colour scale)
 };
 
-// Writes <dir>/{model.safetensors, optimizer.pt (when given), state.json, config.yaml}. When a
+// Writes <dir>/{model.safetensors, optimizer.pt (when given), state.json, config.yaml} and then
+// <dir>/checksums.sha256 with the digest of each as written. When a
 // file cannot be written (full disk, no permission): UserError naming it, the previous <dir>
 // intact and nothing temporary left.
 void save_checkpoint(const std::string& dir, const torch::nn::Module& model,
@@ -36,7 +41,9 @@ void save_checkpoint(const std::string& dir, const torch::nn::Module& model,
                      const config::Config& config);
 
 // Loads the model strictly (names and shapes must match) and, when given, the optimizer, whose
-// state lands on `device` (the run's, whatever device the checkpoint was saved from).
+// state lands on `device` (the run's, whatever device the checkpoint was saved from). First the
+// files it uses (model.safetensors, state.json, config.yaml, and optimizer.pt when loaded) are
+// verified against checksums.sha256 (verify_checkpoint_files).
 // Throws UserError naming the folder and what is wrong with it.
 TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
                               torch::optim::Optimizer* optimizer,
@@ -53,8 +60,20 @@ std::string find_checkpoint(const std::string& run_or_checkpoint_dir,
 // checkpoint `which`. UserError when there is none.
 std::string find_weights(const std::string& path, const std::string& which = "last");
 
+// Whether loads verify checksums (default true); `--no-verify` turns it off for the process, for a
+// user who edits weights on purpose.
+void set_verify_checksums(bool verify);
+bool verify_checksums();
+
+// Checks `files` of the checkpoint folder `dir` against its checksums.sha256: UserError naming
+// the first file that differs, is missing, or was added after saving. Returns false (with a log
+// line saying so) when nothing was verified: a folder written before qfae recorded checksums, or
+// verification turned off.
+bool verify_checkpoint_files(const std::string& dir, const std::vector<std::string>& files);
+
 // Loads only the weights of `file` into `model`, name by name and shape by shape (UserError naming
-// the file and the first tensor that differs, nothing copied then).
+// the file and the first tensor that differs, nothing copied then). A file with a checksums.sha256
+// beside it (a checkpoint or an imported model folder) is verified first.
 void load_weights(const std::string& file, torch::nn::Module& model);
 
 }  // namespace qfae::run
