@@ -1,16 +1,39 @@
 // load_sample: file -> normalised (3, S, S) image and (1, S, S) mask.
 #include "qfae/data/pipeline.h"
 
+#include <algorithm>
+#include <atomic>
+
 #include "qfae/data/transforms.h"
 #include "qfae/io/image.h"
 #include "qfae/util/error.h"
+#include "qfae/util/log.h"
 
 namespace qfae::data {
+
+namespace {
+std::atomic<bool> g_warned_shape{false};
+}  // namespace
+
+bool far_from_input(int64_t width, int64_t height, int64_t image_size) {
+  const int64_t shorter = std::min(width, height), longer = std::max(width, height);
+  return shorter * 4 < image_size || longer > 4 * shorter;
+}
+
+void warn_if_far_from_input(const std::string& path, int64_t width, int64_t height,
+                            int64_t image_size) {
+  if (!far_from_input(width, height, image_size) || g_warned_shape.exchange(true)) return;
+  log("data")->warn("image '{}' is {}x{} px (width x height), far from the model's {}x{} input: it "
+                    "is stretched to fit, which shows little of what the model learned (said "
+                    "once; other such images are not named)",
+                    path, width, height, image_size, image_size);
+}
 
 LoadedSample load_sample(const Sample& sample, const config::DataConfig& cfg, bool augment,
                          uint64_t seed) {
   const int64_t size = cfg.image_size;
   torch::Tensor image = io::read_image(sample.image);  // (C, H, W) in [0, 1]
+  warn_if_far_from_input(sample.image, image.size(2), image.size(1), size);
   torch::Tensor mask;
   if (!sample.mask.empty()) {
     mask = io::read_mask(sample.mask, cfg.mask_threshold);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -79,12 +80,98 @@ void check_complete(const std::vector<unsigned char>& b, const std::string& path
   }
 }
 
+uint32_t read_u32(const unsigned char* p, bool big_endian) {
+  return big_endian ? (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3]
+                    : (uint32_t{p[3]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[1]} << 8) | p[0];
+}
+uint16_t read_u16(const unsigned char* p, bool big_endian) {
+  return static_cast<uint16_t>(big_endian ? (p[0] << 8) | p[1] : (p[1] << 8) | p[0]);
+}
+
+// The Orientation tag (0x0112) of the TIFF structure at b[from, from + size): EXIF data, or a
+// TIFF file itself. 1 (as stored) when it has none or it cannot be read.
+int tiff_orientation(const std::vector<unsigned char>& b, size_t from, size_t size) {
+  if (size < 8 || from + size > b.size()) return 1;
+  const unsigned char* t = b.data() + from;
+  const bool big = t[0] == 'M' && t[1] == 'M';
+  if (!big && !(t[0] == 'I' && t[1] == 'I')) return 1;
+  if (read_u16(t + 2, big) != 42) return 1;
+  const uint32_t ifd = read_u32(t + 4, big);
+  if (ifd > size - 2) return 1;
+  const uint16_t entries = read_u16(t + ifd, big);
+  for (uint32_t i = 0; i < entries; ++i) {
+    const uint64_t at = ifd + 2 + 12ull * i;
+    if (at + 12 > size) return 1;
+    if (read_u16(t + at, big) != 0x0112) continue;
+    if (read_u16(t + at + 2, big) != 3) return 1;  // SHORT, the value in the entry's first bytes
+    const int value = read_u16(t + at + 8, big);
+    return value >= 1 && value <= 8 ? value : 1;
+  }
+  return 1;
+}
+
+// The EXIF orientation a viewer applies (1-8; 1 = as stored): a JPEG's APP1 "Exif" segment, a
+// PNG's eXIf chunk, or a TIFF's first directory.
+int exif_orientation(const std::vector<unsigned char>& b) {
+  if (starts_with(b, {0xFF, 0xD8})) {
+    for (size_t i = 2; i + 4 <= b.size() && b[i] == 0xFF;) {
+      const unsigned char marker = b[i + 1];
+      if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+        i += 2;
+        continue;
+      }
+      if (marker == 0xDA || marker == 0xD9) break;  // image data: no more metadata
+      const size_t length = (size_t{b[i + 2]} << 8) | b[i + 3];
+      if (length < 2 || i + 2 + length > b.size()) break;
+      static const unsigned char kExif[] = {'E', 'x', 'i', 'f', 0, 0};
+      if (marker == 0xE1 && length >= 8 && std::equal(kExif, kExif + 6, b.begin() + i + 4)) {
+        return tiff_orientation(b, i + 10, length - 8);
+      }
+      i += 2 + length;
+    }
+    return 1;
+  }
+  if (starts_with(b, {0x89, 'P', 'N', 'G'})) {
+    for (size_t i = 8; i + 12 <= b.size();) {
+      const size_t length = read_u32(b.data() + i, /*big_endian=*/true);
+      if (length > b.size() - i - 12) break;
+      const std::string type(b.begin() + i + 4, b.begin() + i + 8);
+      if (type == "eXIf") return tiff_orientation(b, i + 8, length);
+      if (type == "IEND") break;
+      i += 12 + length;
+    }
+    return 1;
+  }
+  if (starts_with(b, {'I', 'I', 42, 0}) || starts_with(b, {'M', 'M', 0, 42})) {
+    return tiff_orientation(b, 0, b.size());
+  }
+  return 1;
+}
+
+// Turns `mat` as stored into `mat` as shown, for EXIF orientation 1-8 (TIFF 6.0 / EXIF 2.3: 2
+// mirrored, 3 rotated 180°, 4 flipped, 5 transposed, 6 rotated 90° clockwise, 7 transversed, 8
+// rotated 90° counter-clockwise).
+void apply_orientation(cv::Mat& mat, int orientation) {
+  if (orientation >= 5) cv::transpose(mat, mat);
+  switch (orientation) {
+    case 2: case 6: cv::flip(mat, mat, 1); break;
+    case 3: case 7: cv::flip(mat, mat, -1); break;
+    case 4: case 8: cv::flip(mat, mat, 0); break;
+    default: break;
+  }
+}
+
+// Decoded as a viewer shows it: OpenCV's own orientation handling is off (it depends on the flags:
+// IMREAD_UNCHANGED never applies it), and the file's EXIF orientation is applied here, the same
+// for images and masks.
 cv::Mat decode(const std::string& path, int flags) {
   const auto bytes = read_bytes(path);
   check_complete(bytes, path);
   cv::Mat mat;
   try {
-    mat = cv::imdecode(bytes, flags);
+    mat = cv::imdecode(bytes, flags == cv::IMREAD_UNCHANGED
+                                  ? flags
+                                  : flags | cv::IMREAD_IGNORE_ORIENTATION);
   } catch (const cv::Exception& e) {
     throw UserError("image '" + path + "' cannot be decoded: " + e.what());
   }
@@ -92,6 +179,7 @@ cv::Mat decode(const std::string& path, int flags) {
     throw UserError("image '" + path +
                     "' cannot be decoded (truncated, corrupt, or not a PNG/JPEG/BMP/TIFF image)");
   }
+  apply_orientation(mat, exif_orientation(bytes));
   return mat;
 }
 

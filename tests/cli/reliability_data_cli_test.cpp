@@ -2,6 +2,8 @@
 // empty splits, and links that lead nowhere fail or are skipped like unreadable images in train,
 // eval and infer, by name.
 #include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
 #include <unistd.h>
 
 #include <filesystem>
@@ -203,6 +205,27 @@ TEST_F(ReliabilityTrained, InferReportsAnUnreadableFolderAndGoesOn) {
   EXPECT_NE(r.err.find("'" + (inputs.path() / "locked").string() + "': permission denied"),
             std::string::npos)
       << r.err;
+}
+
+// A 1 x 40 strip and a 2 x 2 dot are stretched to the 32 px input: said once, naming one.
+TEST_F(ReliabilityTrained, InferWarnsOnceAboutImagesFarFromTheInputShape) {
+  TempDir inputs;
+  fs::copy_file(data_ / "test" / "good" / "img" / "good_0000.png", inputs.path() / "a.png");
+  cv::imwrite((inputs.path() / "b_strip.png").string(), cv::Mat(1, 40, CV_8UC1, cv::Scalar(90)));
+  cv::imwrite((inputs.path() / "c_dot.png").string(), cv::Mat(2, 2, CV_8UC1, cv::Scalar(90)));
+  const auto r = run_qfae("infer --checkpoint '" + run_.string() + "' -o '" +
+                          (inputs.path() / "out").string() + "' --no-maps '" +
+                          inputs.path().string() + "'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  const std::string warning = "far from the model's 32x32 input";
+  const auto first = r.err.find(warning);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(warning, first + 1), std::string::npos) << "said once: " << r.err;
+  // The loader's threads may read either first.
+  EXPECT_TRUE(r.err.find("b_strip.png' is 40x1 px") != std::string::npos ||
+              r.err.find("c_dot.png' is 2x2 px") != std::string::npos)
+      << r.err;
+  EXPECT_NE(r.out.find("3 of 3 images scored"), std::string::npos) << r.out;
 }
 
 }  // namespace reliability_data_cli

@@ -95,3 +95,95 @@ TEST(Image, MaskIsThresholdedAfterScaling) {
   ASSERT_TRUE(cv::imwrite(path, m));
   expect_values(qfae::io::read_mask(path, 0.01), {0, 0, 1, 1}, 0);
 }
+
+namespace {
+
+// A TIFF structure ("MM" or "II") holding one directory entry: Orientation (0x0112, SHORT).
+std::string exif_tiff(int orientation, bool big_endian) {
+  std::string t = big_endian ? std::string("MM\0\x2a\0\0\0\x08", 8) : std::string("II\x2a\0\x08\0\0\0", 8);
+  const auto u16 = [&](int v) {
+    const char hi = static_cast<char>(v >> 8), lo = static_cast<char>(v & 0xFF);
+    t += big_endian ? std::string{hi, lo} : std::string{lo, hi};
+  };
+  const auto u32 = [&](uint32_t v) {
+    u16(big_endian ? static_cast<int>(v >> 16) : static_cast<int>(v & 0xFFFF));
+    u16(big_endian ? static_cast<int>(v & 0xFFFF) : static_cast<int>(v >> 16));
+  };
+  u16(1);  // one entry
+  u16(0x0112);
+  u16(3);   // SHORT
+  u32(1);   // one value
+  u16(orientation);
+  u16(0);   // padding of the 4-byte value field
+  u32(0);   // no next directory
+  return t;
+}
+
+// `jpeg` (SOI first) with an APP1 Exif segment holding `orientation` right after its SOI.
+std::string with_exif(const std::vector<uchar>& jpeg, int orientation, bool big_endian) {
+  const std::string payload = std::string("Exif\0\0", 6) + exif_tiff(orientation, big_endian);
+  const size_t length = payload.size() + 2;
+  std::string out(jpeg.begin(), jpeg.begin() + 2);
+  out += std::string{'\xFF', '\xE1', static_cast<char>(length >> 8), static_cast<char>(length)};
+  out += payload;
+  out.append(jpeg.begin() + 2, jpeg.end());
+  return out;
+}
+
+// (3, H, W) RGB in [0, 1] -> 8-bit BGR Mat, as OpenCV holds it.
+cv::Mat to_bgr8(const torch::Tensor& chw) {
+  auto hwc = (chw * 255).round().to(torch::kUInt8).permute({1, 2, 0}).flip(2).contiguous();
+  return cv::Mat(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)), CV_8UC3,
+                 hwc.data_ptr<uint8_t>()).clone();
+}
+
+}  // namespace
+
+// Camera photos (ISIC-style) are stored as the sensor saw them with an EXIF orientation: read as a
+// viewer shows them. Expected: OpenCV's own imread with IMREAD_COLOR (which applies the EXIF
+// orientation itself, a separate implementation), and for orientation 6 by hand: the untagged
+// picture turned 90 degrees clockwise.
+TEST(Image, ExifOrientationIsAppliedAsAViewerShowsIt) {
+  TempDir dir;
+  cv::Mat picture(12, 20, CV_8UC3);  // wider than high, and no two corners alike
+  for (int y = 0; y < picture.rows; ++y) {
+    for (int x = 0; x < picture.cols; ++x) {
+      picture.at<cv::Vec3b>(y, x) = cv::Vec3b(static_cast<uchar>(12 * x), static_cast<uchar>(20 * y),
+                                             static_cast<uchar>(x < 5 && y < 4 ? 255 : 0));
+    }
+  }
+  std::vector<uchar> jpeg;
+  ASSERT_TRUE(cv::imencode(".jpg", picture, jpeg, {cv::IMWRITE_JPEG_QUALITY, 100}));
+  const auto plain_path = dir.write("plain.jpg", std::string(jpeg.begin(), jpeg.end()));
+  const cv::Mat stored = to_bgr8(qfae::io::read_image(plain_path.string()));
+  for (int orientation = 1; orientation <= 8; ++orientation) {
+    for (bool big_endian : {true, false}) {
+      const auto path = dir.write("o" + std::to_string(orientation) + (big_endian ? "m" : "i") +
+                                      ".jpg", with_exif(jpeg, orientation, big_endian));
+      const cv::Mat ours = to_bgr8(qfae::io::read_image(path.string()));
+      const cv::Mat opencv = cv::imread(path.string(), cv::IMREAD_COLOR);
+      ASSERT_EQ(ours.size(), opencv.size()) << "orientation " << orientation;
+      EXPECT_EQ(cv::norm(ours, opencv, cv::NORM_INF), 0) << "orientation " << orientation;
+      const bool turned = orientation >= 5;
+      EXPECT_EQ(ours.rows, turned ? 20 : 12) << "orientation " << orientation;
+    }
+  }
+  cv::Mat clockwise;
+  cv::rotate(stored, clockwise, cv::ROTATE_90_CLOCKWISE);
+  const cv::Mat six = to_bgr8(qfae::io::read_image((dir.path() / "o6m.jpg").string()));
+  EXPECT_EQ(cv::norm(six, clockwise, cv::NORM_INF), 0);
+
+  // A mask with the same tag turns with its image.
+  cv::Mat mask(12, 20, CV_8UC1, cv::Scalar(0));
+  mask(cv::Rect(0, 0, 5, 4)) = 255;
+  std::vector<uchar> mask_jpeg;
+  ASSERT_TRUE(cv::imencode(".jpg", mask, mask_jpeg, {cv::IMWRITE_JPEG_QUALITY, 100}));
+  const auto mask_path = dir.write("mask6.jpg", with_exif(mask_jpeg, 6, true));
+  const auto m = qfae::io::read_mask(mask_path.string(), 0.5);
+  ASSERT_EQ(m.sizes(), (std::vector<int64_t>{1, 20, 12}));
+  // Clockwise, the top-left 5 x 4 block goes to the top-right corner as a 4 x 5 block.
+  EXPECT_EQ(m[0][0][11].item<float>(), 1.0f);
+  EXPECT_EQ(m[0][4][8].item<float>(), 1.0f);
+  EXPECT_EQ(m[0][0][0].item<float>(), 0.0f);
+  EXPECT_EQ(m.sum().item<float>(), 20.0f);
+}

@@ -4,6 +4,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string>
 
 #include "qfae/config/config.h"
 #include "qfae/data/dataset.h"
@@ -22,7 +23,17 @@ struct LoadedSample {
 // cfg.mask_threshold, resized with resize_nearest and given the same geometry.
 // UserError naming the file for unreadable images, and naming both files when the mask's size
 // differs from its image's.
+// The first image of the process that is far_from_input is named in a warning (once: later ones
+// are not).
 LoadedSample load_sample(const Sample& sample, const config::DataConfig& cfg, bool augment,
                          uint64_t seed);
+
+// True for an image far from the model's square input: its shorter side under a quarter of
+// `image_size`, or one side over 4 times the other (1 x N strips, 1 x 1 dots), which resizing can
+// only stretch into something the model never saw.
+bool far_from_input(int64_t width, int64_t height, int64_t image_size);
+// Warns once per process, naming `path`, when far_from_input.
+void warn_if_far_from_input(const std::string& path, int64_t width, int64_t height,
+                            int64_t image_size);
 
 }  // namespace qfae::data

@@ -12,7 +12,9 @@ bool is_image_file(const std::string& path);
 
 // Decodes PNG (8/16-bit), JPEG, BMP or TIFF to float32 (C, H, W) in [0, 1], contiguous, on CPU.
 // C = 1 for grey files and 3 (RGB order) for colour ones; an alpha channel is dropped. 8-bit values
-// are divided by 255, 16-bit by 65535; float TIFFs are kept as stored. Throws UserError naming the
+// are divided by 255, 16-bit by 65535; float TIFFs are kept as stored. Pixels are as a viewer shows
+// them: a JPEG's, PNG's or TIFF's EXIF orientation (camera photos) is applied, to masks too. Throws
+// UserError naming the
 // file when it is missing, empty (zero bytes), truncated or not a decodable image.
 torch::Tensor read_image(const std::string& path);
 
