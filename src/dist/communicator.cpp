@@ -33,6 +33,7 @@
 #include <sstream>
 #include <thread>
 
+#include "qfae/dist/world.h"
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
 
@@ -156,15 +157,13 @@ struct Communicator::Impl {
   Impl(const World& w, torch::Device d, std::chrono::milliseconds t)
       : world(w), device(d), timeout(t), prefix("qfae/" + w.attempt + "/") {}
 
-  c10::intrusive_ptr<c10d::Store> connect(bool host, std::chrono::milliseconds wait_for,
-                                          bool count_as_worker) const {
+  // Joining is counted by the "joined/<rank>" keys (Communicator's constructor), so that a rank
+  // that never comes can be named; the store itself waits for no number of clients.
+  c10::intrusive_ptr<c10d::Store> connect(bool host, std::chrono::milliseconds wait_for) const {
     c10d::TCPStoreOptions o;
     o.port = static_cast<uint16_t>(world.master_port);
     o.isServer = host;
-    o.numWorkers = count_as_worker && !world.agent_store
-                       ? c10::optional<std::size_t>(static_cast<std::size_t>(world.size))
-                       : c10::nullopt;
-    o.waitWorkers = count_as_worker && !world.agent_store;
+    o.waitWorkers = false;
     o.timeout = wait_for;
     o.multiTenant = true;
     auto tcp = c10::make_intrusive<c10d::TCPStore>(world.master_addr, o);
@@ -221,7 +220,7 @@ struct Communicator::Impl {
     const std::string here = "(" + world.describe() + " noticed it during " + during +
                              " at step " + std::to_string(step.load()) + ": " + error + ")";
     try {
-      auto s = connect(/*host=*/false, 3000ms, /*count_as_worker=*/false);
+      auto s = connect(/*host=*/false, 3000ms);
       const auto first = read_beats(*s);
       std::this_thread::sleep_for(3 * kBeatInterval);
       const auto second = read_beats(*s);
@@ -286,19 +285,63 @@ Communicator::Communicator(const World& world, torch::Device device,
                            std::chrono::milliseconds timeout)
     : impl_(std::make_unique<Impl>(world, device, timeout)) {
   auto& m = *impl_;
+  // What can be told without the others first, as set-up errors (exit 2).
+  check_rendezvous(world);
+  const auto started = std::chrono::steady_clock::now();
+  const bool host = world.leader() && !world.agent_store;
   try {
-    m.store = m.connect(/*host=*/world.leader() && !world.agent_store, timeout,
-                        /*count_as_worker=*/true);
+    m.store = m.connect(host, timeout);
   } catch (const std::exception& e) {
-    throw RankLost("the " + std::to_string(world.size) + " ranks did not all meet at " +
+    const std::string why = first_line(e.what());
+    if (host && why.find("ddress already in use") != std::string::npos) {
+      throw UserError("MASTER_PORT " + std::to_string(world.master_port) + " is already in use "
+                      "on this machine: rank 0 cannot host the rendezvous store there; choose a "
+                      "free port (" + world.describe() + ")");
+    }
+    if (host) {
+      throw UserError("rank 0 cannot host the rendezvous store at " + m.store_text() + ": " + why);
+    }
+    throw RankLost(world.describe() + " could not reach the rendezvous store at " +
                    m.store_text() + " within the " + seconds_text(timeout) +
-                   " timeout (--dist-timeout); check that every rank started, MASTER_ADDR and "
-                   "MASTER_PORT" + agent_hint(world) + " (" + world.describe() + ": " +
-                   first_line(e.what()) + ")");
+                   " timeout (--dist-timeout): " +
+                   (world.agent_store ? std::string("torchrun's agent hosts it")
+                                      : "rank 0 hosts it, so rank 0 did not start, failed before "
+                                        "hosting it, or MASTER_ADDR and MASTER_PORT do not name "
+                                        "its machine and port") +
+                   agent_hint(world) + " (LibTorch: " + why + ")");
+  }
+  // Every rank says it has joined and waits for the others: one that never comes is named.
+  try {
+    m.store->set("joined/" + std::to_string(world.rank),
+                 bytes_of(std::to_string(::getpid()) + " " + host_name()));
+    std::vector<std::string> keys;
+    for (int r = 0; r < world.size; ++r) keys.push_back("joined/" + std::to_string(r));
+    const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    m.store->wait(keys, std::max(timeout - spent, std::chrono::milliseconds(1000)));
+  } catch (const std::exception& e) {
+    std::string missing, joined;
+    try {
+      for (int r = 0; r < world.size; ++r) {
+        auto& list = m.store->check({"joined/" + std::to_string(r)}) ? joined : missing;
+        list += (list.empty() ? "" : ", ") + std::to_string(r);
+      }
+    } catch (const std::exception&) {
+      throw RankLost(m.store_lost() + " while the ranks were joining (" + world.describe() + ": " +
+                     first_line(e.what()) + ")");
+    }
+    if (missing.empty()) throw RankLost(world.describe() + ": " + first_line(e.what()));
+    throw RankLost(std::string(missing.find(',') == std::string::npos ? "rank " : "ranks ") +
+                   missing + " of " + std::to_string(world.size) + " never joined the job at " +
+                   m.store_text() + " within the " + seconds_text(timeout) +
+                   " timeout (--dist-timeout): not started, failed before joining, or unable to "
+                   "reach MASTER_ADDR:MASTER_PORT (joined: rank" +
+                   (joined.find(',') == std::string::npos ? " " : "s ") + joined + "; " +
+                   world.describe() + ")");
   }
   g_store_lost_text = m.store_lost();
   g_terminate_before = std::set_terminate(on_terminate);
-  m.beat_store = m.connect(false, timeout, false);
+  m.beat_store = m.connect(false, timeout);
   m.beat_thread = std::thread([&m] { m.beat_loop(); });
   try {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);

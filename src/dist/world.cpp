@@ -1,15 +1,23 @@
 // The data-parallel world from torchrun's, Slurm's or qfae's own environment variables.
 #include "qfae/dist/world.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 
 #include "qfae/util/error.h"
+#include "qfae/util/log.h"
 
 namespace qfae::dist {
 namespace {
@@ -122,6 +130,62 @@ int usable_cores() {
 int threads_per_rank(int configured, const World& world, int cores) {
   if (configured > 0) return configured;
   return std::max(1, cores / std::max(1, world.local_size));
+}
+
+namespace {
+
+// A socket bound to `addr` (port `port`), closed again; errno of the bind, 0 when it worked.
+int try_bind(const sockaddr* addr, socklen_t size, int family) {
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno;
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // as the store's server does
+  const int result = ::bind(fd, addr, size) == 0 ? 0 : errno;
+  ::close(fd);
+  return result;
+}
+
+}  // namespace
+
+void check_rendezvous(const World& world) {
+  if (!world.distributed()) return;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int gai = ::getaddrinfo(world.master_addr.c_str(), nullptr, &hints, &found);
+  if (gai != 0) {
+    throw UserError("MASTER_ADDR '" + world.master_addr + "' cannot be resolved on this machine (" +
+                    ::gai_strerror(gai) + "); it must name rank 0's machine (" +
+                    world.describe() + ")");
+  }
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> addresses(found, ::freeaddrinfo);
+  if (!world.leader() || world.agent_store) return;
+  // Rank 0 hosts the store on MASTER_PORT of every interface: the port must be free here.
+  sockaddr_in any4{};
+  any4.sin_family = AF_INET;
+  any4.sin_addr.s_addr = htonl(INADDR_ANY);
+  any4.sin_port = htons(static_cast<uint16_t>(world.master_port));
+  if (try_bind(reinterpret_cast<sockaddr*>(&any4), sizeof(any4), AF_INET) == EADDRINUSE) {
+    throw UserError("MASTER_PORT " + std::to_string(world.master_port) + " is already in use on "
+                    "this machine (another job's store, or any other program): rank 0 hosts the "
+                    "rendezvous store there; choose a free port (" + world.describe() + ")");
+  }
+  // A MASTER_ADDR that is not this machine's: the others will look for the store elsewhere
+  // (behind a service address, as on Kubernetes, it may still be right: only a warning).
+  bool local = false;
+  for (const addrinfo* a = found; a && !local; a = a->ai_next) {
+    if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
+    sockaddr_storage copy{};
+    std::memcpy(&copy, a->ai_addr, a->ai_addrlen);
+    if (a->ai_family == AF_INET) reinterpret_cast<sockaddr_in*>(&copy)->sin_port = 0;
+    else reinterpret_cast<sockaddr_in6*>(&copy)->sin6_port = 0;
+    local = try_bind(reinterpret_cast<sockaddr*>(&copy), a->ai_addrlen, a->ai_family) == 0;
+  }
+  if (!local) {
+    log("dist")->warn("MASTER_ADDR '{}' is not an address of this machine, where rank 0 hosts the "
+                      "rendezvous store: the other ranks look for it there", world.master_addr);
+  }
 }
 
 }  // namespace qfae::dist

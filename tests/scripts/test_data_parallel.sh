@@ -16,6 +16,9 @@
 #               cores, is refused before any rank starts (exit 2, no run folder); a rank frozen by
 #               SIGSTOP ends the launcher with exit 5 in time, naming the frozen rank; a SIGKILLed
 #               launcher's ranks stop with it; a repeated SIGTERM ends a waiting rank at once
+#   setup       set-up errors name their cause first: a busy MASTER_PORT and an unresolvable
+#               MASTER_ADDR are exit 2 at once; a rank that never starts is named at the timeout
+#               (exit 5), and so is a rank 0 that cannot be reached
 set -euo pipefail
 case_name="$1" root="$2" qfae="$3" torchrun="${4:-}"
 tmp=$(mktemp -d)
@@ -298,6 +301,50 @@ launcher)
   [[ $code == 143 ]] || fail "rank 0 exited $code after a second SIGTERM"
   grep -q "stop signal repeated: stopping at once" rank0.log || fail "$(tail -n 3 rank0.log)"
   echo "second SIGTERM: rank 0 ended after $took s"
+  ;;
+setup)
+  # The first "qfae: error:" line of $1, which must come before any other line but log lines.
+  first_error() { grep -m 1 "error" "$1" || true; }
+  # A busy port: something listens on it already.
+  p=$(port)
+  python3 -c "
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', int(sys.argv[1]))); s.listen(); time.sleep(120)" "$p" &
+  pids+=("$!")
+  sleep 0.5
+  start_rank 0 "$p" --config tiny.yaml -o busy --dist-timeout 30; r0=$started
+  wait_exit "$r0" 10
+  [[ $code == 2 ]] || fail "busy MASTER_PORT: exit $code: $(cat rank0.log)"
+  first_error rank0.log | grep -q "error: MASTER_PORT $p is already in use on this machine" ||
+    fail "busy MASTER_PORT: $(cat rank0.log)"
+  echo "busy MASTER_PORT: exit 2 after $took s: $(first_error rank0.log)"
+
+  code=0
+  RANK=1 WORLD_SIZE=2 MASTER_ADDR=no-such-host.invalid MASTER_PORT=$(port) \
+    timeout 20 "$qfae" train --config tiny.yaml -o bad --dist-timeout 30 > addr.log 2>&1 || code=$?
+  [[ $code == 2 ]] || fail "unresolvable MASTER_ADDR: exit $code: $(cat addr.log)"
+  first_error addr.log | grep -q "error: MASTER_ADDR 'no-such-host.invalid' cannot be resolved" ||
+    fail "unresolvable MASTER_ADDR: $(cat addr.log)"
+  echo "unresolvable MASTER_ADDR: exit 2: $(first_error addr.log)"
+
+  # Rank 1 never starts: rank 0 names it once its 5 s are up.
+  start_rank 0 "$(port)" --config tiny.yaml -o alone --dist-timeout 5; r0=$started
+  wait_exit "$r0" 30
+  [[ $code == 5 ]] || fail "rank 1 never started: rank 0 exit $code: $(cat rank0.log)"
+  (( took >= 4 )) || fail "rank 0 gave up after $took s, before its 5 s timeout"
+  first_error rank0.log | grep -q "error: rank 1 of 2 never joined the job at 127.0.0.1:" ||
+    fail "rank 1 never started: $(cat rank0.log)"
+  [[ ! -e alone ]] || fail "a job that never met left alone/ behind"
+  echo "rank 1 never started: rank 0 exit 5 after $took s: $(first_error rank0.log)"
+
+  # Rank 0 never starts: rank 1 finds no store at MASTER_ADDR:MASTER_PORT.
+  start_rank 1 "$(port)" --config tiny.yaml -o alone --dist-timeout 5; r1=$started
+  wait_exit "$r1" 30
+  [[ $code == 5 ]] || fail "rank 0 never started: rank 1 exit $code: $(cat rank1.log)"
+  first_error rank1.log | grep -q "error: rank 1 of 2 .*could not reach the rendezvous store at" ||
+    fail "rank 0 never started: $(cat rank1.log)"
+  echo "rank 0 never started: rank 1 exit 5 after $took s: $(first_error rank1.log)"
   ;;
 *) fail "unknown case $case_name" ;;
 esac

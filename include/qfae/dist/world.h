@@ -48,6 +48,12 @@ using GetEnv = std::function<const char*(const char*)>;
 World world_from_environment(const GetEnv& getenv);
 World world_from_environment();
 
+// What this rank can check of the rendezvous on its own before connecting, cause first (UserError:
+// exit 2): MASTER_ADDR resolves; on rank 0 hosting the store (not under torchrun's agent store),
+// MASTER_PORT is free on this machine. A rank 0 whose MASTER_ADDR is not one of this machine's
+// addresses gets a warning (a service address may forward to it). Nothing for a world of one.
+void check_rendezvous(const World& world);
+
 // Threads for LibTorch on this rank: `configured` when > 0, else `cores` shared evenly among
 // this machine's ranks (at least 1).
 int threads_per_rank(int configured, const World& world, int cores);
