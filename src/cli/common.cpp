@@ -28,6 +28,19 @@ const CLI::Validator& finite_positive() {
   return v;
 }
 
+const CLI::Validator& finite_number() {
+  static const CLI::Validator v(
+      [](const std::string& text) -> std::string {
+        char* end = nullptr;
+        const double x = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0') return "'" + text + "' is not a number";
+        if (!std::isfinite(x)) return "'" + text + "' is not a finite number";
+        return "";
+      },
+      "FINITE");
+  return v;
+}
+
 void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_option("-c,--config", o.configs,
                  "YAML config file; repeat to layer them (later files override earlier)")

@@ -37,9 +37,9 @@ int run_infer(const InferOptions& o) {
       resolve_checkpoint_config(o.common, found, o.common.configs, /*check_files=*/false);
   const auto& cfg = loaded.config;
 
-  std::vector<std::string> problems;
+  std::vector<data::InputProblem> problems;
   const auto files = data::collect_images(o.inputs, o.recursive, problems);
-  for (const auto& p : problems) log("infer")->warn("{}", p);
+  for (const auto& p : problems) log("infer")->warn("{}: {}", p.input, p.reason);
   if (files.empty()) throw UserError("no image files to score in the inputs given");
 
   const auto device = resolve_device(cfg.device);
@@ -48,15 +48,21 @@ int run_infer(const InferOptions& o) {
   const auto progress = run::load_checkpoint(found.checkpoint, *model.autoencoder(), nullptr);
 
   evaluate::InferenceOptions io;
-  std::string threshold_source = "none";
+  std::string threshold_source;
   if (o.threshold) {
     io.threshold = *o.threshold;
     threshold_source = "--threshold";
-  } else if (!o.no_threshold && std::isfinite(progress.threshold)) {
+  } else if (o.no_threshold) {
+    threshold_source = "no threshold (--no-threshold): scores only";
+  } else if (std::isfinite(progress.threshold)) {
     io.threshold = progress.threshold;
     threshold_source = "calibrated: " + std::to_string(cfg.eval.threshold_percentile) +
                        "th percentile of the validation normals' scores";
+  } else {
+    threshold_source = "no threshold: the checkpoint has no calibrated one (it was saved before "
+                       "any validation) and --threshold was not given; scores only";
   }
+  io.input_problems = problems;
   io.map_scale = progress.map_scale;
   io.save_maps = !o.no_maps;
   io.progress = !o.common.quiet;
@@ -67,8 +73,7 @@ int run_infer(const InferOptions& o) {
   if (std::isfinite(io.threshold)) {
     log("infer")->info("threshold {:.6g} ({})", io.threshold, threshold_source);
   } else {
-    log("infer")->info("no threshold: the checkpoint has none and --threshold was not given; "
-                       "scores only");
+    log("infer")->info("{}", threshold_source);
   }
   evaluate::InferenceResult result;
   try {
@@ -82,6 +87,11 @@ int run_infer(const InferOptions& o) {
   std::cout << "infer: " << result.processed << " of " << files.size() << " images scored";
   if (std::isfinite(io.threshold)) std::cout << ", " << result.flagged << " anomalous";
   if (!result.failed.empty()) std::cout << ", " << result.failed.size() << " unreadable";
+  if (!problems.empty()) {
+    std::cout << "; " << problems.size() << " of " << o.inputs.size() << " inputs gave no image ("
+              << problems.front().input << ": " << problems.front().reason
+              << (problems.size() > 1 ? ", ..." : "") << ")";
+  }
   std::cout << " -> " << io.out_dir << "/scores.csv" << (io.save_maps ? " and maps/" : "")
             << "\n";
   for (const auto& f : result.failed) std::cerr << "qfae: could not score " << f << "\n";
@@ -108,10 +118,14 @@ Command add_infer_command(CLI::App& app) {
   sub->add_option("--which", o->which, "Checkpoint of a run folder to use")
       ->check(CLI::IsMember({"last", "best"}));
   sub->add_option("inputs", o->inputs, "Image files or folders")->required();
-  sub->add_option("--threshold", o->threshold,
-                  "Decision threshold on the image score (default: the checkpoint's calibrated "
-                  "one, eval.threshold_percentile of the validation normals' scores)");
-  sub->add_flag("--no-threshold", o->no_threshold, "Scores only, no anomalous/normal decision");
+  auto* threshold =
+      sub->add_option("--threshold", o->threshold,
+                      "Decision threshold on the image score, a finite number (default: the "
+                      "checkpoint's calibrated one, eval.threshold_percentile of the validation "
+                      "normals' scores)")
+          ->check(finite_number());
+  sub->add_flag("--no-threshold", o->no_threshold, "Scores only, no anomalous/normal decision")
+      ->excludes(threshold);
   sub->add_flag("-r,--recursive", o->recursive, "Look for images in sub-folders too");
   sub->add_flag("--no-maps", o->no_maps, "Only the CSV, no overlay images");
   return {sub, [o] { return run_infer(*o); }};

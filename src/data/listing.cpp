@@ -100,7 +100,7 @@ std::vector<std::string> list_image_files(const fs::path& dir, bool recursive) {
 }
 
 std::vector<std::string> collect_images(const std::vector<std::string>& inputs, bool recursive,
-                                        std::vector<std::string>& problems) {
+                                        std::vector<InputProblem>& problems) {
   std::vector<std::string> files;
   for (const auto& in : inputs) {
     try {
@@ -110,16 +110,16 @@ std::vector<std::string> collect_images(const std::vector<std::string>& inputs, 
       }
       const PathKind kind = path_kind(in);
       if (kind == PathKind::kMissing) {
-        problems.push_back(in + ": no such file or folder");
+        problems.push_back({in, "no such file or folder"});
       } else if (kind != PathKind::kDirectory) {
         files.push_back(in);
       } else {
         const auto found = list_image_files(in, recursive);
-        if (found.empty()) problems.push_back(in + ": folder holds no image files");
+        if (found.empty()) problems.push_back({in, "folder holds no image files"});
         files.insert(files.end(), found.begin(), found.end());
       }
     } catch (const UserError& e) {
-      problems.push_back(e.what());
+      problems.push_back({in, first_line(e.what())});
     }
   }
   return files;

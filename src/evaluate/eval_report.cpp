@@ -1,6 +1,7 @@
 // Evaluation outputs: CSV, JSON, curve figures, summary line and cross-run tables.
 #include "qfae/evaluate/eval_report.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -179,20 +180,30 @@ std::string write_summary_tables(const std::string& dir, const std::vector<json>
     }
     md << " " << md_cell(results) << " |\n";
     csv << "," << csv_field(results) << "\n";
-    const auto g = run_group(name) + "\t" + split;
+    // Only runs of one configuration are averaged: the same name (but the seed), split and recipe.
+    const auto g = run_group(name) + "\t" + split + "\t" + r.value("recipe_sha256", "");
     if (!groups.count(g)) order.push_back(g);
     groups[g].push_back(&r);
   }
+  // Names (with split) that hold runs of several configurations: their groups say which one.
+  std::map<std::string, int> recipes_of;
+  for (const auto& g : order) ++recipes_of[g.substr(0, g.rfind('\t'))];
+  std::vector<std::string> mixed;
   for (const auto& g : order) {
     const auto& members = groups[g];
+    const auto tab = g.find('\t'), tab2 = g.rfind('\t');
+    const std::string group = g.substr(0, tab), split_text = g.substr(tab + 1, tab2 - tab - 1);
+    std::string label = group;
+    if (recipes_of[g.substr(0, tab2)] > 1) {
+      label += " [config " + g.substr(tab2 + 1, 8) + "]";
+      if (std::find(mixed.begin(), mixed.end(), group) == mixed.end()) mixed.push_back(group);
+    }
     if (members.size() < 2) continue;
-    const auto tab = g.find('\t');
-    const std::string name = g.substr(0, tab) + " (mean ± std, n=" +
-                             std::to_string(members.size()) + ")";
-    const std::string split = csv_field(g.substr(tab + 1));
-    md << "| **" << md_cell(name) << "** | " << md_cell(g.substr(tab + 1)) << " | |";
-    std::string csv_mean = csv_field(g.substr(0, tab) + " mean") + "," + split + ",,";
-    std::string csv_std = csv_field(g.substr(0, tab) + " std") + "," + split + ",,";
+    const std::string name = label + " (mean ± std, n=" + std::to_string(members.size()) + ")";
+    const std::string split = csv_field(split_text);
+    md << "| **" << md_cell(name) << "** | " << md_cell(split_text) << " | |";
+    std::string csv_mean = csv_field(label + " mean") + "," + split + ",,";
+    std::string csv_std = csv_field(label + " std") + "," + split + ",,";
     for (const auto& c : cols) {
       std::vector<double> v;
       for (const auto* r : members) {
@@ -216,6 +227,11 @@ std::string write_summary_tables(const std::string& dir, const std::vector<json>
     }
     md << " |\n";
     csv << csv_mean << ",\n" << csv_std << ",\n";
+  }
+  for (const auto& group : mixed) {
+    md << "\nRuns named " << md_cell(group) << "(-seedN) were trained with different "
+       << "configurations (their metrics.json recipe_sha256 differ): each configuration is "
+          "averaged on its own, marked [config <first digits of its recipe_sha256>].\n";
   }
   make_dirs(dir);
   write_file_atomic((fs::path(dir) / "summary.md").string(), md.str());

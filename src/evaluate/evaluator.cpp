@@ -276,21 +276,27 @@ bool pixel_metrics_possible(const std::vector<ImageResult>& images,
 
 // Pass 2 over the spill file: the pooled pixel histogram (rows fed to it in `pixel_rows`) and
 // each image's figure name ("" when no figure is drawn).
-void pool_pixels(MapSpill& spill, const std::vector<ImageResult>& images, bool any_mask,
-                 const config::EvalConfig& eval, metrics::PixelCurveAccumulator& pixels,
-                 std::vector<int64_t>& pixel_rows, std::vector<std::string>& figure) {
+// Returns the number of anomalous images whose mask is empty (all zero after data.mask_threshold):
+// pooled, their pixels count as normal ones; they have no Dice and no AUPRO region.
+int64_t pool_pixels(MapSpill& spill, const std::vector<ImageResult>& images, bool any_mask,
+                    const config::EvalConfig& eval, metrics::PixelCurveAccumulator& pixels,
+                    std::vector<int64_t>& pixel_rows, std::vector<std::string>& figure,
+                    std::string& first_empty) {
   std::map<std::string, int> used;
   figure.assign(images.size(), "");
   spill.rewind();
   SpilledImage rec;
+  int64_t empty = 0;
   for (int64_t i = 0; spill.read(rec); ++i) {
     const auto& r = images[i];
     if (any_mask && (!r.label || r.has_mask)) {
       pixels.add(rec.map.unsqueeze(0), rec.mask.unsqueeze(0));
       pixel_rows.push_back(i);
+      if (r.label && !(rec.mask > 0.5).any().item<bool>() && empty++ == 0) first_empty = r.path;
     }
     if (eval.save_maps || eval.save_raw_maps) figure[i] = figure_name(r, i, used);
   }
+  return empty;
 }
 
 // The overlays' colour maximum: options.map_scale when given, else the eval.overlay_percentile of
@@ -363,6 +369,19 @@ void draw_figures(MapSpill& spill, const std::vector<ImageResult>& images,
 
 // metrics.json's description of the run: version, checkpoint, config hash, device, precision,
 // data set and test-time settings.
+// The config without what a seed sweep varies or what does not change the numbers: the name
+// (<name>-seed<N>), train.seed, output_dir, device, threads and data.workers. Runs with equal
+// recipes are runs of one configuration, and only those are averaged in summary tables.
+config::Config recipe_of(config::Config cfg) {
+  cfg.name.clear();
+  cfg.output_dir.clear();
+  cfg.device.clear();
+  cfg.threads = 0;
+  cfg.data.workers = 0;
+  cfg.train.seed = 0;
+  return cfg;
+}
+
 json describe_run(pipeline::AnomalyModel& model, const pipeline::AnomalyScorer& scorer,
                   const EvaluationOptions& options, const std::vector<ImageResult>& images) {
   const auto& cfg = model.config();
@@ -371,6 +390,7 @@ json describe_run(pipeline::AnomalyModel& model, const pipeline::AnomalyScorer& 
   m["name"] = cfg.name;
   m["checkpoint"] = options.checkpoint;
   m["config_sha256"] = sha256_hex(config::to_yaml(cfg));
+  m["recipe_sha256"] = sha256_hex(config::to_yaml(recipe_of(cfg)));
   m["device"] = model.device().str();
   m["precision"] = {{"eval", pipeline::precision_name(scorer.precision())},
                     {"frozen_weights", model.frozen_dtype() == torch::kBFloat16 ? "bf16"
@@ -450,7 +470,26 @@ EvaluationResult evaluate_split(pipeline::AnomalyModel& model,
   metrics::PixelCurveAccumulator pixels(po);
   std::vector<int64_t> pixel_rows;  // rows fed to `pixels`, in order
   std::vector<std::string> figure;
-  pool_pixels(*split.spill, result.images, any_mask, cfg.eval, pixels, pixel_rows, figure);
+  std::string first_empty;
+  const int64_t empty_masks = pool_pixels(*split.spill, result.images, any_mask, cfg.eval, pixels,
+                                          pixel_rows, figure, first_empty);
+  // Pixel metrics need anomalous pixels: with every mask empty they are null, and the image
+  // metrics still stand.
+  bool pixel_metrics = any_mask;
+  if (any_mask && empty_masks > 0) {
+    int64_t masked = 0;
+    for (const auto& r : result.images) masked += r.label && r.has_mask;
+    pixel_metrics = empty_masks < masked;
+    notes.push_back(
+        pixel_metrics
+            ? std::to_string(empty_masks) + " of " + std::to_string(masked) +
+                  " anomalous images have an empty mask (e.g. the mask of " + first_empty +
+                  "): their pixels count as normal in the pooled pixel AUROC / AP / Dice, and they "
+                  "have no per-image Dice and no AUPRO region"
+            : "every mask of the " + std::to_string(masked) + " anomalous images is empty after "
+                  "data.mask_threshold = " + std::to_string(cfg.data.mask_threshold) +
+                  " (e.g. the mask of " + first_empty + "): pixel metrics are null; check the masks' values");
+  }
   const double vmax = colour_max(options, cfg.eval, any_mask, pixels, split.range, po.lo);
   draw_figures(*split.spill, result.images, figure, cfg.eval, po, vmax, out_dir, tty);
   split.spill.reset();  // removes the spill file before the folder is moved in place
@@ -458,7 +497,7 @@ EvaluationResult evaluate_split(pipeline::AnomalyModel& model,
   json m = describe_run(model, scorer, options, result.images);
   m["image"] = image_metrics(result.images, cfg, notes);
   m["pixel"] = nullptr;
-  if (any_mask) {
+  if (pixel_metrics) {
     const auto p = pixels.compute();
     m["pixel"] = pixel_block(pixels, p, po, pixel_rows, result.images);
     write_curves(out_dir.string(), result.images, &pixels, p);

@@ -173,6 +173,12 @@ InferenceResult infer_images(pipeline::AnomalyModel& model, const std::vector<st
   in_flight.flush();
   if (tty) std::fprintf(stderr, "\n");
   run::throw_if_stopped();
+  for (const auto& problem : options.input_problems) {
+    Row row;
+    row.path = problem.input;
+    row.error = problem.reason;
+    rows.push_back(row);
+  }
   write_file_atomic((out_dir / "scores.csv").string(), scores_csv(rows, options.threshold));
   staged.commit();
   return result;

@@ -2,6 +2,7 @@
 #include "qfae/io/image.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "png_mat.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
+#include "qfae/util/log.h"
 
 namespace fs = std::filesystem;
 
@@ -240,6 +242,21 @@ torch::Tensor read_image(const std::string& path) {
 torch::Tensor read_mask(const std::string& path, double threshold) {
   cv::Mat mat = decode(path, cv::IMREAD_GRAYSCALE | cv::IMREAD_ANYDEPTH);
   if (mat.channels() != 1) cv::extractChannel(mat, mat, 0);
+  double lo = 0, hi = 0;
+  cv::minMaxLoc(mat, &lo, &hi);
+  if ((mat.depth() == CV_8U || mat.depth() == CV_16U) && hi >= 1 && hi <= kMaxMaskLabel) {
+    // Labels (0/1, or a few classes), not 0/255 intensities: scaled, they would all fall below
+    // any threshold and the lesion would vanish.
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      log("data")->warn("mask '{}' holds label values up to {} (not 0/255): every non-zero pixel "
+                        "is read as anomalous, in this and every such mask (said once)",
+                        path, static_cast<int>(hi));
+    }
+    cv::Mat raw;
+    mat.convertTo(raw, CV_32F);
+    return (to_tensor(raw) > 0.5).to(torch::kFloat32);
+  }
   const auto grey = to_tensor(to_unit_float(mat, path));  // (1, H, W)
   return (grey > threshold).to(torch::kFloat32);
 }

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -202,6 +204,9 @@ TEST_F(ReliabilityTrained, InferReportsAnUnreadableFolderAndGoesOn) {
       (inputs.path() / "a.png").string() + "' '" + (inputs.path() / "locked").string() + "'");
   EXPECT_EQ(r.code, 3) << r.err;
   EXPECT_NE(r.out.find("1 of 1 images scored"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("; 1 of 2 inputs gave no image (" + (inputs.path() / "locked").string()),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.err.find("'" + (inputs.path() / "locked").string() + "': permission denied"),
             std::string::npos)
       << r.err;
@@ -226,6 +231,98 @@ TEST_F(ReliabilityTrained, InferWarnsOnceAboutImagesFarFromTheInputShape) {
               r.err.find("c_dot.png' is 2x2 px") != std::string::npos)
       << r.err;
   EXPECT_NE(r.out.find("3 of 3 images scored"), std::string::npos) << r.out;
+}
+
+// A missing input is not an image but it is a row: scores.csv lists it with its reason, and the
+// summary counts it (exit 3).
+TEST_F(ReliabilityTrained, InferListsAMissingInputInScoresCsvAndTheSummary) {
+  TempDir inputs;
+  fs::copy_file(data_ / "test" / "good" / "img" / "good_0000.png", inputs.path() / "a.png");
+  const auto gone = inputs.path() / "gone.png";
+  const auto out = inputs.path() / "out";
+  const auto r = run_qfae("infer --checkpoint '" + run_.string() + "' -o '" + out.string() +
+                          "' --no-maps '" + (inputs.path() / "a.png").string() + "' '" +
+                          gone.string() + "'");
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.out.find("1 of 1 images scored"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("; 1 of 2 inputs gave no image (" + gone.string() +
+                       ": no such file or folder)"),
+            std::string::npos)
+      << r.out;
+  const auto csv = read_text(out / "scores.csv");
+  EXPECT_NE(csv.find("\n" + gone.string() + ",,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("no such file or folder"), std::string::npos) << csv;
+}
+
+// --threshold must be a number that decides something; --no-threshold says what it did.
+TEST_F(ReliabilityTrained, InferThresholdFlagsSayWhatTheyDo) {
+  const auto image = (data_ / "test" / "good" / "img" / "good_0000.png").string();
+  const auto out = (dir_->path() / "thr").string();
+  for (const char* bad : {"nan", "inf", "-inf"}) {
+    const auto r = run_qfae("infer --checkpoint '" + run_.string() + "' -o '" + out +
+                            "' --no-maps --threshold " + bad + " '" + image + "'");
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find("not a finite number"), std::string::npos) << r.err;
+  }
+  auto r = run_qfae("infer --checkpoint '" + run_.string() + "' -o '" + out +
+                    "' --no-maps --no-threshold '" + image + "'");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("no threshold (--no-threshold): scores only"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("the checkpoint has"), std::string::npos) << r.err;
+  r = run_qfae("infer --checkpoint '" + run_.string() + "' -o '" + out +
+               "' --no-maps --no-threshold --threshold 0.5 '" + image + "'");
+  EXPECT_EQ(r.code, 2) << r.err;
+}
+
+// Masks stored as 0/1 labels instead of 0/255 give the same pixel metrics as the 0/255 ones; an
+// empty mask of an anomalous image is named in the notes; with every mask empty the pixel metrics
+// are null (not exit 2) and the image metrics stand.
+TEST_F(ReliabilityTrained, MaskConventionsAndEmptyMasksKeepTheReportTruthful) {
+  TempDir copy;
+  const auto root = copy.path() / "data";
+  fs::copy(data_, root, fs::copy_options::recursive);
+  const auto eval = [&](const fs::path& data, const std::string& out) {
+    const auto r = run_qfae("eval --checkpoint '" + run_.string() + "' -o '" +
+                            (copy.path() / out).string() + "' --set eval.save_maps=false " +
+                            "--set 'data.root=" + data.string() + "'");
+    EXPECT_EQ(r.code, 0) << r.err;
+    return nlohmann::json::parse(read_text(copy.path() / out / "metrics.json"));
+  };
+  const auto as_255 = eval(data_, "a");
+  ASSERT_TRUE(as_255["pixel"].is_object()) << as_255.dump();
+  std::vector<fs::path> masks;
+  for (const auto& e : fs::directory_iterator(root / "test" / "Ungood" / "label")) {
+    masks.push_back(e.path());
+  }
+  std::sort(masks.begin(), masks.end());
+  ASSERT_EQ(masks.size(), 4u);
+  for (const auto& m : masks) {
+    cv::Mat grey = cv::imread(m.string(), cv::IMREAD_GRAYSCALE), labels;
+    cv::threshold(grey, labels, 127, 1, cv::THRESH_BINARY);
+    ASSERT_TRUE(cv::imwrite(m.string(), labels));
+  }
+  const auto as_01 = eval(root, "b");
+  for (const char* key : {"auroc", "ap", "best_dice", "aupro", "positives"}) {
+    EXPECT_EQ(as_01["pixel"][key], as_255["pixel"][key]) << key;
+  }
+
+  const cv::Mat empty = cv::Mat::zeros(cv::imread(masks[0].string()).size(), CV_8UC1);
+  ASSERT_TRUE(cv::imwrite(masks[0].string(), empty));
+  const auto one_empty = eval(root, "c");
+  ASSERT_TRUE(one_empty["pixel"].is_object());
+  const auto image_of_mask = root / "test" / "Ungood" / "img" / masks[0].filename();
+  EXPECT_NE(one_empty["notes"].dump().find("1 of 4 anomalous images have an empty mask (e.g. the "
+                                           "mask of " + image_of_mask.string()),
+            std::string::npos)
+      << one_empty["notes"].dump();
+
+  for (const auto& m : masks) ASSERT_TRUE(cv::imwrite(m.string(), empty));
+  const auto all_empty = eval(root, "d");
+  EXPECT_TRUE(all_empty["pixel"].is_null());
+  EXPECT_EQ(all_empty["image"]["auroc"], as_255["image"]["auroc"]);
+  EXPECT_NE(all_empty["notes"].dump().find("every mask of the 4 anomalous images is empty"),
+            std::string::npos)
+      << all_empty["notes"].dump();
 }
 
 }  // namespace reliability_data_cli

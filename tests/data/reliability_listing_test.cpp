@@ -70,7 +70,7 @@ TEST(ReliabilityListing, InferInputsKeepBrokenLinksAndNameWhatIsMissing) {
   TempDir dir;
   write_link_tree(dir.path() / "in");
   fs::create_directories(dir.path() / "empty");
-  std::vector<std::string> problems;
+  std::vector<qfae::data::InputProblem> problems;
   const auto files = qfae::data::collect_images(
       {(dir.path() / "in").string(), (dir.path() / "in" / "b.png").string(),
        (dir.path() / "gone.png").string(), (dir.path() / "empty").string()},
@@ -78,8 +78,10 @@ TEST(ReliabilityListing, InferInputsKeepBrokenLinksAndNameWhatIsMissing) {
   EXPECT_EQ(file_names(files),
             (std::vector<std::string>{"a.png", "b.png", "c.png", "d.png", "b.png"}));
   ASSERT_EQ(problems.size(), 2u);
-  EXPECT_NE(problems[0].find("gone.png: no such file"), std::string::npos) << problems[0];
-  EXPECT_NE(problems[1].find("holds no image files"), std::string::npos) << problems[1];
+  EXPECT_EQ(problems[0].input, (dir.path() / "gone.png").string());
+  EXPECT_EQ(problems[0].reason, "no such file or folder");
+  EXPECT_EQ(problems[1].input, (dir.path() / "empty").string());
+  EXPECT_EQ(problems[1].reason, "folder holds no image files");
 }
 
 TEST(ReliabilityListing, ABrokenLinkInATestClassIsIndexedNotDropped) {

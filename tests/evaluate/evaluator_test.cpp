@@ -155,5 +155,32 @@ TEST(EvalReport, SummaryTablesHandWorked) {
   EXPECT_EQ(run_group("a-seed1-b"), "a-seed1-b");
 }
 
+// A sweep averages only runs of one configuration: brain-seed3 was trained with another recipe,
+// so the mean is of seeds 1 and 2 alone: (.90 + .92) / 2 = .91, std sqrt(2 * .01^2 / 1) = .014142.
+TEST(EvalReport, SummaryAveragesOnlyRunsOfOneConfiguration) {
+  TempDir dir;
+  auto run = [](const std::string& name, double auroc, const std::string& recipe) {
+    return json{{"name", name},
+                {"checkpoint", "/x/" + name},
+                {"recipe_sha256", recipe},
+                {"dataset", {{"split", "test"}, {"images", 10}}},
+                {"image", {{"auroc", auroc}}},
+                {"pixel", nullptr}};
+  };
+  const std::string a(64, 'a'), b(64, 'b');
+  const auto md = write_summary_tables(
+      dir.path().string(),
+      {run("brain-seed1", .90, a), run("brain-seed2", .92, a), run("brain-seed3", .97, b)});
+  EXPECT_NE(md.find("| **brain [config aaaaaaaa] (mean ± std, n=2)** | test | | 0.9100 ± 0.0141 |"),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("n=3"), std::string::npos) << md;
+  EXPECT_EQ(md.find("[config bbbbbbbb] (mean"), std::string::npos) << "one run: no mean row\n"
+                                                                   << md;
+  EXPECT_NE(md.find("were trained with different configurations"), std::string::npos) << md;
+  const auto csv = read_text(dir.path() / "summary.csv");
+  EXPECT_NE(csv.find("brain [config aaaaaaaa] mean,test,,,0.910000"), std::string::npos) << csv;
+}
+
 }  // namespace
 }  // namespace qfae::evaluate

@@ -96,6 +96,30 @@ TEST(Image, MaskIsThresholdedAfterScaling) {
   expect_values(qfae::io::read_mask(path, 0.01), {0, 0, 1, 1}, 0);
 }
 
+// Masks stored as labels (0/1, or class numbers up to 8) are not intensities: non-zero is lesion.
+// Hand-worked: 0/255 masks and anything above 8 keep the scaled-threshold rule.
+TEST(Image, MaskLabelsAreReadAsLesions) {
+  TempDir dir;
+  const auto write = [&](const std::string& name, const cv::Mat& m) {
+    const auto path = (dir.path() / name).string();
+    EXPECT_TRUE(cv::imwrite(path, m));
+    return path;
+  };
+  expect_values(qfae::io::read_mask(write("01.png", (cv::Mat_<uint8_t>(1, 4) << 0, 1, 1, 0)), 0.5),
+                {0, 1, 1, 0}, 0);
+  expect_values(
+      qfae::io::read_mask(write("brats.png", (cv::Mat_<uint8_t>(1, 5) << 0, 1, 2, 4, 0)), 0.5),
+      {0, 1, 1, 1, 0}, 0);
+  expect_values(
+      qfae::io::read_mask(write("01_16.png", (cv::Mat_<uint16_t>(1, 3) << 1, 0, 1)), 0.5),
+      {1, 0, 1}, 0);
+  // 9 / 255 = 0.035 <= 0.5: an intensity mask whose lesion is too faint, as before.
+  expect_values(qfae::io::read_mask(write("09.png", (cv::Mat_<uint8_t>(1, 2) << 0, 9)), 0.5), {0, 0},
+                0);
+  expect_values(qfae::io::read_mask(write("0255.png", (cv::Mat_<uint8_t>(1, 2) << 255, 0)), 0.5),
+                {1, 0}, 0);
+}
+
 namespace {
 
 // A TIFF structure ("MM" or "II") holding one directory entry: Orientation (0x0112, SHORT).

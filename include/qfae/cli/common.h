@@ -27,6 +27,8 @@ void add_no_verify_option(CLI::App& app);
 
 // A number flag that must be finite and > 0 (CLI::PositiveNumber lets NaN through).
 const CLI::Validator& finite_positive();
+// A number flag that must be finite (not nan, inf or -inf).
+const CLI::Validator& finite_number();
 
 // Defaults < --config files < --set < --device/--output-dir/--seed; then validate() (files too
 // when `check_files`), set the log level and the thread count, and log the resolved config.

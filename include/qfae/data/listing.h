@@ -34,10 +34,16 @@ std::vector<std::filesystem::path> list_folder(const std::filesystem::path& dir)
 // through links to folders). UserError naming the folder that cannot be listed.
 std::vector<std::string> list_image_files(const std::filesystem::path& dir, bool recursive);
 
+// An input given to `qfae infer` that yields no image: the input as given and why.
+struct InputProblem {
+  std::string input;
+  std::string reason;  // "no such file or folder", "folder holds no image files", ...
+};
+
 // `qfae infer`'s inputs: image files named directly (broken links included) or found in folders
 // (list_image_files). Inputs that do not exist, folders that cannot be read and folders without
-// images are added to `problems` (one line each, naming the input) and left out.
+// images are added to `problems` and left out.
 std::vector<std::string> collect_images(const std::vector<std::string>& inputs, bool recursive,
-                                        std::vector<std::string>& problems);
+                                        std::vector<InputProblem>& problems);
 
 }  // namespace qfae::data

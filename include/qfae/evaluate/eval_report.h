@@ -35,7 +35,8 @@ std::string summary_line(const nlohmann::json& metrics);
 const std::vector<std::pair<std::string, std::string>>& summary_columns();
 
 // One row per metrics.json object (in order) and, for every group of two or more runs (runs
-// whose names are equal once a trailing "-seed<N>" is dropped), a "mean ± std" row (sample
+// whose names are equal once a trailing "-seed<N>" is dropped, of one split and one
+// "recipe_sha256": the same configuration but the seed), a "mean ± std" row (sample
 // standard deviation, n - 1; the CSV has a "<group> mean" and a "<group> std" row instead).
 // The last column, "results", is each object's "results" value (its own results folder; set by
 // qfae eval, not part of metrics.json). Writes summary.md and summary.csv in `dir`; returns the

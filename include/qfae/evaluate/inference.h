@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "qfae/data/listing.h"
 #include "qfae/pipeline/anomaly_model.h"
 
 namespace qfae::evaluate {
@@ -17,6 +18,9 @@ struct InferenceOptions {
                                                                 // overlay scaled to its own max
   bool save_maps = true;
   bool progress = true;
+  // Inputs that gave no image (missing paths, empty or unreadable folders): a row each at the end
+  // of scores.csv, with no score and the reason in the error column.
+  std::vector<data::InputProblem> input_problems;
 };
 
 struct InferenceResult {
@@ -26,7 +30,8 @@ struct InferenceResult {
 };
 
 // Scores `files` with the test-time settings (AnomalyScorer) in batches of eval.batch_size and
-// writes <out_dir>/scores.csv (path,score[,anomalous],overlay,error; one row per file, in order)
+// writes <out_dir>/scores.csv (path,score[,anomalous],overlay,error; one row per file, in order,
+// then one per options.input_problems)
 // and maps/<stem>.png overlays. Files that fail to load keep a row with the error. A file that
 // cannot be written is a UserError naming it; a stop signal ends it after the current batch with
 // StopRequested (run/stop_signal.h); either way out_dir is left as it was.

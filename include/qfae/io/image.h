@@ -20,6 +20,10 @@ torch::Tensor read_image(const std::string& path);
 
 // Decodes a mask as grey (colour masks: OpenCV's BGR->grey weights), scales it to [0, 1] like
 // read_image, and returns float32 (1, H, W) holding 1 where the value is > threshold, else 0.
+// An 8- or 16-bit mask whose largest value is 1 to kMaxMaskLabel holds labels (0/1 masks, or
+// class numbers such as BraTS's 1, 2, 4), not intensities: there every non-zero pixel is 1 (said
+// once per process in a warning).
+inline constexpr int kMaxMaskLabel = 8;
 torch::Tensor read_mask(const std::string& path, double threshold);
 
 // Writes a (C, H, W) or (H, W) float tensor with values in [0, 1] (clamped) as an 8- or 16-bit PNG
