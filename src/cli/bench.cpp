@@ -145,11 +145,11 @@ Command add_bench_command(CLI::App& app) {
                   "Which steps to time: train, eval, both, loader, or allreduce")
       ->check(CLI::IsMember({"train", "eval", "both", "loader", "allreduce"}));
   sub->add_option("-b,--batch-size", o->batch_size, "Images per step")
-      ->check(CLI::PositiveNumber)
+      ->check(integer_at_least(1))
       ->default_str("train.batch_size");
-  sub->add_option("--warmup", o->warmup, "Untimed steps first")->check(CLI::NonNegativeNumber);
+  sub->add_option("--warmup", o->warmup, "Untimed steps first")->check(integer_at_least(0));
   sub->add_option("--iters", o->iters, "Timed steps; the median is reported")
-      ->check(CLI::PositiveNumber);
+      ->check(integer_at_least(1));
   sub->add_option("--precision", o->precision,
                   "fp32 | tf32 (TF32 matmuls) | bf16 (autocast); CUDA only, the CPU times fp32")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
@@ -160,7 +160,7 @@ Command add_bench_command(CLI::App& app) {
       ->check(finite_positive())
       ->default_str("per precision");
   sub->add_option("--workers", o->workers, "Loader threads for --mode loader (0: one per core)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(integer_at_least(0))
       ->default_str("data.workers");
   sub->add_option("--json", o->json, "Also write the results to this JSON file");
   add_dist_options(*sub, o->dist,

@@ -3,6 +3,7 @@
 #include "qfae/cli/common.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -39,6 +40,21 @@ const CLI::Validator& finite_number() {
       },
       "FINITE");
   return v;
+}
+
+CLI::Validator integer_at_least(int64_t low) {
+  return CLI::Validator(
+      [low](const std::string& text) -> std::string {
+        errno = 0;
+        char* end = nullptr;
+        const long long x = std::strtoll(text.c_str(), &end, 10);
+        if (end == text.c_str() || *end != '\0') return "'" + text + "' is not a whole number";
+        if (errno == ERANGE || x < low) {
+          return "'" + text + "' is not a whole number >= " + std::to_string(low);
+        }
+        return "";
+      },
+      "INT >= " + std::to_string(low));
 }
 
 void add_common_options(CLI::App& app, CommonOptions& o) {

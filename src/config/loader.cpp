@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -133,7 +134,22 @@ void assign(const FieldRef& field, const YAML::Node& node, const fs::path& base,
     throw UserError(where + ": " + field.key + ": a list of " + std::to_string(e.length) +
                     " entries; at most " + std::to_string(kMaxListLength) + " are accepted");
   } catch (const YAML::Exception&) {
-    throw UserError(where + ": " + field.key + ": '" + scalar_text(node) + "' is not " +
+    // A number too large for its type is said as such, not as "not a number".
+    const std::string text = scalar_text(node);
+    errno = 0;
+    char* end = nullptr;
+    if (std::holds_alternative<double*>(field.ptr)) {
+      std::strtod(text.c_str(), &end);
+    } else if (std::holds_alternative<int64_t*>(field.ptr)) {
+      std::strtoll(text.c_str(), &end, 10);
+    }
+    if (errno == ERANGE && end && end != text.c_str() && *end == '\0') {
+      throw UserError(where + ": " + field.key + ": '" + text.substr(0, 40) +
+                      (text.size() > 40 ? "..." : "") + "' is out of the range of " +
+                      (std::holds_alternative<double*>(field.ptr) ? "a number (about 1.8e308)"
+                                                                  : "a 64-bit integer"));
+    }
+    throw UserError(where + ": " + field.key + ": '" + text + "' is not " +
                     detail::type_name(field.ptr));
   }
   if (field.is_path) {

@@ -244,3 +244,23 @@ TEST(ReliabilityConfig, NumberFlagsRefuseNan) {
     EXPECT_NE(r.err.find("finite number > 0"), std::string::npos) << args << ": " << r.err;
   }
 }
+
+// Range messages name their bound in a few digits: CLI11's PositiveNumber printed the largest
+// double (309 digits); a number beyond its type is "out of the range", not "not a number".
+TEST(ReliabilityConfig, RangeMessagesAreShortAndTrue) {
+  for (const auto& [args, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"bench --iters -1", "'-1' is not a whole number >= 1"},
+           {"bench --warmup -5", "'-5' is not a whole number >= 0"},
+           {"bench --batch-size 0", "'0' is not a whole number >= 1"},
+           {"bench --iters 99999999999999999999999", "is not a whole number >= 1"}}) {
+    const auto r = qfae::test::run_qfae(args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.err;
+    EXPECT_NE(r.err.find(expected), std::string::npos) << args << ": " << r.err;
+    EXPECT_LT(r.err.size(), 300u) << args << ": " << r.err;
+  }
+  auto msg = user_error([&] { qfae::config::load_config({}, {"train.lr=1e400"}); });
+  EXPECT_NE(msg.find("train.lr: '1e400' is out of the range of a number"), std::string::npos)
+      << msg;
+  msg = user_error([&] { qfae::config::load_config({}, {"train.epochs=99999999999999999999"}); });
+  EXPECT_NE(msg.find("is out of the range of a 64-bit integer"), std::string::npos) << msg;
+}

@@ -29,6 +29,9 @@ void add_no_verify_option(CLI::App& app);
 const CLI::Validator& finite_positive();
 // A number flag that must be finite (not nan, inf or -inf).
 const CLI::Validator& finite_number();
+// A whole-number flag >= `low`, with a message that names the bound (CLI11's PositiveNumber and
+// NonNegativeNumber print the largest double, 309 digits, as theirs).
+CLI::Validator integer_at_least(int64_t low);
 
 // Defaults < --config files < --set < --device/--output-dir/--seed; then validate() (files too
 // when `check_files`), set the log level and the thread count, and log the resolved config.
