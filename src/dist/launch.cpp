@@ -129,7 +129,7 @@ std::string process_state(pid_t pid) {
   }
 }
 
-// Waits for every rank, and never longer than `grace_s` after the first rank failed or a stop
+// Waits for every rank, and never longer than a grace period after the first rank failed or a stop
 // signal was passed on: the ranks still running then are named and killed. Returns the job's
 // exit code (see launch_local).
 int watch_ranks(const std::vector<pid_t>& pids, double rank_timeout_s) {
@@ -189,6 +189,8 @@ int watch_ranks(const std::vector<pid_t>& pids, double rank_timeout_s) {
       result = codes[r];
     }
   }
+  // Stopped by a signal (a second one kills the ranks): the job ends as that signal says.
+  if (forwarded && (result == 128 + SIGKILL || result == kExitRankLost)) return 128 + forwarded;
   return result;
 }
 
