@@ -9,6 +9,7 @@ packages=(
   libgloo-dev  # the headers of LibTorch's Gloo process group (data-parallel training)
   libopencv-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libyaml-cpp-dev libgtest-dev
   libnifti2-dev  # optional at build time: NIfTI volumes for qfae prepare --from/--volume
+  libgdcm-dev    # optional at build time: DICOM files (libopencv-dev brings it too)
   mricron-data   # the Colin27 brain (/usr/share/mricron/templates/ch2bet.nii.gz) for the demo
 )
 for arg in "$@"; do

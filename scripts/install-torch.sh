@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs PyPI's PyTorch (LibTorch 2.x built with CUDA 13), timm, numpy and safetensors into a Python
+# Installs PyPI's PyTorch (LibTorch 2.x built with CUDA 13), timm, numpy, safetensors and pydicom
+# (whose test DICOMs check qfae's DICOM reader) into a Python
 # virtual environment outside the work tree, for the CUDA build (-DQFAE_TORCH=wheel) and the export
 # scripts. Idempotent: an environment that already holds the pinned versions is reused as it is.
 #   QFAE_TORCH_VENV  where the environment lives (default ~/.cache/qfae/torch-venv)
@@ -10,7 +11,8 @@ set -euo pipefail
 # torch 2.11.0's PyPI wheel is built with CUDA 13.0 (the toolkit under /usr/local/cuda, and the lent
 # GPU machine's PyTorch on 2026-11-28); its nvidia-* dependencies bring the matching CUDA libraries.
 # torchvision is timm's dependency, pinned to the release made for torch 2.11 (pip backtracks otherwise).
-pins=(torch==2.11.0 torchvision==0.26.0 timm==1.0.22 numpy==2.3.5 safetensors==0.7.0)
+pins=(torch==2.11.0 torchvision==0.26.0 timm==1.0.22 numpy==2.3.5 safetensors==0.7.0
+      pydicom==3.0.1)
 venv=${QFAE_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/qfae/torch-venv}
 python_bin=${QFAE_PYTHON_BIN:-/usr/bin/python3}
 
@@ -36,9 +38,10 @@ else
 fi
 
 "$py" - >&2 <<'EOF'
-import torch, timm, numpy, safetensors
+import torch, timm, numpy, safetensors, pydicom
 print(f"[install-torch] torch {torch.__version__} (CUDA {torch.version.cuda}), timm {timm.__version__}, "
-      f"numpy {numpy.__version__}, safetensors {safetensors.__version__}")
+      f"numpy {numpy.__version__}, safetensors {safetensors.__version__}, "
+      f"pydicom {pydicom.__version__}")
 print(f"[install-torch] LibTorch's CMake files: {torch.utils.cmake_prefix_path}/Torch")
 EOF
 echo "$venv"

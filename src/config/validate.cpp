@@ -166,6 +166,12 @@ void validate_data(const DataConfig& d, const Checker& c) {
   c.one_of("data.layout", d.layout, {"auto", "bmad", "resc", "isic", "rsna", "brats", "folder"});
   c.size("data.image_size", d.image_size, kMaxImageSize);
   c.one_of("data.resize_on", d.resize_on, {"uint8", "float"});
+  c.one_of("data.dicom_window", d.dicom_window, {"file", "percentiles", "fixed"});
+  if (d.dicom_window == "fixed") {
+    c.require(d.dicom_range.size() == 2 && d.dicom_range[0] < d.dicom_range[1], "data.dicom_range",
+              std::to_string(d.dicom_range.size()) + " values",
+              "[lo, hi] with lo < hi (data.dicom_window: fixed)");
+  }
   c.positive("data.std", d.std);
   c.require(d.workers >= 0 && d.workers <= 1024, "data.workers", d.workers,
             "a number of threads in [0, 1024]");

@@ -32,7 +32,13 @@ void warn_if_far_from_input(const std::string& path, int64_t width, int64_t heig
 LoadedSample load_sample(const Sample& sample, const config::DataConfig& cfg, bool augment,
                          uint64_t seed) {
   const int64_t size = cfg.image_size;
-  torch::Tensor image = io::read_image(sample.image);  // (C, H, W) in [0, 1]
+  io::DicomWindow window;
+  window.mode = cfg.dicom_window;
+  if (cfg.dicom_range.size() == 2) {
+    window.lo = cfg.dicom_range[0];
+    window.hi = cfg.dicom_range[1];
+  }
+  torch::Tensor image = io::read_any_image(sample.image, window);  // (C, H, W) in [0, 1]
   warn_if_far_from_input(sample.image, image.size(2), image.size(1), size);
   torch::Tensor mask;
   if (!sample.mask.empty()) {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "png_mat.h"
+#include "qfae/io/dicom.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
@@ -221,7 +223,7 @@ bool is_image_file(const std::string& path) {
   std::transform(ext.begin(), ext.end(), ext.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tif" ||
-         ext == ".tiff";
+         ext == ".tiff" || ext == ".dcm" || ext == ".dicom";
 }
 
 torch::Tensor read_image(const std::string& path) {
@@ -237,6 +239,43 @@ torch::Tensor read_image(const std::string& path) {
                     " channels; expected 1 (grey), 3 (colour) or 4 (colour + alpha)");
   }
   return to_tensor(to_unit_float(mat, path));
+}
+
+torch::Tensor read_dicom_image(const std::string& path, const DicomWindow& window) {
+  const auto d = read_dicom(path);
+  const auto n = static_cast<int64_t>(d.values.size());
+  auto values = torch::from_blob(const_cast<double*>(d.values.data()), {n}, torch::kFloat64)
+                    .clone()
+                    .view({d.channels, d.height, d.width});
+  if (d.channels == 3) {
+    const double top = std::ldexp(1.0, d.bits_stored) - 1;
+    return (values / top).clamp(0, 1).to(torch::kFloat32);
+  }
+  torch::Tensor unit;
+  if (window.mode == "file" && d.window_center && d.window_width) {
+    // PS3.3 C.11.2.1.2.1, the linear VOI function, onto [0, 1].
+    const double c = *d.window_center, w = *d.window_width;
+    unit = w <= 1 ? (values > c - 0.5).to(torch::kFloat64)
+                  : (((values - (c - 0.5)) / (w - 1)) + 0.5).clamp(0, 1);
+  } else {
+    double lo = window.lo, hi = window.hi;
+    if (window.mode != "fixed") {
+      auto sorted = std::get<0>(values.flatten().sort());
+      const auto at = [&](double q) {
+        const auto i = static_cast<int64_t>(std::llround(q * static_cast<double>(n - 1)));
+        return sorted[i].item<double>();
+      };
+      lo = at(0.005);
+      hi = at(0.995);
+    }
+    unit = hi > lo ? ((values - lo) / (hi - lo)).clamp(0, 1) : (values > lo).to(torch::kFloat64);
+  }
+  if (d.inverted) unit = 1 - unit;
+  return unit.to(torch::kFloat32).contiguous();
+}
+
+torch::Tensor read_any_image(const std::string& path, const DicomWindow& window) {
+  return is_dicom_file(path) ? read_dicom_image(path, window) : read_image(path);
 }
 
 torch::Tensor read_mask(const std::string& path, double threshold) {

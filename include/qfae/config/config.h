@@ -35,6 +35,12 @@ struct DataConfig {
   // normal_test_dir is empty, a seeded normal_test_ratio of them is held out for the test set.
   std::string normal_dir, abnormal_dir, normal_test_dir, mask_dir;
   double normal_test_ratio = 0.2;
+  // DICOM files: how the modality's values become the [0, 1] image, the same in train, eval and
+  // infer (kept in float, no 8-bit rounding). file: the file's first VOI window (WindowCenter /
+  // WindowWidth), or `percentiles` when it has none; percentiles: the image's 0.5th to 99.5th
+  // percentile; fixed: data.dicom_range, e.g. [-160, 240] Hounsfield units for liver CT.
+  std::string dicom_window = "file";
+  std::vector<double> dicom_range;
 
   template <class V>
   void visit(V& v) {
@@ -62,6 +68,8 @@ struct DataConfig {
     v("normal_test_dir", normal_test_dir);
     v("mask_dir", mask_dir);
     v("normal_test_ratio", normal_test_ratio);
+    v("dicom_window", dicom_window);
+    v("dicom_range", dicom_range);
   }
 };
 

@@ -7,7 +7,7 @@
 
 namespace qfae::io {
 
-// True when the file name ends in .png, .jpg, .jpeg, .bmp, .tif or .tiff (any case).
+// True when the file name ends in .png, .jpg, .jpeg, .bmp, .tif, .tiff, .dcm or .dicom (any case).
 bool is_image_file(const std::string& path);
 
 // Decodes PNG (8/16-bit), JPEG, BMP or TIFF to float32 (C, H, W) in [0, 1], contiguous, on CPU.
@@ -23,6 +23,22 @@ torch::Tensor read_image(const std::string& path);
 // An 8- or 16-bit mask whose largest value is 1 to kMaxMaskLabel holds labels (0/1 masks, or
 // class numbers such as BraTS's 1, 2, 4), not intensities: there every non-zero pixel is 1 (said
 // once per process in a warning).
+// How a DICOM file's values become [0, 1] (data.dicom_window / data.dicom_range).
+struct DicomWindow {
+  std::string mode = "file";  // file | percentiles | fixed
+  double lo = 0, hi = 0;      // fixed: the values mapped to 0 and 1
+};
+
+// A DICOM file (io/dicom.h) as float32 (C, H, W) in [0, 1], C = 1 or 3: grey values through the
+// window (mode file: the file's VOI window with the standard's linear function, PS3.3 C.11.2.1.2,
+// or the percentiles when it has none; percentiles: the 0.5th to 99.5th percentile of the image;
+// fixed: lo to hi), MONOCHROME1 inverted; colour values divided by 2^bits_stored - 1. Never
+// rounded to 8 bits. UserError naming the file as read_dicom.
+torch::Tensor read_dicom_image(const std::string& path, const DicomWindow& window);
+
+// read_dicom_image for DICOM files (is_dicom_file), read_image for the others.
+torch::Tensor read_any_image(const std::string& path, const DicomWindow& window);
+
 inline constexpr int kMaxMaskLabel = 8;
 torch::Tensor read_mask(const std::string& path, double threshold);
 
