@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "qfae/io/dicom.h"
 #include "qfae/io/image.h"
 #include "qfae/util/error.h"
 
@@ -27,8 +28,14 @@ fs::file_type own_type(const fs::path& entry, const fs::path& folder) {
 }
 
 // A listed entry named like an image: a regular file, or a link to one or to nowhere.
+// Files without an extension count when they are DICOM (the "DICM" marker after the preamble), as
+// PACS exports and scanners often name them.
 bool is_image_entry(const fs::path& entry, fs::file_type own) {
-  if (!io::is_image_file(entry.string())) return false;
+  const bool named = io::is_image_file(entry.string());
+  if (!named && (!entry.extension().empty() || own != fs::file_type::regular ||
+                 !io::is_dicom_file(entry.string()))) {
+    return false;
+  }
   if (own == fs::file_type::regular) return true;
   if (own != fs::file_type::symlink) return false;
   std::error_code ec;

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "qfae/io/curve_plot.h"
+#include "qfae/io/dicom.h"
 #include "qfae/metrics/binary_curve.h"
 #include "qfae/util/files.h"
 
@@ -62,13 +63,17 @@ void pr_points(const metrics::BinaryCurve& c, io::CurveSeries& s) {
 void write_scores_csv(const std::string& path, const std::vector<ImageResult>& rows,
                       double threshold) {
   const bool decide = std::isfinite(threshold);
+  std::vector<std::string> paths;
+  for (const auto& r : rows) paths.push_back(r.path);
+  const auto dicom = io::dicom_columns(paths);
   std::ostringstream out;
-  out << "path,label,score,dice" << (decide ? ",anomalous" : "") << "\n";
-  for (const auto& r : rows) {
+  out << "path,label,score,dice" << (decide ? ",anomalous" : "") << dicom.header << "\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
     out << csv_field(r.path) << "," << r.label << "," << fmt(r.score, "%.9g") << ","
         << fmt(r.dice, "%.6f");
     if (decide) out << "," << (r.score >= threshold ? 1 : 0);
-    out << "\n";
+    out << dicom.rows[i] << "\n";
   }
   write_file_atomic(path, out.str());
 }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "qfae/data/pipeline.h"
+#include "qfae/io/dicom.h"
 #include "qfae/io/image.h"
 #include "qfae/io/overlay.h"
 #include "qfae/pipeline/anomaly_scorer.h"
@@ -102,14 +103,18 @@ io::OverlayOptions overlay_options(const Row& row, double vmax, bool flagged,
 // scores.csv: path,score[,anomalous],overlay,error, one row per input file in order.
 std::string scores_csv(const std::vector<Row>& rows, double threshold) {
   const bool decide = std::isfinite(threshold);
+  std::vector<std::string> paths;
+  for (const auto& r : rows) paths.push_back(r.path);
+  const auto dicom = io::dicom_columns(paths);
   std::ostringstream csv;
-  csv << "path,score" << (decide ? ",anomalous" : "") << ",overlay,error\n";
-  for (const auto& r : rows) {
+  csv << "path,score" << (decide ? ",anomalous" : "") << ",overlay,error" << dicom.header << "\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
     char score[32] = "";
     if (std::isfinite(r.score)) std::snprintf(score, sizeof score, "%.9g", r.score);
     csv << csv_field(r.path) << "," << score;
     if (decide) csv << "," << (std::isfinite(r.score) ? (r.score >= threshold ? "1" : "0") : "");
-    csv << "," << csv_field(r.overlay) << "," << csv_field(r.error) << "\n";
+    csv << "," << csv_field(r.overlay) << "," << csv_field(r.error) << dicom.rows[i] << "\n";
   }
   return csv.str();
 }

@@ -41,7 +41,41 @@ bool is_dicom_file(const std::string& path) {
   return in.read(head, sizeof(head)) && std::memcmp(head + 128, "DICM", 4) == 0;
 }
 
+namespace {
+// RFC 4180, as util/files.h's csv_field (kept here: this file includes no other qfae headers).
+std::string csv_text(const std::string& text) {
+  if (text.find_first_of(",\"\n\r") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+}  // namespace
+
+DicomColumns dicom_columns(const std::vector<std::string>& paths) {
+  DicomColumns out;
+  out.rows.assign(paths.size(), "");
+  bool any = false;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (!is_dicom_file(paths[i])) {
+      out.rows[i] = ",,,";
+      continue;
+    }
+    any = true;
+    const auto id = read_dicom_identifiers(paths[i]);
+    out.rows[i] = "," + csv_text(id.patient_id) + "," + csv_text(id.study_uid) + "," +
+                  csv_text(id.sop_uid);
+  }
+  if (!any) {
+    out.rows.assign(paths.size(), "");
+    return out;
+  }
+  out.header = ",patient_id,study_uid,sop_uid";
+  return out;
+}
+
 #if !QFAE_HAVE_GDCM
+
+DicomIdentifiers read_dicom_identifiers(const std::string&) { return {}; }
 
 DicomImage read_dicom(const std::string& path) {
   throw UserError("image '" + path + "' is DICOM, and this qfae was built without GDCM: install "
@@ -144,6 +178,19 @@ double dicom_sample(const char* buf, size_t i, const gdcm::PixelFormat& pf, bool
 }
 
 }  // namespace
+
+DicomIdentifiers read_dicom_identifiers(const std::string& path) {
+  quiet_gdcm_once();
+  gdcm::Reader reader;
+  reader.SetFileName(path.c_str());
+  DicomIdentifiers id;
+  if (!reader.ReadUpToTag(gdcm::Tag(0x7fe0, 0x0010))) return id;
+  const auto& ds = reader.GetFile().GetDataSet();
+  id.patient_id = dicom_text(ds, 0x0010, 0x0020);
+  id.study_uid = dicom_text(ds, 0x0020, 0x000d);
+  id.sop_uid = dicom_text(ds, 0x0008, 0x0018);
+  return id;
+}
 
 DicomImage read_dicom(const std::string& path) {
   std::error_code ec;

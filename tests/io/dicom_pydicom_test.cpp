@@ -1,7 +1,7 @@
 // qfae's DICOM reader against pydicom on pydicom's own test files (cases written by
 // tests/scripts/test_dicom_pydicom.py into $QFAE_DICOM_CASES; skipped without it). Each file
-// loads with pydicom's values, or (where allowed) is refused with a UserError naming it; the
-// lossless twins of MR_small load exactly as MR_small. All in one process: no file may crash it.
+// loads with pydicom's values and identifiers, or (where allowed) is refused with a UserError
+// naming it; the lossless twins of MR_small load exactly as MR_small. All in one process: no file may crash it.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -54,6 +54,12 @@ TEST(DicomPydicom, EveryTestFileLoadsAsPydicomDecodesItOrIsRefusedByName) {
     }
     ++loaded;
     EXPECT_FALSE(image.values.empty());
+    if (c.contains("ids")) {
+      const auto id = qfae::io::read_dicom_identifiers(file);
+      EXPECT_EQ(id.patient_id, c["ids"][0].get<std::string>());
+      EXPECT_EQ(id.study_uid, c["ids"][1].get<std::string>());
+      EXPECT_EQ(id.sop_uid, c["ids"][2].get<std::string>());
+    }
     if (expect == "either") continue;
     const std::vector<int64_t> shape = c["shape"];
     ASSERT_EQ(shape.size(), 3u);

@@ -12,7 +12,8 @@ of it, then runs the gtest DicomPydicom.* (tests/io/dicom_pydicom_test.cpp) on t
            implicit VR, padded): qfae must give exactly pydicom's MR_small
   either   pydicom cannot decode it here (a compression without a plugin, no pixel data, a bad
            header): qfae must load it or refuse it with an error naming the file
-Every file is read in one process: a crash or an abort on any of them fails the test. Exit 77
+and the identifiers qfae writes into scores.csv (PatientID, StudyInstanceUID, SOPInstanceUID) must be
+pydicom's. Every file is read in one process: a crash or an abort on any of them fails the test. Exit 77
 (skipped) without pydicom and numpy.
 """
 import json
@@ -60,6 +61,8 @@ def main():
             case = {"file": str(f), "colour": False}
             try:
                 ds = pydicom.dcmread(f)
+                case["ids"] = [str(ds.get(k, "") or "").strip()
+                               for k in ("PatientID", "StudyInstanceUID", "SOPInstanceUID")]
                 values = mr if f.name in TWINS else first_frame(ds)
                 case["expect"] = "twin" if f.name in TWINS else "values"
                 case["colour"] = int(ds.SamplesPerPixel) == 3

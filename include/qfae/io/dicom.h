@@ -32,6 +32,22 @@ bool dicom_supported();
 // A `.dcm` / `.dicom` name, or a file with the "DICM" marker after its 128-byte preamble.
 bool is_dicom_file(const std::string& path);
 
+// The identifiers a results table names for a DICOM file (PatientID, StudyInstanceUID,
+// SOPInstanceUID), from its header alone; empty strings where absent or unreadable (no error).
+struct DicomIdentifiers {
+  std::string patient_id, study_uid, sop_uid;
+};
+DicomIdentifiers read_dicom_identifiers(const std::string& path);
+
+// The extra CSV columns of a results table whose rows may be DICOM files: "" when none of `paths`
+// is DICOM, else ",patient_id,study_uid,sop_uid" in the header and one such suffix per path (empty
+// fields for the non-DICOM ones). Nothing else of a header is ever written.
+struct DicomColumns {
+  std::string header;
+  std::vector<std::string> rows;
+};
+DicomColumns dicom_columns(const std::vector<std::string>& paths);
+
 // Reads the first frame of `path`. UserError naming the file when it is not DICOM, holds no
 // pixel data (RT plans, structured reports, waveforms, DICOMDIRs), is truncated, uses a
 // compression GDCM cannot decode, or has a layout qfae does not take (palette colour, more than 3
