@@ -243,6 +243,13 @@ torch::Tensor read_image(const std::string& path) {
 
 torch::Tensor read_dicom_image(const std::string& path, const DicomWindow& window) {
   const auto d = read_dicom(path);
+  if (d.frames > 1) {
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      log("data")->warn("DICOM '{}' holds {} frames: its first is the image (said once for all "
+                        "multi-frame files)", path, d.frames);
+    }
+  }
   const auto n = static_cast<int64_t>(d.values.size());
   auto values = torch::from_blob(const_cast<double*>(d.values.data()), {n}, torch::kFloat64)
                     .clone()

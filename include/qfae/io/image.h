@@ -33,7 +33,8 @@ struct DicomWindow {
 // window (mode file: the file's VOI window with the standard's linear function, PS3.3 C.11.2.1.2,
 // or the percentiles when it has none; percentiles: the 0.5th to 99.5th percentile of the image;
 // fixed: lo to hi), MONOCHROME1 inverted; colour values divided by 2^bits_stored - 1. Never
-// rounded to 8 bits. UserError naming the file as read_dicom.
+// rounded to 8 bits. A multi-frame file gives its first frame (a warning says so, once per
+// process). UserError naming the file as read_dicom.
 torch::Tensor read_dicom_image(const std::string& path, const DicomWindow& window);
 
 // read_dicom_image for DICOM files (is_dicom_file), read_image for the others.
