@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """qfae's DICOM reader on every test DICOM of pydicom's wheel, against pydicom's own decoding.
 
-  test_dicom_pydicom.py <qfae_tests binary>
+  test_dicom_pydicom.py <qfae_tests binary> [<qfae binary> <repo root>]
 
 For each of pydicom's data/test_files/*.dcm (79 in pydicom 3.0.1) this writes what pydicom makes
 of it, then runs the gtest DicomPydicom.* (tests/io/dicom_pydicom_test.cpp) on those cases:
@@ -13,8 +13,12 @@ of it, then runs the gtest DicomPydicom.* (tests/io/dicom_pydicom_test.cpp) on t
   either   pydicom cannot decode it here (a compression without a plugin, no pixel data, a bad
            header): qfae must load it or refuse it with an error naming the file
 and the identifiers qfae writes into scores.csv (PatientID, StudyInstanceUID, SOPInstanceUID) must be
-pydicom's. Every file is read in one process: a crash or an abort on any of them fails the test. Exit 77
-(skipped) without pydicom and numpy.
+pydicom's. Every file is read in one process: a crash or an abort on any of them fails the test.
+With the qfae binary, also end to end: a tiny model (the committed tiny backbones, 2 steps) scores
+a folder of pydicom's CT_small, MR_small, an extension-less copy of MR_small and rtplan.dcm with
+`qfae infer`: exit 3, the three images scored with pydicom's identifiers in scores.csv, the RT
+plan a row whose error says it holds no pixel data.
+Exit 77 (skipped) without pydicom and numpy.
 """
 import json
 import os
@@ -79,7 +83,59 @@ def main():
         print(f"{len(cases)} files: {counts}")
         env = dict(os.environ, QFAE_DICOM_CASES=tmp)
         r = subprocess.run([tests_binary, "--gtest_filter=DicomPydicom.*"], env=env)
-        sys.exit(r.returncode)
+        if r.returncode != 0:
+            sys.exit(r.returncode)
+        if len(sys.argv) > 3:
+            infer_end_to_end(sys.argv[2], pathlib.Path(sys.argv[3]), files[0].parent,
+                             pathlib.Path(tmp))
+
+
+def infer_end_to_end(qfae, root, test_files, tmp):
+    import csv
+    import shutil
+
+    def run(*args, expect=0):
+        r = subprocess.run([qfae, *args], cwd=tmp, capture_output=True, text=True)
+        if r.returncode != expect:
+            sys.exit(f"FAIL: qfae {' '.join(args)} exited {r.returncode}, not {expect}:\n"
+                     f"{r.stderr[-2000:]}")
+        return r
+
+    run("prepare", "--synthetic", "data", "--image-size", "32", "--train", "8", "--val", "4",
+        "--test-normal", "2", "--test-anomalous", "2")
+    fx = root / "tests" / "fixtures" / "backbones"
+    (tmp / "tiny.yaml").write_text(f"""name: tiny
+data: {{root: {tmp / 'data'}, layout: bmad, image_size: 32, workers: 1}}
+backbone: {{encoders: [{fx / 'tiny_dino.pt'}], encoder_model: test_tiny_dinov2_reg,
+           encoder_dim: 32, taps: [-1, -3], perceptual: {fx / 'tiny_mae.pt'},
+           perceptual_model: test_tiny_mae}}
+model: {{dim: 32, queries: 16, qformer_heads: 4, cross_heads: 2, cross_head_dim: 16,
+        decoder_dim: 32, decoder_depth: 1, decoder_heads: 4}}
+loss: {{patch_sizes: [8, 16], layers: [1, 3]}}
+eval: {{patch_sizes: [8, 16], layers: [1, 2, 3], batch_size: 4}}
+train: {{batch_size: 4, epochs: 1, log_every: 1}}
+""")
+    run("train", "--config", "tiny.yaml", "-o", "runs", "-q")
+    inputs = tmp / "dicom_in"
+    inputs.mkdir()
+    for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm"):
+        shutil.copy(test_files / name, inputs / name)
+    shutil.copy(test_files / "MR_small.dcm", inputs / "mr_without_extension")
+    run("infer", "--checkpoint", "runs/tiny/latest", "-o", "out", str(inputs), expect=3)
+    rows = {pathlib.Path(r["path"]).name: r for r in csv.DictReader(open(tmp / "out/scores.csv"))}
+    assert sorted(rows) == ["CT_small.dcm", "MR_small.dcm", "mr_without_extension",
+                            "rtplan.dcm"], sorted(rows)
+    for name, source in (("CT_small.dcm", "CT_small.dcm"), ("MR_small.dcm", "MR_small.dcm"),
+                         ("mr_without_extension", "MR_small.dcm")):
+        ds = pydicom.dcmread(test_files / source)
+        row = rows[name]
+        assert row["score"] and not row["error"], row
+        assert (row["patient_id"], row["study_uid"], row["sop_uid"]) == (
+            str(ds.PatientID), str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)), row
+        assert (tmp / "out" / row["overlay"]).is_file(), row
+    assert not rows["rtplan.dcm"]["score"], rows["rtplan.dcm"]
+    assert "holds no pixel data" in rows["rtplan.dcm"]["error"], rows["rtplan.dcm"]
+    print("infer on DICOM: 3 images scored with pydicom's identifiers, the RT plan named")
 
 
 if __name__ == "__main__":
