@@ -16,29 +16,30 @@
 
 namespace qfae::cli {
 
-const CLI::Validator& finite_positive() {
-  static const CLI::Validator v(
-      [](const std::string& text) -> std::string {
+namespace {
+// A number flag that must be finite, and > 0 when `positive`.
+CLI::Validator finite_validator(bool positive) {
+  return CLI::Validator(
+      [positive](const std::string& text) -> std::string {
         char* end = nullptr;
         const double x = std::strtod(text.c_str(), &end);
         if (end == text.c_str() || *end != '\0') return "'" + text + "' is not a number";
-        if (!std::isfinite(x) || x <= 0) return "'" + text + "' is not a finite number > 0";
+        if (!std::isfinite(x) || (positive && x <= 0)) {
+          return "'" + text + "' is not a finite number" + (positive ? " > 0" : "");
+        }
         return "";
       },
-      "FINITE > 0");
+      positive ? "FINITE > 0" : "FINITE");
+}
+}  // namespace
+
+const CLI::Validator& finite_positive() {
+  static const CLI::Validator v = finite_validator(true);
   return v;
 }
 
 const CLI::Validator& finite_number() {
-  static const CLI::Validator v(
-      [](const std::string& text) -> std::string {
-        char* end = nullptr;
-        const double x = std::strtod(text.c_str(), &end);
-        if (end == text.c_str() || *end != '\0') return "'" + text + "' is not a number";
-        if (!std::isfinite(x)) return "'" + text + "' is not a finite number";
-        return "";
-      },
-      "FINITE");
+  static const CLI::Validator v = finite_validator(false);
   return v;
 }
 

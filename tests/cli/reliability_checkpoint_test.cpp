@@ -11,22 +11,16 @@
 
 #include "../support/run_binary.h"
 #include "../support/tiny_run.h"
+#include "../support/tiny_training.h"
 
 namespace fs = std::filesystem;
 using qfae::test::run_qfae;
 using qfae::test::run_shell;
 using qfae::test::TempDir;
 using qfae::test::tiny_sets;
+using qfae::test::train_tiny_run;
 
 namespace {
-
-fs::path checksummed_run(const TempDir& dir, int steps) {
-  const auto r = run_qfae("train -o '" + (dir.path() / "runs").string() + "'" +
-                          tiny_sets(dir.path() / "data",
-                                    {"name=tiny", "train.max_steps=" + std::to_string(steps)}));
-  EXPECT_EQ(r.code, 0) << r.err;
-  return fs::canonical(dir.path() / "runs" / "tiny" / "latest");
-}
 
 // Flips one bit of a weight inside model.safetensors: still a valid file of the same tensors
 // (8-byte header length, JSON header, then the data), as bit rot or a bad copy would leave it.
@@ -53,7 +47,7 @@ std::string verify_eval_args(const fs::path& checkpoint, const TempDir& dir) {
 TEST(ReliabilityCheckpoint, EveryCheckpointRecordsChecksumsThatSha256sumAccepts) {
   TempDir dir;
   qfae::test::tiny_config(dir.path() / "data");
-  const auto run = checksummed_run(dir, 4);
+  const auto run = train_tiny_run(dir, 4);
   for (const char* which : {"last", "best"}) {
     const auto folder = run / "checkpoints" / which;
     const auto r = run_shell("cd '" + folder.string() + "' && sha256sum -c checksums.sha256");
@@ -67,7 +61,7 @@ TEST(ReliabilityCheckpoint, EveryCheckpointRecordsChecksumsThatSha256sumAccepts)
 TEST(ReliabilityCheckpoint, ChangedWeightsAreExitTwoNamingTheFileUnlessNoVerify) {
   TempDir dir;
   qfae::test::tiny_config(dir.path() / "data");
-  const auto run = checksummed_run(dir, 4);
+  const auto run = train_tiny_run(dir, 4);
   const auto last = run / "checkpoints" / "last";
   ASSERT_EQ(run_qfae(verify_eval_args(run, dir)).code, 0);
   flip_a_weight_bit(last / "model.safetensors");
@@ -97,7 +91,7 @@ TEST(ReliabilityCheckpoint, ChangedWeightsAreExitTwoNamingTheFileUnlessNoVerify)
 TEST(ReliabilityCheckpoint, MissingCutOrEditedFilesAreNamed) {
   TempDir dir;
   qfae::test::tiny_config(dir.path() / "data");
-  const auto run = checksummed_run(dir, 4);
+  const auto run = train_tiny_run(dir, 4);
   const auto last = run / "checkpoints" / "last";
 
   // optimizer.pt cut short (a partial sync): --resume needs it and refuses; eval does not read it.
@@ -121,7 +115,7 @@ TEST(ReliabilityCheckpoint, MissingCutOrEditedFilesAreNamed) {
   EXPECT_NE(r.err.find("state.json"), std::string::npos) << r.err;
 
   // Damaged checksums themselves.
-  const auto other = checksummed_run(dir, 2) / "checkpoints" / "last";
+  const auto other = train_tiny_run(dir, 2) / "checkpoints" / "last";
   std::ofstream(other / "checksums.sha256", std::ios::trunc) << "not a checksum line\n";
   r = run_qfae(verify_eval_args(other, dir));
   EXPECT_EQ(r.code, 2) << r.err;
@@ -134,7 +128,7 @@ TEST(ReliabilityCheckpoint, MissingCutOrEditedFilesAreNamed) {
 TEST(ReliabilityCheckpoint, AFolderWithoutChecksumsLoadsUnverified) {
   TempDir dir;
   qfae::test::tiny_config(dir.path() / "data");
-  const auto run = checksummed_run(dir, 4);
+  const auto run = train_tiny_run(dir, 4);
   fs::remove(run / "checkpoints" / "last" / "checksums.sha256");
   const auto r = run_qfae(verify_eval_args(run, dir) + " -v");
   EXPECT_EQ(r.code, 0) << r.err;

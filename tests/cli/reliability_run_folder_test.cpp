@@ -12,22 +12,16 @@
 
 #include "../support/run_binary.h"
 #include "../support/tiny_run.h"
+#include "../support/tiny_training.h"
 
 namespace fs = std::filesystem;
 using qfae::test::run_qfae;
 using qfae::test::run_shell;
 using qfae::test::TempDir;
+using qfae::test::folder_entries;
 using qfae::test::tiny_sets;
 
 namespace {
-
-std::vector<std::string> folder_entries(const fs::path& dir) {
-  std::vector<std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 std::string named_train_args(const TempDir& dir, const std::vector<std::string>& extra) {
   auto sets = extra;

@@ -11,6 +11,7 @@
 
 #include "../support/run_binary.h"
 #include "../support/tiny_run.h"
+#include "../support/tiny_training.h"
 #include "../support/unprivileged.h"
 #include "qfae/io/safetensors.h"
 #include "qfae/run/run_dir.h"
@@ -18,18 +19,11 @@
 namespace fs = std::filesystem;
 using qfae::test::run_qfae;
 using qfae::test::TempDir;
+using qfae::test::folder_entries;
 using qfae::test::tiny_sets;
+using qfae::test::train_tiny_run;
 
 namespace {
-
-// One tiny run of `steps` steps (an epoch is 4) in <dir>/runs/tiny/<stamp>; returns the folder.
-fs::path train_tiny_run(const TempDir& dir, int steps) {
-  const auto r = run_qfae("train -o '" + (dir.path() / "runs").string() + "'" +
-                          tiny_sets(dir.path() / "data",
-                                    {"name=tiny", "train.max_steps=" + std::to_string(steps)}));
-  EXPECT_EQ(r.code, 0) << r.err;
-  return fs::canonical(dir.path() / "runs" / "tiny" / "latest");
-}
 
 nlohmann::json read_state(const fs::path& checkpoint) {
   std::ifstream in(checkpoint / "state.json");
@@ -53,14 +47,6 @@ void expect_one_clean_line(const qfae::test::RunResult& r, const std::string& mu
   EXPECT_EQ(std::count(line.begin(), line.end(), '\n'), 1) << r.err;
   EXPECT_EQ(r.err.find("terminate called"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("internal error"), std::string::npos) << r.err;
-}
-
-std::vector<std::string> entries(const fs::path& dir) {
-  std::vector<std::string> out;
-  if (!fs::exists(dir)) return out;
-  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 // A copy of the tiny DINO export whose qfae.json is edited by `edit`: weights and metadata
@@ -138,7 +124,7 @@ TEST(ReliabilityTrain, AFullDiskIsExitTwoAndThePreviousCheckpointSurvives) {
     EXPECT_EQ(read_state(checkpoint)["step"], 4) << "the previous checkpoint is intact";
     EXPECT_TRUE(weights_finite(checkpoint));
   }
-  EXPECT_EQ(entries(run / "checkpoints"), (std::vector<std::string>{"best", "last"}))
+  EXPECT_EQ(folder_entries(run / "checkpoints"), (std::vector<std::string>{"best", "last"}))
       << "no .tmp or .old left";
   // And the run resumes once there is room again.
   const auto again = run_qfae("train --resume '" + run.string() + "' --set train.max_steps=8");
@@ -172,7 +158,7 @@ TEST(ReliabilityTrain, BadFilesAndFoldersAreExitTwoNamingThem) {
     EXPECT_EQ(r.code, 2) << path << ": " << r.err;
     expect_one_clean_line(r, path);
   }
-  EXPECT_TRUE(entries(dir.path() / "runs" / "bad").empty())
+  EXPECT_TRUE(folder_entries(dir.path() / "runs" / "bad").empty())
       << "a run that failed before its first checkpoint is removed";
 
   // A corrupt optimizer.pt on --resume.
@@ -191,7 +177,7 @@ TEST(ReliabilityTrain, AFailedStartLeavesNoFolderAndKeepsLatest) {
   const auto r = run_qfae("train -o '" + (dir.path() / "runs").string() + "'" +
                           tiny_sets(data, {"name=tiny", "train.batch_size=100"}));
   EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_EQ(entries(dir.path() / "runs" / "tiny"),
+  EXPECT_EQ(folder_entries(dir.path() / "runs" / "tiny"),
             (std::vector<std::string>{good.filename().string(), "latest"}));
   EXPECT_EQ(fs::canonical(dir.path() / "runs" / "tiny" / "latest"), good);
 }
@@ -252,7 +238,7 @@ TEST(ReliabilityTrain, EveryReaderRecoversACheckpointCutBetweenRenames) {
   r = run_qfae("train --resume '" + run.string() + "' --set train.max_steps=8");
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(read_state(ckpts / "last")["step"], 8);
-  EXPECT_EQ(entries(ckpts), (std::vector<std::string>{"best", "last"}));
+  EXPECT_EQ(folder_entries(ckpts), (std::vector<std::string>{"best", "last"}));
 }
 
 // Folders qfae may not write: permissions apply to the binary run as an unprivileged user (root,

@@ -85,6 +85,16 @@ wait_exit() {
   took=$((SECONDS - start))
 }
 port() { echo $((20000 + RANDOM % 20000)); }
+# Starts ranks 0 and 1 of a job on a fresh port into output folder $1 (emptied first) with
+# --dist-timeout $2 and waits until it has logged step 10; their pids in $r0 and $r1.
+start_pair() {
+  local out=$1 timeout=$2 p
+  p=$(port)
+  rm -rf "$out"
+  start_rank 0 "$p" --config tiny.yaml -o "$out" --dist-timeout "$timeout"; r0=$started
+  start_rank 1 "$p" --config tiny.yaml -o "$out" --dist-timeout "$timeout"; r1=$started
+  wait_for_step "$out" 10
+}
 
 case "$case_name" in
 parity)
@@ -122,11 +132,7 @@ stop_resume)
   ;;
 lost_rank)
   for victim in 1 0; do
-    p=$(port)
-    rm -rf lost
-    start_rank 0 "$p" --config tiny.yaml -o lost --dist-timeout 30; r0=$started
-    start_rank 1 "$p" --config tiny.yaml -o lost --dist-timeout 30; r1=$started
-    wait_for_step lost 10
+    start_pair lost 30
     if [[ $victim == 1 ]]; then kill -KILL "$r1"; survivor=$r0; log=rank0.log
     else kill -KILL "$r0"; survivor=$r1; log=rank1.log; fi
     wait_exit "$survivor" 30
@@ -137,11 +143,7 @@ lost_rank)
     echo "SIGKILL to rank $victim: the other exited 5 after $took s: $(grep error: $log)"
   done
   # A hang: rank 1 frozen with SIGSTOP; rank 0 gives up after the 5 s timeout.
-  p=$(port)
-  rm -rf lost
-  start_rank 0 "$p" --config tiny.yaml -o lost --dist-timeout 5; r0=$started
-  start_rank 1 "$p" --config tiny.yaml -o lost --dist-timeout 5; r1=$started
-  wait_for_step lost 10
+  start_pair lost 5
   kill -STOP "$r1"
   wait_exit "$r0" 30
   kill -KILL "$r1"
@@ -286,11 +288,7 @@ launcher)
 
   # A repeated stop signal: rank 0 waits for its frozen partner to agree on stopping; the second
   # SIGTERM (later than the repeat window of 1 s) ends it at once instead of after the timeout.
-  p=$(port)
-  rm -rf waiting
-  start_rank 0 "$p" --config tiny.yaml -o waiting --dist-timeout 120; r0=$started
-  start_rank 1 "$p" --config tiny.yaml -o waiting --dist-timeout 120; r1=$started
-  wait_for_step waiting 10
+  start_pair waiting 120
   kill -STOP "$r1"
   kill -TERM "$r0"
   sleep 2
