@@ -197,9 +197,12 @@ DicomImage read_dicom(const std::string& path) {
   if (!fs::is_regular_file(path, ec)) dicom_fail(path, "does not exist or is not a file");
   quiet_gdcm_once();
   {
+    // The header only (up to the pixel data element): the image reader below reads the file whole.
     gdcm::Reader reader;
     reader.SetFileName(path.c_str());
-    if (!reader.Read()) dicom_fail(path, "is not a readable DICOM file (not DICOM, or truncated)");
+    if (!reader.ReadUpToTag(gdcm::Tag(0x7fe0, 0x0010))) {
+      dicom_fail(path, "is not a readable DICOM file (not DICOM, or truncated)");
+    }
     check_dicom_data_set(path, reader.GetFile());
   }
   gdcm::ImageReader reader;

@@ -157,7 +157,6 @@ void save_checkpoint(const std::string& dir, const torch::nn::Module& model,
 }
 
 void set_verify_checksums(bool verify) { g_verify = verify; }
-bool verify_checksums() { return g_verify; }
 
 bool verify_checkpoint_files(const std::string& dir, const std::vector<std::string>& files) {
   const fs::path d(dir);

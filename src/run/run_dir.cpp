@@ -50,15 +50,24 @@ std::string reserve_run_dir(const std::string& output_dir, const std::string& na
   return dir.string();
 }
 
+namespace {
+// "folder" or "file" when `latest` exists but is not a link (qfae leaves it alone), else "".
+std::string real_latest(const fs::path& latest) {
+  std::error_code ec;
+  const auto status = fs::symlink_status(latest, ec);
+  if (!fs::exists(status) || fs::is_symlink(status)) return "";
+  return fs::is_directory(status) ? "folder" : "file";
+}
+}  // namespace
+
 void point_latest(const std::string& dir) {
   const fs::path d(dir);
   const fs::path latest = d.parent_path() / "latest";
   std::error_code ec;
-  const auto status = fs::symlink_status(latest, ec);
-  if (fs::exists(status) && !fs::is_symlink(status)) {
+  if (const auto kind = real_latest(latest); !kind.empty()) {
     log("run")->warn("{} is a real {}, not the link qfae keeps: left as it is, so it does not "
                      "point at {} (remove or rename it to have it kept up to date)",
-                     latest.string(), fs::is_directory(status) ? "folder" : "file", dir);
+                     latest.string(), kind, dir);
     return;
   }
   // A new link beside the old one, renamed over it: `latest` always names a run.
@@ -74,12 +83,10 @@ void point_latest(const std::string& dir) {
 }
 
 void warn_if_latest_is_not_a_link(const std::string& output_dir, const std::string& name) {
-  std::error_code ec;
   const fs::path latest = fs::path(output_dir) / name / "latest";
-  const auto status = fs::symlink_status(latest, ec);
-  if (fs::exists(status) && !fs::is_symlink(status)) {
+  if (const auto kind = real_latest(latest); !kind.empty()) {
     log("run")->warn("{} is a real {}, not the link qfae keeps: it will not point at this run",
-                     latest.string(), fs::is_directory(status) ? "folder" : "file");
+                     latest.string(), kind);
   }
 }
 
@@ -143,7 +150,10 @@ void RunLock::check() const {
   };
   if (::lstat(canonical_.c_str(), &st) != 0) gone("was deleted or moved (" + canonical_ + ")");
   if (S_ISLNK(st.st_mode)) gone("was replaced by a link (" + canonical_ + ")");
-  if (folder_id(canonical_) != id_) gone("was replaced by another folder (" + canonical_ + ")");
+  const FolderId now{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+  if (!S_ISDIR(st.st_mode) || now != id_) {
+    gone("was replaced by another folder (" + canonical_ + ")");
+  }
   struct stat lock {}, mine {};
   const std::string lock_path = (fs::path(canonical_) / ".lock").string();
   if (::stat(lock_path.c_str(), &lock) != 0 || ::fstat(fd_, &mine) != 0 ||

@@ -63,7 +63,6 @@ std::string find_weights(const std::string& path, const std::string& which = "la
 // Whether loads verify checksums (default true); `--no-verify` turns it off for the process, for a
 // user who edits weights on purpose.
 void set_verify_checksums(bool verify);
-bool verify_checksums();
 
 // Checks `files` of the checkpoint folder `dir` against its checksums.sha256: UserError naming
 // the first file that differs, is missing, or was added after saving. Returns false (with a log
