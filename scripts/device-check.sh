@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One call on the lent GPU machine (../shared/device/README.md): build qfae against the PyTorch
+# One call on a GPU machine: build qfae against the PyTorch
 # wheel's LibTorch (CUDA) and the carried static OpenCV, export random-init real-size backbones,
 # time `qfae bench --config configs/brats.yaml` in bf16 (frozen networks' weights in bf16, then in
 # fp32), tf32 and fp32, run the test suite with QFAE_TEST_DEVICE=cuda, train and evaluate the demo

@@ -1,5 +1,5 @@
 """The trainable part of the Q-Former autoencoder (projection, Q-Former, decoder) and the perceptual
-maps, written in plain PyTorch from ../shared/spec/MODEL.md with explicit matrix products, for
+maps, written in plain PyTorch from the model's definition with explicit matrix products, for
 scripts/count_flops.py. `m` below is the config's `model` section as a dict.
 """
 import torch
