@@ -36,7 +36,8 @@ qfae::test::RunResult change_while_training(const TempDir& dir, const std::strin
   const auto runs = (dir.path() / "runs" / "tiny").string();
   const std::string script =
       "'" + std::string(QFAE_BINARY) + "' " +
-      named_train_args(dir, {"train.epochs=10000", "train.eval_every=0", "train.checkpoint_every=0"}) +
+      named_train_args(dir,
+                       {"train.epochs=10000", "train.eval_every=0", "train.checkpoint_every=0"}) +
       " & pid=$!\n"
       "run=\n"
       "for i in $(seq 600); do\n"
@@ -69,7 +70,8 @@ TEST(ReliabilityRunFolder, NamesThatLeaveTheOutputFolderAreRefused) {
     EXPECT_EQ(r.code, 2) << "name '" << name << "': " << r.err;
     EXPECT_NE(r.err.find("name"), std::string::npos) << r.err;
   }
-  EXPECT_EQ(folder_entries(dir.path()), (std::vector<std::string>{"data"})) << "nothing was written";
+  EXPECT_EQ(folder_entries(dir.path()), (std::vector<std::string>{"data"}))
+      << "nothing was written";
 }
 
 TEST(ReliabilityRunFolder, LatestMovesOnlyToARunWithACheckpoint) {
@@ -97,8 +99,8 @@ TEST(ReliabilityRunFolder, AFailedFirstStartLeavesNoNameFolder) {
   // fails after its folder was made, and the first run of a name leaves no runs/tiny/ behind.
   const auto r = run_qfae(named_train_args(dir, {}), "", "trap '' XFSZ; ulimit -f 0; exec");
   EXPECT_EQ(r.code, 2) << r.err;
-  EXPECT_FALSE(fs::exists(dir.path() / "runs" / "tiny")) << "entries: "
-                                                          << folder_entries(dir.path() / "runs").size();
+  EXPECT_FALSE(fs::exists(dir.path() / "runs" / "tiny"))
+      << "entries: " << folder_entries(dir.path() / "runs").size();
 }
 
 TEST(ReliabilityRunFolder, ALatestThatIsARealFolderIsReportedAndLeftAlone) {
@@ -118,7 +120,8 @@ TEST(ReliabilityRunFolder, ALatestThatIsARealFolderIsReportedAndLeftAlone) {
 TEST(ReliabilityRunFolder, ARunFolderDeletedWhileTrainingStopsTheJob) {
   TempDir dir;
   qfae::test::tiny_config(dir.path() / "data");
-  const auto r = change_while_training(dir, "rm -rf \"$run\"");
+  // Gone at once, as the job sees it (rm -rf alone empties the folder file by file first).
+  const auto r = change_while_training(dir, "mv \"$run\" \"$run.gone\" && rm -rf \"$run.gone\"");
   const auto run = result_field(r.out, "run");
   ASSERT_FALSE(run.empty()) << r.out << r.err;
   EXPECT_EQ(result_field(r.out, "exit"), "2") << r.err;
@@ -131,8 +134,18 @@ TEST(ReliabilityRunFolder, ARunFolderDeletedWhileTrainingStopsTheJob) {
 TEST(ReliabilityRunFolder, ARunFolderReplacedByALinkStopsTheJob) {
   TempDir dir;
   qfae::test::tiny_config(dir.path() / "data");
+  // In one step (renameat2's RENAME_EXCHANGE swaps the folder and a link made beside it), so that
+  // the job never sees the folder merely gone between a move and a link.
   const auto r = change_while_training(
-      dir, "mv \"$run\" \"$run.moved\" && ln -s \"$(basename \"$run\").moved\" \"$run\"");
+      dir,
+      "ln -s \"$(basename \"$run\").moved\" \"$run.link\" && python3 -c '\n"
+      "import ctypes, sys\n"
+      "libc = ctypes.CDLL(None, use_errno=True)\n"
+      "AT_FDCWD, RENAME_EXCHANGE = -100, 2\n"
+      "if libc.renameat2(AT_FDCWD, sys.argv[1].encode(), AT_FDCWD, sys.argv[2].encode(),\n"
+      "                  RENAME_EXCHANGE):\n"
+      "    sys.exit(ctypes.get_errno())' \"$run\" \"$run.link\" && "
+      "mv \"$run.link\" \"$run.moved\"");
   const auto run = result_field(r.out, "run");
   ASSERT_FALSE(run.empty()) << r.out << r.err;
   EXPECT_EQ(result_field(r.out, "exit"), "2") << r.err;
