@@ -133,25 +133,6 @@ std::vector<float> to_float(const nifti_image& nim, const std::string& path, int
   return out;
 }
 
-char axis_letter(int code) {
-  switch (code) {
-    case NIFTI_L2R:
-      return 'R';
-    case NIFTI_R2L:
-      return 'L';
-    case NIFTI_P2A:
-      return 'A';
-    case NIFTI_A2P:
-      return 'P';
-    case NIFTI_I2S:
-      return 'S';
-    case NIFTI_S2I:
-      return 'I';
-    default:
-      return '?';
-  }
-}
-
 // The file exists and is not empty (libnifti's own message for these is less clear).
 void check_volume_file(const std::string& path) {
   std::error_code ec;
@@ -187,7 +168,7 @@ std::unique_ptr<nifti_image, NiftiDeleter> open_nifti(const std::string& path) {
 }
 
 // Where each file axis points (NIFTI_L2R, ...): sform (preferred, as nibabel), else qform, else
-// RAS. Records which one in vol.transform and the axes as letters in vol.file_axes.
+// RAS. Records which one in vol.transform.
 std::array<int, 3> orientation_codes(const nifti_image& nim, Volume& vol) {
   std::array<int, 3> codes = {NIFTI_L2R, NIFTI_P2A, NIFTI_I2S};
   if (nim.sform_code > 0) {
@@ -201,60 +182,29 @@ std::array<int, 3> orientation_codes(const nifti_image& nim, Volume& vol) {
     log("io")->warn("'{}' sets neither sform nor qform; its voxel axes are taken as RAS",
                     vol.path);
   }
-  for (int c : codes) vol.file_axes += axis_letter(c);
   return codes;
 }
 
-// How to walk the file's voxels in LPS order: per target axis (L, P, S) its length and its step
-// in the file, from the voxel at `start`.
-struct LpsWalk {
-  int64_t n[3], step[3], start = 0;
-};
-
-// For each target axis (L, P, S): the file axis along it and whether it runs the other way. Sets
-// vol.spacing and which file axis the slices are taken along.
-LpsWalk lps_walk(const nifti_image& nim, const std::array<int, 3>& codes, Volume& vol) {
-  const int64_t n_file[3] = {nim.nx, nim.ny, nim.nz};
-  const int64_t stride[3] = {1, nim.nx, nim.nx * nim.ny};
-  const double pixdim[3] = {nim.dx, nim.dy, nim.dz};
-  const int forward[3] = {NIFTI_R2L, NIFTI_A2P, NIFTI_I2S};
-  const int backward[3] = {NIFTI_L2R, NIFTI_P2A, NIFTI_S2I};
-  LpsWalk w;
-  for (int t = 0; t < 3; ++t) {
-    int axis = -1;
-    for (int a = 0; a < 3; ++a) {
-      if (codes[a] == forward[t] || codes[a] == backward[t]) axis = a;
-    }
-    if (axis < 0) {
-      throw UserError("NIfTI volume '" + vol.path + "' has a degenerate " + vol.transform +
-                      " (axes '" + vol.file_axes + "'); cannot tell which way is up");
-    }
-    const bool flip = codes[axis] == backward[t];
-    w.n[t] = n_file[axis];
-    w.step[t] = flip ? -stride[axis] : stride[axis];
-    if (flip) w.start += (n_file[axis] - 1) * stride[axis];
-    vol.spacing[t] = std::abs(pixdim[axis]) > 0 ? std::abs(pixdim[axis]) : 1.0;
-    if (t == 2) {
-      vol.slice_axis_in_file = axis;
-      vol.slice_flipped = flip;
-    }
+// The orientation codes as file axes: per file axis the patient axis it runs along (-1 for an
+// unknown code) and which way.
+FileAxes file_axes_of(const std::array<int, 3>& codes) {
+  FileAxes axes;
+  for (int a = 0; a < 3; ++a) {
+    const int c = codes[a];
+    axes[a].lps = c == NIFTI_R2L || c == NIFTI_L2R   ? 0
+                  : c == NIFTI_A2P || c == NIFTI_P2A ? 1
+                  : c == NIFTI_I2S || c == NIFTI_S2I ? 2
+                                                     : -1;
+    axes[a].reversed = c == NIFTI_L2R || c == NIFTI_P2A || c == NIFTI_S2I;
   }
-  return w;
+  return axes;
 }
 
-// `values` (file order) into vol.voxels in LPS order, with vol's width, height and depth.
-void copy_in_lps_order(const std::vector<float>& values, const LpsWalk& w, Volume& vol) {
-  vol.width = w.n[0];
-  vol.height = w.n[1];
-  vol.depth = w.n[2];
-  vol.voxels.resize(values.size());
-  float* out = vol.voxels.data();
-  for (int64_t k = 0; k < w.n[2]; ++k) {
-    for (int64_t j = 0; j < w.n[1]; ++j) {
-      const int64_t row = w.start + k * w.step[2] + j * w.step[1];
-      for (int64_t i = 0; i < w.n[0]; ++i) *out++ = values[row + i * w.step[0]];
-    }
-  }
+// Each patient axis has exactly one file axis along it.
+bool one_file_axis_each(const FileAxes& axes) {
+  int seen = 0;
+  for (const auto& a : axes) seen |= a.lps >= 0 ? 1 << a.lps : 8;
+  return seen == 7;
 }
 
 }  // namespace
@@ -265,8 +215,13 @@ Volume read_nifti(const std::string& path) {
   Volume vol;
   vol.path = path;
   const auto values = to_float(*nim, path, &vol.non_finite);
-  const auto codes = orientation_codes(*nim, vol);
-  copy_in_lps_order(values, lps_walk(*nim, codes, vol), vol);
+  const auto axes = file_axes_of(orientation_codes(*nim, vol));
+  vol.file_axes = axes_letters(axes);
+  if (!one_file_axis_each(axes)) {
+    throw UserError("NIfTI volume '" + vol.path + "' has a degenerate " + vol.transform +
+                    " (axes '" + vol.file_axes + "'); cannot tell which way is up");
+  }
+  reorient_to_lps(values, {nim->nx, nim->ny, nim->nz}, {nim->dx, nim->dy, nim->dz}, axes, vol);
   return vol;
 }
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "qfae/io/nifti.h"
+#include "qfae/io/volume.h"
 
 namespace qfae::data {
 
