@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs PyPI's PyTorch (LibTorch 2.x built with CUDA 13), timm, numpy, safetensors and pydicom
-# (whose test DICOMs check qfae's DICOM reader) into a Python
-# virtual environment outside the work tree, for the CUDA build (-DQFAE_TORCH=wheel) and the export
-# scripts. Idempotent: an environment that already holds the pinned versions is reused as it is.
+# Installs PyPI's PyTorch (LibTorch 2.x built with CUDA 13), timm, numpy, safetensors, pydicom
+# (whose test DICOMs check qfae's DICOM reader) and nibabel (NIfTI twins of DICOM series in the
+# tests) into a Python virtual environment outside the work tree, for the CUDA build
+# (-DQFAE_TORCH=wheel) and the export scripts. Idempotent: an environment that already holds the
+# pinned versions is reused as it is.
 #   QFAE_TORCH_VENV  where the environment lives (default ~/.cache/qfae/torch-venv)
 #   QFAE_PYTHON_BIN  the Python that creates it (default Debian's /usr/bin/python3, with python3-venv)
 # Prints the environment's path last, so `venv=$(bash scripts/install-torch.sh | tail -n1)` works.
@@ -12,7 +13,7 @@ set -euo pipefail
 # GPU machine's PyTorch on 2026-11-28); its nvidia-* dependencies bring the matching CUDA libraries.
 # torchvision is timm's dependency, pinned to the release made for torch 2.11 (pip backtracks otherwise).
 pins=(torch==2.11.0 torchvision==0.26.0 timm==1.0.22 numpy==2.3.5 safetensors==0.7.0
-      pydicom==3.0.1)
+      pydicom==3.0.1 nibabel==5.4.2)
 venv=${QFAE_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/qfae/torch-venv}
 python_bin=${QFAE_PYTHON_BIN:-/usr/bin/python3}
 
@@ -38,10 +39,10 @@ else
 fi
 
 "$py" - >&2 <<'EOF'
-import torch, timm, numpy, safetensors, pydicom
+import torch, timm, numpy, safetensors, pydicom, nibabel
 print(f"[install-torch] torch {torch.__version__} (CUDA {torch.version.cuda}), timm {timm.__version__}, "
       f"numpy {numpy.__version__}, safetensors {safetensors.__version__}, "
-      f"pydicom {pydicom.__version__}")
+      f"pydicom {pydicom.__version__}, nibabel {nibabel.__version__}")
 print(f"[install-torch] LibTorch's CMake files: {torch.utils.cmake_prefix_path}/Torch")
 EOF
 echo "$venv"

@@ -1,6 +1,7 @@
 // `qfae prepare`: builds datasets in the BMAD layout: a small synthetic one (--synthetic), or
-// axial slices of NIfTI volumes (--from BraTS2021_Training_Data, --volume FILE|DIR), optionally
-// with synthetic lesions in the held-out normal slices, and a manifest.json of what was written.
+// axial slices of volumes (NIfTI: --from BraTS2021_Training_Data, --volume FILE|DIR; DICOM series:
+// --dicom DIR), optionally with synthetic lesions in the held-out normal slices, and a
+// manifest.json of what was written.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include "qfae/data/listing.h"
 #include "qfae/data/synthetic.h"
 #include "qfae/data/volume_dataset.h"
+#include "qfae/io/dicom.h"
 #include "qfae/io/nifti.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
@@ -34,6 +36,7 @@ struct PrepareOptions {
   std::string brats_root;
   std::string modality = "flair";
   std::vector<std::string> volumes;
+  std::vector<std::string> dicom;
   std::vector<std::string> labels;
   std::string out;
   std::vector<double> percentiles = {0.5, 99.5};
@@ -45,7 +48,10 @@ struct PrepareOptions {
 
 const char* const kNoNifti = "this build has no NIfTI support (install libnifti2-dev and rebuild)";
 
-const char* const kVolumeGroup = "Volumes (NIfTI)";
+const char* const kNoDicom =
+    "--dicom: this build has no DICOM support (install libgdcm-dev and rebuild)";
+
+const char* const kVolumeGroup = "Volumes (NIfTI, DICOM)";
 
 // Where the volumes come from and where the dataset goes.
 void add_volume_input_options(CLI::App* sub, PrepareOptions& o) {
@@ -60,11 +66,17 @@ void add_volume_input_options(CLI::App* sub, PrepareOptions& o) {
                                  "NIfTI volume (.nii/.nii.gz) or folder of them; repeatable. In a "
                                  "folder <stem>_seg|_label|_mask.nii.gz is <stem>'s label")
                      ->group(kVolumeGroup);
+  auto* dicom = sub->add_option("--dicom", o.dicom,
+                                "Folder of DICOM files, searched recursively; each series "
+                                "(SeriesInstanceUID) is a volume, its slices ordered by position; "
+                                "repeatable")
+                    ->group(kVolumeGroup);
   sub->add_option("--label", o.labels,
-                  "Label volume (lesion > 0) for each --volume file, in order; repeatable")
-      ->needs(volume)
+                  "NIfTI label volume (lesion > 0) for each --volume file or --dicom folder of one "
+                  "series, in order; repeatable")
       ->group(kVolumeGroup);
   from->excludes(volume);
+  dicom->excludes(from)->excludes(volume);
   sub->add_option("--out", o.out, "Folder to write the dataset and manifest.json to")
       ->group(kVolumeGroup);
 }
@@ -149,7 +161,7 @@ void add_lesion_options(CLI::App* sub, PrepareOptions& o) {
       ->group(kVolumeGroup);
 }
 
-// The "Volumes (NIfTI)" group of --help, in this order.
+// The "Volumes (NIfTI, DICOM)" group of --help, in this order.
 void add_volume_options(CLI::App* sub, PrepareOptions& o) {
   add_volume_input_options(sub, o);
   add_slice_options(sub, o);
@@ -200,7 +212,7 @@ nlohmann::json request_of(const PrepareOptions& o) {
             {"test_anomalous", o.n_test_anomalous}, {"seed", o.seed}};
   }
   const auto& s = o.slices;
-  return {{"from", o.brats_root.empty() ? "" : absolute({o.brats_root})[0]},
+  nlohmann::json request = {{"from", o.brats_root.empty() ? "" : absolute({o.brats_root})[0]},
           {"modality", o.brats_root.empty() ? "" : o.modality},
           {"volume", absolute(o.volumes)}, {"label", absolute(o.labels)},
           {"image_size", o.image_size}, {"seed", o.seed}, {"percentiles", o.percentiles},
@@ -210,6 +222,9 @@ nlohmann::json request_of(const PrepareOptions& o) {
           {"split_by", s.split_by}, {"block", s.block}, {"gap", s.gap},
           {"val_anomalies", s.val_anomalies}, {"synthetic_lesions", s.synthetic_lesions},
           {"lesion_copies", s.lesion_copies}, {"lesion_count", s.lesions.max_count}};
+  // Only when given: a dataset recorded before --dicom existed stays the same request.
+  if (!o.dicom.empty()) request["dicom"] = absolute(o.dicom);
+  return request;
 }
 
 // True when `root` already holds the dataset `request` asks for (keep it); false when it holds
@@ -342,7 +357,12 @@ void report_volume_dataset(const nlohmann::json& manifest, const fs::path& root,
 }
 
 int run_volumes(PrepareOptions& o) {
-  if (!io::have_nifti()) throw UserError(kNoNifti);
+  if (!o.labels.empty() && o.volumes.empty() && o.dicom.empty()) {
+    throw UserError("--label: give the --volume files or --dicom folders it labels");
+  }
+  if (!o.dicom.empty() && !io::dicom_supported()) throw UserError(kNoDicom);
+  // A DICOM series needs NIfTI support only for its labels.
+  if (!io::have_nifti() && (o.dicom.empty() || !o.labels.empty())) throw UserError(kNoNifti);
   if (o.out.empty()) throw UserError("--out: give the folder to write the slice dataset to");
   check_range(o.percentiles, "--percentiles");
   check_range(o.lesion_size, "--lesion-size");
@@ -365,8 +385,9 @@ int run_volumes(PrepareOptions& o) {
   check_out_folder(root, "--out");
   const auto request = request_of(o);
   if (keep_existing(root, request, o, "--out")) return 0;
-  const auto sources = o.brats_root.empty() ? data::find_volumes(o.volumes, o.labels)
-                                            : data::find_brats_subjects(o.brats_root, o.modality);
+  const auto sources = !o.dicom.empty()        ? data::find_dicom_volumes(o.dicom, o.labels)
+                       : o.brats_root.empty() ? data::find_volumes(o.volumes, o.labels)
+                                              : data::find_brats_subjects(o.brats_root, o.modality);
   log("prepare")->info("slicing {} volume(s) into {}", sources.size(), root.string());
   const auto start = std::chrono::steady_clock::now();
   // Nothing lands in `root` unless all of it is good.
@@ -402,7 +423,8 @@ Command add_prepare_command(CLI::App& app) {
   auto* sub = app.add_subcommand(
       "prepare",
       "Build a dataset folder in the BMAD layout: synthetic images (--synthetic DIR), BraTS2021 "
-      "volumes (--from DIR --out DIR) or any NIfTI volumes (--volume FILE|DIR --out DIR).\n"
+      "volumes (--from DIR --out DIR), any NIfTI volumes (--volume FILE|DIR --out DIR) or DICOM "
+      "series (--dicom DIR --out DIR).\n"
       "Volumes become axial slices (row 0 anterior, the subject's right on the image's left), "
       "normalised per volume; slices with a label > 0 go to test/Ungood with their masks, train "
       "holds normal slices only, and out/manifest.json lists every file.\n"
@@ -431,16 +453,21 @@ Command add_prepare_command(CLI::App& app) {
       ->check(CLI::Range(0, 100000))
       ->group("Synthetic dataset");
   add_volume_options(sub, *o);
-  for (const char* name : {"--from", "--volume"}) synthetic->excludes(sub->get_option(name));
+  for (const char* name : {"--from", "--volume", "--dicom", "--label"}) {
+    synthetic->excludes(sub->get_option(name));
+  }
   sub->add_option("--seed", o->seed, "Random seed (splits, lesions, synthetic images)");
   sub->add_flag("--force", o->force,
                 "Replace a dataset the folder already holds (the same inputs and settings keep it; "
                 "others are refused without --force)");
   return {sub, [o] {
             if (!o->synthetic.empty()) return run_synthetic(*o);
-            if (!o->brats_root.empty() || !o->volumes.empty()) return run_volumes(*o);
+            if (!o->brats_root.empty() || !o->volumes.empty() || !o->dicom.empty() ||
+                !o->labels.empty()) {
+              return run_volumes(*o);
+            }
             throw UserError(
-                "prepare: give --synthetic DIR, --from BRATS_DIR or --volume PATH "
+                "prepare: give --synthetic DIR, --from BRATS_DIR, --volume PATH or --dicom DIR "
                 "(see qfae prepare --help)");
           }};
 }

@@ -44,9 +44,9 @@ class SubjectWriter {
       : src_(source), subject_split_(subject_split), by_slice_(by_slice), o_(o), out_(out) {}
 
   SubjectResult run() {
-    auto norm = normalise_volume(read_volume(src_.image), o_.normalise);
+    auto norm = normalise_volume(reported(read_source_image(src_)), o_.normalise);
     io::Volume label;
-    if (!src_.label.empty()) label = read_volume(src_.label);
+    if (!src_.label.empty()) label = reported(io::read_nifti(src_.label));
     const io::Volume* lab = src_.label.empty() ? nullptr : &label;
     const auto stats = slice_stats(norm, lab);
     volume_ = &norm.volume;
@@ -80,19 +80,33 @@ class SubjectWriter {
                  {"non_finite_voxels", v.non_finite},
                  {"label_non_finite_voxels", lab ? json(lab->non_finite) : json(nullptr)},
                  {"split", by_slice_ ? "by slice" : split_name(subject_split_)}};
+    add_source(r_.volume);
     return std::move(r_);
   }
 
  private:
   // A volume whose NaN or infinite voxels (read as 0) are counted and reported, never silent.
-  static io::Volume read_volume(const std::string& path) {
-    auto v = io::read_nifti(path);
+  static io::Volume reported(io::Volume v) {
     if (v.non_finite > 0) {
       log("prepare")->warn(
-          "'{}': {} NaN or infinite voxels, read as 0 (dark specks where they lie in tissue)", path,
-          v.non_finite);
+          "'{}': {} NaN or infinite voxels, read as 0 (dark specks where they lie in tissue)",
+          v.path, v.non_finite);
     }
     return v;
+  }
+
+  // Where the volume came from: a NIfTI file, or a DICOM series (its UID, number and files).
+  void add_source(json& entry) const {
+    if (!src_.dicom) {
+      entry["source"] = "nifti";
+      return;
+    }
+    const auto& d = *src_.dicom;
+    entry["source"] = "dicom";
+    entry["series_uid"] = d.uid;
+    entry["series_number"] = d.number;
+    entry["dicom_folder"] = d.folder;
+    entry["dicom_files"] = d.files.size();
   }
 
   void write_slice(const NormalisedVolume& norm, const io::Volume* label, int64_t k, bool anomalous,
@@ -161,6 +175,10 @@ class SubjectWriter {
                         {"split", split_name(split)},
                         {"anomaly", anomaly},
                         {"lesion_pixels", lesion_pixels}});
+    if (src_.dicom && volume_->slice_axis_in_file == 2) {
+      // Axial acquisitions: each slice is one of the series' files.
+      r_.files.back()["dicom_file"] = src_.dicom->files[volume_->file_slice(k)];
+    }
   }
 
   const VolumeSource& src_;

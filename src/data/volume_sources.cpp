@@ -1,5 +1,6 @@
-// Finding BraTS subjects and generic NIfTI volumes with their labels (see volume_sources.h); a
-// folder or file that cannot be read is an error naming it (data/listing.h), never "not there".
+// Finding BraTS subjects, generic NIfTI volumes and DICOM series with their labels (see
+// volume_sources.h); a folder or file that cannot be read is an error naming it (data/listing.h),
+// never "not there".
 #include "qfae/data/volume_sources.h"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <set>
 
 #include "qfae/data/listing.h"
+#include "qfae/io/dicom_series.h"
 #include "qfae/io/nifti.h"
 #include "qfae/util/error.h"
 
@@ -31,7 +33,67 @@ std::string nifti_in(const fs::path& dir, const std::string& name) {
 
 const char* const kLabelSuffixes[] = {"_seg", "_label", "_labels", "_mask"};
 
+// `names`: what the subjects are named after, for the message.
+void check_unique_subjects(const std::vector<VolumeSource>& sources, const std::string& flag,
+                           const std::string& names) {
+  std::set<std::string> seen;
+  for (const auto& s : sources) {
+    if (!seen.insert(s.subject).second) {
+      throw UserError(flag + ": two volumes are named '" + s.subject +
+                      "'; subjects must have distinct " + names);
+    }
+  }
+}
+
+// The folder's own name, also for "dir/", "." or "..".
+std::string folder_name(const std::string& folder) {
+  std::error_code ec;
+  fs::path p = fs::absolute(folder, ec).lexically_normal();
+  if (ec) p = fs::path(folder).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string();
+}
+
+// The last 8 digits of a UID: short, and distinct for the series of one study in practice.
+std::string short_uid(const std::string& uid) {
+  std::string digits;
+  for (char c : uid) {
+    if (c >= '0' && c <= '9') digits += c;
+  }
+  return digits.size() > 8 ? digits.substr(digits.size() - 8) : digits;
+}
+
+// <folder> for a folder of one series, else <folder>_<SeriesNumber or short UID> each.
+std::vector<std::string> series_subjects(const std::vector<io::DicomSeries>& series,
+                                         const std::string& folder) {
+  const std::string base = folder_name(folder);
+  if (series.size() == 1) return {base};
+  std::map<std::string, int> uses;
+  for (const auto& s : series) ++uses[s.number];
+  std::vector<std::string> out;
+  for (const auto& s : series) {
+    const bool by_number = !s.number.empty() && uses[s.number] == 1;
+    out.push_back(base + "_" + (by_number ? s.number : short_uid(s.uid)));
+  }
+  return out;
+}
+
+// "1.2.3 (SeriesNumber 2, 40 files), ..." for a message.
+std::string series_list(const std::vector<io::DicomSeries>& series) {
+  std::string out;
+  for (const auto& s : series) {
+    out += (out.empty() ? "" : ", ") + s.uid + " (SeriesNumber " +
+           (s.number.empty() ? "none" : s.number) + ", " + std::to_string(s.files.size()) +
+           " files)";
+  }
+  return out;
+}
+
 }  // namespace
+
+io::Volume read_source_image(const VolumeSource& source) {
+  return source.dicom ? io::read_dicom_series(*source.dicom) : io::read_nifti(source.image);
+}
 
 std::string volume_stem(const std::string& path) {
   std::string name = fs::path(path).filename().string();
@@ -67,7 +129,7 @@ std::vector<VolumeSource> find_brats_subjects(const std::string& root,
       throw UserError("BraTS subject '" + entry.string() + "' has no " + subject +
                       "_seg.nii.gz (training subjects come with their segmentation)");
     }
-    out.push_back({subject, image, label});
+    out.push_back({subject, image, label, std::nullopt});
   }
   if (out.empty()) {
     throw UserError("--from: '" + root + "' holds no BraTS subject folder (looked for <S>/<S>_" +
@@ -93,7 +155,7 @@ std::vector<VolumeSource> find_volumes(const std::vector<std::string>& paths,
       if (!label.empty() && path_kind(label) != PathKind::kFile) {
         throw UserError("--label: '" + label + "' does not exist or is not a file");
       }
-      out.push_back({volume_stem(path.string()), path.string(), label});
+      out.push_back({volume_stem(path.string()), path.string(), label, std::nullopt});
       continue;
     }
     if (kind != PathKind::kDirectory) {
@@ -122,16 +184,39 @@ std::vector<VolumeSource> find_volumes(const std::vector<std::string>& paths,
     }
     for (const auto& [stem, file] : volumes) {
       const auto it = label_of.find(stem);
-      out.push_back({stem, file, it == label_of.end() ? "" : it->second});
+      out.push_back({stem, file, it == label_of.end() ? "" : it->second, std::nullopt});
     }
   }
-  std::set<std::string> seen;
-  for (const auto& s : out) {
-    if (!seen.insert(s.subject).second) {
-      throw UserError("--volume: two volumes are named '" + s.subject +
-                      "'; subjects must have distinct file names");
+  check_unique_subjects(out, "--volume", "file names");
+  return out;
+}
+
+std::vector<VolumeSource> find_dicom_volumes(const std::vector<std::string>& folders,
+                                             const std::vector<std::string>& labels) {
+  if (!labels.empty() && labels.size() != folders.size()) {
+    throw UserError("--label: " + std::to_string(labels.size()) + " labels for " +
+                    std::to_string(folders.size()) +
+                    " --dicom folders; give one per folder or none");
+  }
+  std::vector<VolumeSource> out;
+  for (size_t i = 0; i < folders.size(); ++i) {
+    auto found = with_key("--dicom", [&] { return io::find_dicom_series(folders[i]); });
+    const std::string label = labels.empty() ? "" : labels[i];
+    if (!label.empty() && found.series.size() != 1) {
+      throw UserError("--label: '" + label + "' would label '" + folders[i] + "', which holds " +
+                      std::to_string(found.series.size()) + " DICOM series (" +
+                      series_list(found.series) +
+                      "); a label pairs with a folder of exactly one series");
+    }
+    if (!label.empty() && path_kind(label) != PathKind::kFile) {
+      throw UserError("--label: '" + label + "' does not exist or is not a file");
+    }
+    const auto subjects = series_subjects(found.series, folders[i]);
+    for (size_t j = 0; j < found.series.size(); ++j) {
+      out.push_back({subjects[j], folders[i], label, std::move(found.series[j])});
     }
   }
+  check_unique_subjects(out, "--dicom", "folder names");
   return out;
 }
 

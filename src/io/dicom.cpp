@@ -18,6 +18,7 @@
 #include <gdcmDataSet.h>
 #include <gdcmFileMetaInformation.h>
 #include <gdcmImage.h>
+#include <gdcmImageHelper.h>
 #include <gdcmImageReader.h>
 #include <gdcmMediaStorage.h>
 #include <gdcmReader.h>
@@ -82,6 +83,11 @@ DicomImage read_dicom(const std::string& path) {
                   "libgdcm-dev (scripts/install-deps.sh) and build again");
 }
 
+DicomHeader read_dicom_header(const std::string& path) {
+  read_dicom(path);  // says why it cannot
+  return {};
+}
+
 #else
 
 namespace {
@@ -112,6 +118,32 @@ std::optional<double> dicom_number(const std::string& text) {
   const double x = std::strtod(first.c_str(), &end);
   if (end == first.c_str() || !std::isfinite(x)) return std::nullopt;
   return x;
+}
+
+// The N numbers of a multi-valued decimal string ("0.5\\0.5"); nullopt when one is missing or
+// not a number, or when there are more.
+template <size_t N>
+std::optional<std::array<double, N>> dicom_numbers(const std::string& text) {
+  std::array<double, N> out{};
+  size_t at = 0;
+  for (size_t n = 0; n < N; ++n) {
+    const size_t end = std::min(text.find('\\', at), text.size());
+    const auto x = dicom_number(text.substr(at, end - at));
+    if (!x || (n + 1 < N) == (end == text.size())) return std::nullopt;
+    out[n] = *x;
+    at = end + 1;
+  }
+  return out;
+}
+
+DicomGeometry dicom_geometry(const gdcm::DataSet& ds) {
+  DicomGeometry g;
+  g.series_uid = dicom_text(ds, 0x0020, 0x000e);
+  g.series_number = dicom_text(ds, 0x0020, 0x0011);
+  g.position = dicom_numbers<3>(dicom_text(ds, 0x0020, 0x0032));
+  g.orientation = dicom_numbers<6>(dicom_text(ds, 0x0020, 0x0037));
+  g.pixel_spacing = dicom_numbers<2>(dicom_text(ds, 0x0028, 0x0030));
+  return g;
 }
 
 void quiet_gdcm_once() {
@@ -192,18 +224,41 @@ DicomIdentifiers read_dicom_identifiers(const std::string& path) {
   return id;
 }
 
-DicomImage read_dicom(const std::string& path) {
+namespace {
+
+// The header of `path` (up to the pixel data element), checked as read_dicom checks it.
+void read_checked_header(const std::string& path, gdcm::Reader& reader) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) dicom_fail(path, "does not exist or is not a file");
   quiet_gdcm_once();
+  reader.SetFileName(path.c_str());
+  if (!reader.ReadUpToTag(gdcm::Tag(0x7fe0, 0x0010))) {
+    dicom_fail(path, "is not a readable DICOM file (not DICOM, or truncated)");
+  }
+  check_dicom_data_set(path, reader.GetFile());
+}
+
+}  // namespace
+
+DicomHeader read_dicom_header(const std::string& path) {
+  gdcm::Reader reader;
+  read_checked_header(path, reader);
+  const gdcm::File& file = reader.GetFile();
+  DicomHeader out;
+  const auto dims = gdcm::ImageHelper::GetDimensionsValue(file);  // columns, rows, frames
+  out.width = dims.size() > 0 ? dims[0] : 0;
+  out.height = dims.size() > 1 ? dims[1] : 0;
+  out.frames = dims.size() > 2 ? std::max<int64_t>(1, dims[2]) : 1;
+  out.samples = gdcm::ImageHelper::GetPixelFormatValue(file).GetSamplesPerPixel();
+  out.geometry = dicom_geometry(file.GetDataSet());
+  return out;
+}
+
+DicomImage read_dicom(const std::string& path) {
   {
-    // The header only (up to the pixel data element): the image reader below reads the file whole.
-    gdcm::Reader reader;
-    reader.SetFileName(path.c_str());
-    if (!reader.ReadUpToTag(gdcm::Tag(0x7fe0, 0x0010))) {
-      dicom_fail(path, "is not a readable DICOM file (not DICOM, or truncated)");
-    }
-    check_dicom_data_set(path, reader.GetFile());
+    // The header only: the image reader below reads the file whole.
+    gdcm::Reader header;
+    read_checked_header(path, header);
   }
   gdcm::ImageReader reader;
   reader.SetFileName(path.c_str());
@@ -291,6 +346,7 @@ DicomImage read_dicom(const std::string& path) {
   out.patient_id = dicom_text(ds, 0x0010, 0x0020);
   out.study_uid = dicom_text(ds, 0x0020, 0x000d);
   out.sop_uid = dicom_text(ds, 0x0008, 0x0018);
+  out.geometry = dicom_geometry(ds);
   return out;
 }
 

@@ -139,7 +139,7 @@ TEST(PrepareVolumesCli, BadVolumesFailWithOneLineNamingTheFile) {
 
 #endif  // QFAE_HAVE_NIFTI
 
-TEST(PrepareVolumesCli, NeedsASourceAndSaysWhenNiftiIsMissing) {
+TEST(PrepareVolumesCli, NeedsASourceAndSaysWhenNiftiOrDicomIsMissing) {
   auto r = run_qfae("prepare");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--synthetic"), std::string::npos) << r.err;
@@ -147,9 +147,20 @@ TEST(PrepareVolumesCli, NeedsASourceAndSaysWhenNiftiIsMissing) {
   EXPECT_EQ(r.code, 2);
   r = run_qfae("prepare --help");
   EXPECT_EQ(r.code, 0);
-  for (const char* flag : {"--from", "--volume", "--synthetic-lesions", "--split-by", "--gap"}) {
+  for (const char* flag :
+       {"--from", "--volume", "--dicom", "--synthetic-lesions", "--split-by", "--gap"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
+  r = run_qfae("prepare --dicom /tmp/x --volume /tmp/y.nii --out /tmp/z");
+  EXPECT_EQ(r.code, 2);
+  r = run_qfae("prepare --label /tmp/l.nii.gz --out /tmp/z");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--label"), std::string::npos) << r.err;
+#if !QFAE_HAVE_GDCM
+  r = run_qfae("prepare --dicom /tmp/x --out /tmp/z");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("no DICOM support"), std::string::npos) << r.err;
+#endif
 #if !QFAE_HAVE_NIFTI
   TempDir dir;
   r = run_qfae("prepare --volume /tmp/a.nii.gz --out '" + dir.path().string() + "/o'");

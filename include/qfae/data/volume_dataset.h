@@ -1,6 +1,6 @@
-// Slice datasets from volumes (`qfae prepare --from/--volume`): axial slices written in the BMAD
-// layout (train/good, valid/good, test/good, test/Ungood with label/), and manifest.json saying
-// where every file came from.
+// Slice datasets from volumes (`qfae prepare --from/--volume/--dicom`): axial slices written in
+// the BMAD layout (train/good, valid/good, test/good, test/Ungood with label/), and manifest.json
+// saying where every file came from.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -41,10 +41,12 @@ struct SliceDatasetOptions {
 // with val_anomalies); test keeps both. File names: <subject>_z<slice>.png, lesioned copies
 // <subject>_z<slice>_lesion<c>.png; masks have the image's name under label/.
 // Manifest: "files" (file, mask, subject, volume, label_volume, slice, file_slice, label, split,
-// anomaly = none|segmentation|synthetic, lesion_pixels, and for synthetic ones lesions = {count,
-// bright}), "counts" per split, "subjects" per split, "dropped" per reason, "non_finite_voxels"
-// (NaN/inf voxels read as 0, over all volumes; each is also warned about), "volumes" (axes, size,
-// spacing, normalisation, non_finite_voxels and label_non_finite_voxels), "options".
+// anomaly = none|segmentation|synthetic, lesion_pixels, for synthetic ones lesions = {count,
+// bright}, and dicom_file where a slice is one file of a DICOM series), "counts" per split,
+// "subjects" per split, "dropped" per reason, "non_finite_voxels" (NaN/inf voxels read as 0, over
+// all volumes; each is also warned about), "volumes" (source = nifti|dicom, axes, size, spacing,
+// normalisation, non_finite_voxels and label_non_finite_voxels; a DICOM series also series_uid,
+// series_number, dicom_folder, dicom_files), "options".
 // UserError naming the file for unreadable volumes, mismatched labels or a failed write.
 nlohmann::json write_slice_dataset(const std::vector<VolumeSource>& sources,
                                    const SliceDatasetOptions& options, const std::string& out);

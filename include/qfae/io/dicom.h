@@ -1,12 +1,27 @@
 // DICOM images (scanners' and PACS files) through GDCM: the modality's values, not the stored
 // integers. No LibTorch here; io/image.h turns them into the model's input.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace qfae::io {
+
+// Which series an image belongs to and where it lies in the patient (the Image Plane module),
+// as the header writes them; what io/dicom_series.h stacks slices by.
+struct DicomGeometry {
+  std::string series_uid;     // SeriesInstanceUID
+  std::string series_number;  // SeriesNumber as written ("" when absent)
+  // ImagePositionPatient: the centre of the first pixel, mm in LPS.
+  std::optional<std::array<double, 3>> position;
+  // ImageOrientationPatient: the direction along a row (column index growing), then down a
+  // column (row index growing), as LPS cosines.
+  std::optional<std::array<double, 6>> orientation;
+  // PixelSpacing: between rows (centre to centre down a column), then between columns, mm.
+  std::optional<std::array<double, 2>> pixel_spacing;
+};
 
 // The first frame of a DICOM image, as the modality measured it.
 struct DicomImage {
@@ -22,8 +37,18 @@ struct DicomImage {
   int bits_stored = 8;  // colour files: their values are 0 .. 2^bits_stored - 1
   std::optional<double> window_center, window_width;  // the file's first VOI window, if any
   std::string modality, photometric, transfer_syntax;
-  // The identifiers users join results on; nothing else of the header is kept.
+  // The identifiers users join results on, and the geometry that stacks a series; nothing else
+  // of the header is kept.
   std::string patient_id, study_uid, sop_uid;
+  DicomGeometry geometry;
+};
+
+// What stacking a series needs of one file, from its header alone (no pixel data decoded).
+struct DicomHeader {
+  int64_t width = 0, height = 0;  // Columns, Rows
+  int64_t samples = 1;            // SamplesPerPixel: 1 grey, 3 colour
+  int64_t frames = 1;             // NumberOfFrames (1 when absent)
+  DicomGeometry geometry;
 };
 
 // True when this qfae was built with GDCM (libgdcm-dev).
@@ -53,5 +78,9 @@ DicomColumns dicom_columns(const std::vector<std::string>& paths);
 // compression GDCM cannot decode, or has a layout qfae does not take (palette colour, more than 3
 // samples per pixel, 1-pixel images), and when qfae was built without GDCM.
 DicomImage read_dicom(const std::string& path);
+
+// The header of `path`, its pixel data left unread. UserError naming the file as read_dicom's
+// when it is not DICOM, is a DICOMDIR, holds no pixel data, or qfae was built without GDCM.
+DicomHeader read_dicom_header(const std::string& path);
 
 }  // namespace qfae::io
