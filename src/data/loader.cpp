@@ -179,6 +179,11 @@ void Loader::finish_slot(int64_t b, Slot& slot) {
   slot.batch.labels = torch::tensor(labels, torch::kInt64);
 }
 
+int64_t Loader::batches_consumed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return consumed_;
+}
+
 bool Loader::next(Batch& batch) {
   std::unique_lock<std::mutex> lock(mu_);
   while (consumed_ < static_cast<int64_t>(plan_.size())) {

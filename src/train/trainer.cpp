@@ -320,7 +320,7 @@ Trainer::EpochEnd Trainer::run_epoch() {
   train_loader_->start_epoch(progress_.epoch);
   data::Batch batch;
   // A resumed epoch skips the batches already trained on (the order is fixed by the seed).
-  for (int64_t b = 0; b < progress_.batch && train_loader_->next(batch); ++b) {
+  while (train_loader_->batches_consumed() < progress_.batch && train_loader_->next(batch)) {
   }
   const auto start = Clock::now();
   int64_t images_seen = 0;
@@ -328,11 +328,16 @@ Trainer::EpochEnd Trainer::run_epoch() {
   int64_t losses = 0;
   double shown_loss = std::numeric_limits<double>::quiet_NaN();  // none logged yet this epoch
   auto last_bar = start;
-  while (progress_.step < stop_step_ && train_loader_->next(batch)) {
+  while (progress_.step < stop_step_) {
+    if (!train_loader_->next(batch)) {
+      // The plan's last batches were passed over: all their images were skipped.
+      progress_.batch = steps_per_epoch_;
+      break;
+    }
     const auto [lr, beta1] = step_->schedule().at(progress_.step);  // what this step trains with
     loss_sum += train_step(batch);
     ++losses;
-    ++progress_.batch;
+    progress_.batch = train_loader_->batches_consumed();
     // All ranks' images (each reads its part of every global batch).
     images_seen += batch.images.defined() ? batch.images.size(0) * (comm_ ? comm_->size() : 1) : 0;
     const bool log_now = progress_.step % config_.train.log_every == 0 ||
@@ -384,7 +389,7 @@ int Trainer::fit(const std::string& run_dir) {
   const run::StopSignalScope stop_handlers;
   log("train")->info("run folder {}; {} trainable parameters; {} steps", run_dir_,
                      model::count_trainable_parameters(*model_->autoencoder()), stop_step_);
-  while (progress_.step < stop_step_) {
+  while (progress_.step < stop_step_ && progress_.epoch < config_.train.epochs) {
     const auto end = run_epoch();
     if (end == EpochEnd::kDiverged) return diverged("the training loss is not finite");
     if (!weights_finite()) return diverged("the weights are no longer finite");
@@ -406,7 +411,10 @@ int Trainer::fit(const std::string& run_dir) {
       return 128 + sig;
     }
     const bool epoch_done = progress_.batch >= steps_per_epoch_;
-    const bool finished = progress_.step >= stop_step_;
+    // A batch whose images were all skipped (data.on_bad_image: skip) takes no step: the last
+    // epoch can end short of the planned steps.
+    const bool finished = progress_.step >= stop_step_ ||
+                          (epoch_done && progress_.epoch + 1 >= config_.train.epochs);
     if (!after_epoch(epoch_done, finished)) return diverged("the validation loss is not finite");
   }
   write_skipped();

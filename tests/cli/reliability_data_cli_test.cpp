@@ -108,6 +108,34 @@ TEST(ReliabilityData, BrokenLinkInTrainFailsNamingItOrIsSkippedAndListed) {
   EXPECT_NE(listed.find("broken symbolic link"), std::string::npos) << listed;
 }
 
+// One image per batch: its skipped image leaves a whole batch empty, which takes no step. The
+// run still ends after its epochs (a killed run here means it went round the epoch forever),
+// with one step fewer per epoch than planned.
+TEST(ReliabilityData, ABatchWhoseImagesWereAllSkippedTakesNoStep) {
+  TempDir dir;
+  const auto data = dir.path() / "data";
+  qfae::test::tiny_config(data);
+  const auto link = add_broken_link(data / "train" / "good" / "img", "train_0003.png");
+  const std::string sets = tiny_sets(
+      data, {"data.on_bad_image=skip", "train.epochs=2", "train.batch_size=1", "train.log_every=1"});
+  const auto r = run_qfae("train -o '" + (dir.path() / "runs").string() + "'" + sets, "",
+                          "timeout -s KILL 300");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto metrics = read_text(find_under(dir.path() / "runs", "metrics.jsonl"));
+  auto count = [&](const std::string& what) {
+    int64_t n = 0;
+    for (size_t at = 0; (at = metrics.find(what, at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  // 16 training images (tiny_config), one a broken link: 2 x 16 steps planned, 2 x 15 taken.
+  EXPECT_NE(r.err.find("; 32 steps"), std::string::npos) << r.err;
+  EXPECT_EQ(count("\"event\":\"train\""), 30) << metrics;
+  EXPECT_EQ(count("\"event\":\"val\""), 2) << metrics;
+  EXPECT_NE(r.err.find("done: 30 steps"), std::string::npos) << r.err;
+  const auto skipped = read_text(find_under(dir.path() / "runs", "skipped_images.tsv"));
+  EXPECT_EQ(skipped.rfind(link.string() + "\t", 0), 0u) << skipped;
+}
+
 // One tiny model trained once, shared by the eval and infer tests below.
 class ReliabilityTrained : public ::testing::Test {
  protected:

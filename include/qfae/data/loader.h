@@ -72,6 +72,9 @@ class Loader {
 
   int64_t size() const { return static_cast<int64_t>(samples_.size()); }
   int64_t batches_per_epoch() const;
+  // Batches of this epoch's plan the consumer is past, those passed over because every image of
+  // them was skipped included (so a resumed epoch knows where it stood).
+  int64_t batches_consumed() const;
   int64_t workers() const { return workers_; }
   const std::vector<Sample>& samples() const { return samples_; }
   // Every file skipped so far, in the order first met, each once.
