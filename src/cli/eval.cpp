@@ -113,6 +113,7 @@ nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan, Job& job
   eo.checkpoint = fs::weakly_canonical(fs::absolute(plan.found.checkpoint), ec).string();
   if (ec) eo.checkpoint = fs::absolute(plan.found.checkpoint).lexically_normal().string();
   eo.split = o.split;
+  eo.dataset_notes = index.notes;
   eo.out_dir = plan.out_dir;
   if (!o.no_threshold) eo.threshold = progress.threshold;
   eo.progress = !o.common.quiet;

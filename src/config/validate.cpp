@@ -163,14 +163,24 @@ void require_fits_in_memory(const Config& cfg, const Checker& c) {
 }
 
 void validate_data(const DataConfig& d, const Checker& c) {
-  c.one_of("data.layout", d.layout, {"auto", "bmad", "resc", "isic", "rsna", "brats", "folder"});
+  c.one_of("data.layout", d.layout, {"auto", "bmad", "resc", "isic", "rsna", "rsna-dicom", "brats", "folder"});
   c.size("data.image_size", d.image_size, kMaxImageSize);
   c.one_of("data.resize_on", d.resize_on, {"uint8", "float"});
-  c.one_of("data.dicom_window", d.dicom_window, {"file", "percentiles", "fixed"});
+  c.one_of("data.dicom_window", d.dicom_window, {"file", "percentiles", "stored", "fixed"});
   if (d.dicom_window == "fixed") {
     c.require(d.dicom_range.size() == 2 && d.dicom_range[0] < d.dicom_range[1], "data.dicom_range",
               std::to_string(d.dicom_range.size()) + " values",
               "[lo, hi] with lo < hi (data.dicom_window: fixed)");
+  }
+  c.one_of("data.rsna_abnormal", d.rsna_abnormal, {"lung_opacity", "not_normal"});
+  for (const auto& [key, sizes] : {std::pair{"data.val_size", &d.val_size},
+                                   std::pair{"data.test_size", &d.test_size}}) {
+    std::string shown = "[";
+    for (size_t i = 0; i < sizes->size(); ++i) {
+      shown += (i ? ", " : "") + std::to_string((*sizes)[i]);
+    }
+    c.require(sizes->size() == 2 && (*sizes)[0] >= 0 && (*sizes)[1] >= 0, key, shown + "]",
+              "[normal, anomalous] patient counts >= 0 (data.layout: rsna-dicom)");
   }
   c.positive("data.std", d.std);
   c.require(d.workers >= 0 && d.workers <= 1024, "data.workers", d.workers,

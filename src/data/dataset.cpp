@@ -1,9 +1,13 @@
 // index_dataset: picks the layout reader, then settles the validation split and checks the result.
 #include "qfae/data/dataset.h"
 
+#include <cstdio>
+#include <sstream>
+
 #include "layouts.h"
 #include "qfae/data/random.h"
 #include "qfae/util/error.h"
+#include "qfae/util/files.h"
 #include "qfae/util/log.h"
 
 namespace qfae::data {
@@ -40,15 +44,23 @@ DatasetIndex index_dataset(const config::DataConfig& cfg, uint64_t seed, bool te
     raw = read_isic(cfg.root);
   } else if (index.layout == "rsna") {
     raw = read_rsna(cfg.root);
+  } else if (index.layout == "rsna-dicom") {
+    raw = read_rsna_dicom(cfg, seed);
   } else if (index.layout == "brats") {
     raw = read_brats(cfg.root);
   } else if (index.layout == "folder") {
     raw = read_folder(cfg, seed);
   } else {
     throw UserError("data.layout: '" + cfg.layout +
-                    "' is not valid; expected one of auto|bmad|resc|isic|rsna|brats|folder");
+                    "' is not valid; expected one of auto|bmad|resc|isic|rsna|rsna-dicom|brats|folder");
   }
   index.notes.insert(index.notes.end(), raw.notes.begin(), raw.notes.end());
+  index.skipped = std::move(raw.skipped);
+  if (!index.skipped.empty()) {
+    index.notes.push_back(std::to_string(index.skipped.size()) +
+                          " images left out (data.on_bad_image: skip), e.g. " +
+                          index.skipped.front().reason);
+  }
   index.train = std::move(raw.train);
   index.test = std::move(raw.test);
   if (index.train.empty()) {
@@ -73,6 +85,27 @@ DatasetIndex index_dataset(const config::DataConfig& cfg, uint64_t seed, bool te
   log->info("{} train, {} val, {} test images", index.train.size(), index.val.size(),
             index.test.size());
   return index;
+}
+
+std::string split_table(const DatasetIndex& index) {
+  std::ostringstream out;
+  out << "split,image,label,subject,category,mask,boxes\n";
+  const std::pair<const char*, const std::vector<Sample>*> splits[] = {
+      {"train", &index.train}, {"val", &index.val}, {"test", &index.test}};
+  for (const auto& [name, samples] : splits) {
+    for (const auto& s : *samples) {
+      std::string boxes;
+      for (const auto& b : s.boxes) {
+        char text[128];
+        std::snprintf(text, sizeof(text), "%s%.17g %.17g %.17g %.17g", boxes.empty() ? "" : ";",
+                      b.x, b.y, b.width, b.height);
+        boxes += text;
+      }
+      out << name << "," << csv_field(s.image) << "," << s.label << "," << csv_field(s.subject)
+          << "," << csv_field(s.category) << "," << csv_field(s.mask) << "," << boxes << "\n";
+    }
+  }
+  return out.str();
 }
 
 }  // namespace qfae::data

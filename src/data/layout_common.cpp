@@ -2,6 +2,7 @@
 // data/listing.h: a folder that cannot be read is an error naming it, never an empty folder).
 #include <algorithm>
 #include <cctype>
+#include <sstream>
 
 #include "layouts.h"
 #include "qfae/data/listing.h"
@@ -119,6 +120,22 @@ void split_off(std::vector<Sample>& from, std::vector<Sample>& to, double ratio,
   from = std::move(keep);
 }
 
+std::string trim_cell(std::string s) {
+  const char* kSpace = " \t\r\n\"'";
+  s.erase(0, s.find_first_not_of(kSpace));
+  s.erase(s.find_last_not_of(kSpace) + 1);
+  return s;
+}
+
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> cells;
+  std::stringstream ss(line);
+  std::string cell;
+  while (std::getline(ss, cell, ',')) cells.push_back(trim_cell(cell));
+  if (!line.empty() && line.back() == ',') cells.emplace_back();  // a last, empty field
+  return cells;
+}
+
 std::string detect_layout(const config::DataConfig& cfg, std::string* reason,
                           std::vector<std::string>* looked_for) {
   const fs::path root = cfg.root;
@@ -129,6 +146,12 @@ std::string detect_layout(const config::DataConfig& cfg, std::string* reason,
   if (is_file(root / "data.json") && is_dir(root / "images")) {
     *reason = "found data.json and images/ (MedIAnomaly RSNA style)";
     return "rsna";
+  }
+  if (!children_containing(root, "train_labels", /*want_dir=*/false).empty() &&
+      !children_containing(root, "train_images", /*want_dir=*/true).empty()) {
+    *reason = "found *train_labels.csv and *train_images/ (the RSNA Pneumonia Detection "
+              "Challenge as distributed)";
+    return "rsna-dicom";
   }
   if (!children_containing(root, "training_input", /*want_dir=*/true).empty()) {
     *reason = "found a *Training_Input folder (ISIC2018 Task 3 style)";
@@ -153,6 +176,8 @@ std::string detect_layout(const config::DataConfig& cfg, std::string* reason,
                  "resc: Train/train/good (with Test/test/{good,Ungood})",
                  "isic: ISIC2018_Task3_Training_Input + ISIC2018_Task3_Training_GroundTruth csv",
                  "rsna: data.json + images/",
+                 "rsna-dicom: stage_2_train_images/ + stage_2_train_labels.csv + "
+                 "stage_2_detailed_class_info.csv",
                  "brats: train/ + test/{normal,tumor,annotation}",
                  "folder: set data.normal_dir (data.layout: folder)"};
   return "";

@@ -12,21 +12,6 @@
 namespace qfae::data::detail {
 namespace {
 
-std::string trim(std::string s) {
-  const char* kSpace = " \t\r\n\"'";
-  s.erase(0, s.find_first_not_of(kSpace));
-  s.erase(s.find_last_not_of(kSpace) + 1);
-  return s;
-}
-
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> cells;
-  std::stringstream ss(line);
-  std::string cell;
-  while (std::getline(ss, cell, ',')) cells.push_back(trim(cell));
-  return cells;
-}
-
 // The ground-truth CSV: a *<part>*.csv in root or inside a *<part>* folder of root.
 fs::path find_csv(const fs::path& root, const std::string& part) {
   std::vector<fs::path> found;

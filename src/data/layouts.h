@@ -17,6 +17,7 @@ namespace fs = std::filesystem;
 struct RawIndex {
   std::vector<Sample> train, val, test;
   std::vector<std::string> notes;
+  std::vector<SkippedImage> skipped;  // left out under data.on_bad_image: skip
 };
 
 // Layout name and the reason it was chosen, or "" with `looked_for` filled when nothing matched.
@@ -26,12 +27,16 @@ std::string detect_layout(const config::DataConfig& cfg, std::string* reason,
 RawIndex read_bmad(const fs::path& root);  // also RESC's spellings
 RawIndex read_isic(const fs::path& root);
 RawIndex read_rsna(const fs::path& root);
+// The RSNA Pneumonia Detection Challenge folder as distributed (layout_rsna_dicom.cpp).
+RawIndex read_rsna_dicom(const config::DataConfig& cfg, uint64_t seed);
 RawIndex read_brats(const fs::path& root);
 RawIndex read_folder(const config::DataConfig& cfg, uint64_t seed);
 
 // --- helpers (data/listing.h underneath: a path that cannot be looked at or a folder that cannot
 // be listed is a UserError naming it, never "absent") ---
 std::string lower(std::string s);
+// A CSV line's cells, split at commas, each without surrounding blanks and quotes.
+std::vector<std::string> split_csv_line(const std::string& line);
 // The child of `dir` named like one of `names` (case-insensitive; an exact match wins), "" if none.
 fs::path find_child(const fs::path& dir, const std::vector<std::string>& names,
                     bool want_dir = true);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 
 #include "qfae/data/transforms.h"
 #include "qfae/io/image.h"
@@ -29,6 +30,24 @@ void warn_if_far_from_input(const std::string& path, int64_t width, int64_t heig
                     path, width, height, image_size, image_size);
 }
 
+torch::Tensor boxes_to_mask(const std::vector<Box>& boxes, int64_t height, int64_t width) {
+  auto mask = torch::zeros({1, height, width}, torch::kFloat32);
+  auto m = mask.accessor<float, 3>();
+  // Pixel (r, c) has its centre at (c + 0.5, r + 0.5): inside [x, x + w) when
+  // ceil(x - 0.5) <= c < ceil(x + w - 0.5).
+  auto first = [](double from, int64_t n) {
+    return std::clamp<int64_t>(static_cast<int64_t>(std::ceil(from - 0.5)), 0, n);
+  };
+  for (const auto& b : boxes) {
+    const int64_t c0 = first(b.x, width), c1 = first(b.x + b.width, width);
+    const int64_t r0 = first(b.y, height), r1 = first(b.y + b.height, height);
+    for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t c = c0; c < c1; ++c) m[0][r][c] = 1.0f;
+    }
+  }
+  return mask;
+}
+
 LoadedSample load_sample(const Sample& sample, const config::DataConfig& cfg, bool augment,
                          uint64_t seed) {
   const int64_t size = cfg.image_size;
@@ -50,6 +69,8 @@ LoadedSample load_sample(const Sample& sample, const config::DataConfig& cfg, bo
                       " (width x height); they must match");
     }
     mask = resize_nearest(mask, size, size);
+  } else if (!sample.boxes.empty()) {
+    mask = resize_nearest(boxes_to_mask(sample.boxes, image.size(1), image.size(2)), size, size);
   }
   // The published code resizes its 8-bit pictures as uint8 (data.resize_on: uint8).
   image = cfg.resize_on == "uint8" && holds_8bit_values(image)

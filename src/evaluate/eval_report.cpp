@@ -60,7 +60,7 @@ void pr_points(const metrics::BinaryCurve& c, io::CurveSeries& s) {
 
 }  // namespace
 
-void write_scores_csv(const std::string& path, const std::vector<ImageResult>& rows,
+json write_scores_csv(const std::string& path, const std::vector<ImageResult>& rows,
                       double threshold) {
   const bool decide = std::isfinite(threshold);
   std::vector<std::string> paths;
@@ -76,6 +76,10 @@ void write_scores_csv(const std::string& path, const std::vector<ImageResult>& r
     out << dicom.rows[i] << "\n";
   }
   write_file_atomic(path, out.str());
+  if (dicom.images == 0) return nullptr;
+  return {{"images", dicom.images}, {"patients", dicom.patients}, {"studies", dicom.studies},
+          {"identifier_columns", {"patient_id", "study_uid", "sop_uid"}},
+          {"identifiers_in", "scores.csv"}};
 }
 
 void write_json(const std::string& path, const json& j) {

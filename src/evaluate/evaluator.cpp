@@ -136,7 +136,7 @@ ScoredSplit score_split(pipeline::AnomalyScorer& scorer, data::Loader& loader,
       r.path = b.paths[i];
       r.label = static_cast<int>(b.labels[i].item<int64_t>());
       r.score = out.scores[i].item<double>();
-      r.has_mask = !loader.samples()[b.indices[i]].mask.empty();
+      r.has_mask = loader.samples()[b.indices[i]].has_mask();
       require_finite(r.path, r.score, out.maps[i]);
       split.spill->write(out.maps[i], b.masks[i][0] > 0.5, display[i]);
       split.images.push_back(std::move(r));
@@ -235,7 +235,7 @@ ScoredSplit score_split_distributed(pipeline::AnomalyScorer& scorer, torch::Devi
       result.path = sample.image;
       result.label = sample.label;
       result.score = row[i][1];
-      result.has_mask = !sample.mask.empty();
+      result.has_mask = sample.has_mask();
       split.spill->write(maps[i], masks[i] > 0, display[i]);
       split.images.push_back(std::move(result));
     }
@@ -400,7 +400,7 @@ json describe_run(pipeline::AnomalyModel& model, const pipeline::AnomalyScorer& 
   m["dataset"] = {{"root", cfg.data.root}, {"layout", cfg.data.layout}, {"split", options.split},
                   {"images", images.size()}, {"anomalous", anomalous},
                   {"normal", static_cast<int64_t>(images.size()) - anomalous},
-                  {"image_size", cfg.data.image_size}};
+                  {"image_size", cfg.data.image_size}, {"notes", options.dataset_notes}};
   m["settings"] = {{"patch_sizes", cfg.eval.patch_sizes}, {"layers", cfg.eval.layers},
                    {"pixel_reduction", cfg.eval.pixel_reduction},
                    {"layer_reduction", cfg.eval.layer_reduction},
@@ -520,8 +520,10 @@ EvaluationResult evaluate_split(pipeline::AnomalyModel& model,
   m["timing"] = {{"seconds", total_s}, {"scoring_seconds", scoring_s},
                  {"images_per_s", static_cast<double>(result.images.size()) / scoring_s}};
   m["notes"] = notes;
+  const json dicom =
+      write_scores_csv((out_dir / "scores.csv").string(), result.images, options.threshold);
+  if (!dicom.is_null()) m["dataset"]["dicom"] = dicom;
   result.metrics = m;
-  write_scores_csv((out_dir / "scores.csv").string(), result.images, options.threshold);
   write_json((out_dir / "metrics.json").string(), m);
   run::throw_if_stopped();
   staged->commit();

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 
 #include "qfae/util/error.h"
 
@@ -56,6 +57,7 @@ DicomColumns dicom_columns(const std::vector<std::string>& paths) {
   DicomColumns out;
   out.rows.assign(paths.size(), "");
   bool any = false;
+  std::set<std::string> patients, studies;
   for (size_t i = 0; i < paths.size(); ++i) {
     if (!is_dicom_file(paths[i])) {
       out.rows[i] = ",,,";
@@ -63,6 +65,9 @@ DicomColumns dicom_columns(const std::vector<std::string>& paths) {
     }
     any = true;
     const auto id = read_dicom_identifiers(paths[i]);
+    ++out.images;
+    if (!id.patient_id.empty()) patients.insert(id.patient_id);
+    if (!id.study_uid.empty()) studies.insert(id.study_uid);
     out.rows[i] = "," + csv_text(id.patient_id) + "," + csv_text(id.study_uid) + "," +
                   csv_text(id.sop_uid);
   }
@@ -71,6 +76,8 @@ DicomColumns dicom_columns(const std::vector<std::string>& paths) {
     return out;
   }
   out.header = ",patient_id,study_uid,sop_uid";
+  out.patients = static_cast<int64_t>(patients.size());
+  out.studies = static_cast<int64_t>(studies.size());
   return out;
 }
 
@@ -238,6 +245,21 @@ void read_checked_header(const std::string& path, gdcm::Reader& reader) {
   check_dicom_data_set(path, reader.GetFile());
 }
 
+// The bytes from the start of the pixel data's value to the end of the file (what an uncompressed
+// file can hold of it), or -1 when that cannot be told.
+int64_t uncompressed_pixel_bytes(const std::string& path) {
+  gdcm::Reader reader;
+  reader.SetFileName(path.c_str());
+  const gdcm::Tag pixel_data(0x7fe0, 0x0010);
+  // Skipping the pixel data leaves the stream at the start of its value.
+  if (!reader.ReadUpToTag(pixel_data, {pixel_data})) return -1;
+  const size_t at = reader.GetStreamCurrentPosition();
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec || at == static_cast<size_t>(-1) || at > size) return -1;
+  return static_cast<int64_t>(size - at);
+}
+
 }  // namespace
 
 DicomHeader read_dicom_header(const std::string& path) {
@@ -259,6 +281,19 @@ DicomImage read_dicom(const std::string& path) {
     // The header only: the image reader below reads the file whole.
     gdcm::Reader header;
     read_checked_header(path, header);
+    const gdcm::File& file = header.GetFile();
+    if (!file.GetHeader().GetDataSetTransferSyntax().IsEncapsulated()) {
+      // GDCM reads a cut-off file's pixel data as if whole: it must not get that far.
+      const auto dims = gdcm::ImageHelper::GetDimensionsValue(file);
+      const auto pf = gdcm::ImageHelper::GetPixelFormatValue(file);
+      const int64_t frame_bytes = (dims.size() > 1 ? int64_t{dims[0]} * dims[1] : 0) *
+                                  pf.GetSamplesPerPixel() * pf.GetBitsAllocated() / 8;
+      const int64_t held = uncompressed_pixel_bytes(path);
+      if (held >= 0 && held < frame_bytes) {
+        dicom_fail(path, "is truncated: its pixel data holds " + std::to_string(held) +
+                             " bytes where its first frame needs " + std::to_string(frame_bytes));
+      }
+    }
   }
   gdcm::ImageReader reader;
   reader.SetFileName(path.c_str());
@@ -309,6 +344,7 @@ DicomImage read_dicom(const std::string& path) {
   const size_t pixels = static_cast<size_t>(out.width * out.height);
   const size_t frame_bytes = pixels * samples * (pf.GetBitsAllocated() / 8);
   if (buffer.size() < frame_bytes) dicom_fail(path, "has less pixel data than its size says");
+
   // The modality rescale as the standard's Modality LUT stage has it (GDCM would also take an RT
   // dose's DoseGridScaling, which is not part of it).
   const double slope = dicom_number(dicom_text(ds, 0x0028, 0x1053)).value_or(1.0);
@@ -338,6 +374,15 @@ DicomImage read_dicom(const std::string& path) {
       out.values[pixels + i] = std::clamp(y - 0.344136 * cb - 0.714136 * cr, 0.0, top);
       out.values[2 * pixels + i] = std::clamp(y + 1.772 * cb, 0.0, top);
     }
+  }
+  {
+    // The values the stored integers can take, through the rescale (data.dicom_window: stored).
+    const int bits = std::clamp<int>(pf.GetBitsStored(), 1, 32);
+    const bool is_signed = pf.GetPixelRepresentation() == 1;
+    const double lo = is_signed ? -std::ldexp(1.0, bits - 1) : 0.0;
+    const double hi = is_signed ? std::ldexp(1.0, bits - 1) - 1 : std::ldexp(1.0, bits) - 1;
+    out.stored_lo = std::min(lo * slope + intercept, hi * slope + intercept);
+    out.stored_hi = std::max(lo * slope + intercept, hi * slope + intercept);
   }
   out.window_center = dicom_number(dicom_text(ds, 0x0028, 0x1050));
   out.window_width = dicom_number(dicom_text(ds, 0x0028, 0x1051));

@@ -266,7 +266,10 @@ torch::Tensor read_dicom_image(const std::string& path, const DicomWindow& windo
                   : (((values - (c - 0.5)) / (w - 1)) + 0.5).clamp(0, 1);
   } else {
     double lo = window.lo, hi = window.hi;
-    if (window.mode != "fixed") {
+    if (window.mode == "stored") {
+      lo = d.stored_lo;
+      hi = d.stored_hi;
+    } else if (window.mode != "fixed") {
       auto sorted = std::get<0>(values.flatten().sort());
       const auto at = [&](double q) {
         const auto i = static_cast<int64_t>(std::llround(q * static_cast<double>(n - 1)));

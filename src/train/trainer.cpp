@@ -156,6 +156,7 @@ void Trainer::open_run(const std::string& run_dir) {
   const auto metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
   if (resumed_) run::truncate_metrics_after(metrics_path, progress_.step);
   config::save_yaml(config_, (fs::path(run_dir_) / "config.yaml").string());
+  write_file_atomic((fs::path(run_dir_) / "split.csv").string(), data::split_table(index_));
   metrics_ = run::JsonlWriter(metrics_path);
 }
 
@@ -467,6 +468,9 @@ bool Trainer::after_epoch(bool epoch_done, bool finished) {
 void Trainer::write_skipped() const {
   if (!leader()) return;
   std::string text;
+  for (const auto& s : index_.skipped) {
+    text += tsv_field(s.path) + "\t" + tsv_field(s.reason) + "\n";
+  }
   for (const auto* loader : {train_loader_.get(), val_loader_.get()}) {
     if (!loader) continue;
     for (const auto& s : loader->skipped()) {

@@ -202,7 +202,7 @@ TEST(Config, ValidationRefusesWhatOnlyTheModelWouldRefuse) {
 }
 
 TEST(Config, ShippedConfigsLoadAndValidate) {
-  for (const char* name : {"brats", "resc", "rsna", "isic", "liver", "demo"}) {
+  for (const char* name : {"brats", "resc", "rsna", "rsna_dicom", "isic", "liver", "demo"}) {
     const std::string path = std::string(QFAE_CONFIG_DIR) + "/" + name + ".yaml";
     SCOPED_TRACE(path);
     const auto l = qfae::config::load_config({path}, {});
@@ -212,6 +212,10 @@ TEST(Config, ShippedConfigsLoadAndValidate) {
   const auto rsna = qfae::config::load_config({std::string(QFAE_CONFIG_DIR) + "/rsna.yaml"}, {});
   EXPECT_EQ(rsna.config.eval.pixel_reduction, "mean");
   EXPECT_EQ(rsna.config.eval.layer_reduction, "max");
+  const auto rsna_dicom =
+      qfae::config::load_config({std::string(QFAE_CONFIG_DIR) + "/rsna_dicom.yaml"}, {});
+  EXPECT_EQ(rsna_dicom.config.data.layout, "rsna-dicom");
+  EXPECT_EQ(rsna_dicom.config.data.test_size, (std::vector<int64_t>{1000, 1000}));
   const auto liver =
       qfae::config::load_config({std::string(QFAE_CONFIG_DIR) + "/liver.yaml"}, {});
   EXPECT_EQ(liver.config.eval.patch_sizes, (std::vector<int64_t>{8, 16}));

@@ -32,7 +32,7 @@ constexpr double kWeightTolerance = 1e-5;   // final weights, absolute
 constexpr double kKeyBiasTolerance = 1e-4;  // attention key biases: exact gradient zero, so Adam
                                             // turns rounding noise into full-size steps
 
-std::string fixture_path() {
+std::string trajectory_fixture() {
   if (const char* env = std::getenv("QFAE_TRAJECTORY_FIXTURE"); env && *env) return env;
   return std::string(QFAE_TEST_FIXTURES) + "/trajectory/public.safetensors";
 }
@@ -104,7 +104,7 @@ TEST(Trajectory, FollowsTheReferenceRun) {
     GTEST_SKIP() << "QFAE_TRAJECTORY_BACKBONES is not set: run `ctest -R Trajectory`, which "
                     "rebuilds the fixture's backbones (tests/scripts/test_trajectory.sh)";
   }
-  const auto fixture = qfae::io::load_safetensors(fixture_path());
+  const auto fixture = qfae::io::load_safetensors(trajectory_fixture());
   const auto meta = nlohmann::json::parse(fixture.metadata.at("trajectory_fixture"));
   const auto& variant = meta.at("variant_config");
   qfae::test::TempDir dir;

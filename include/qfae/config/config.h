@@ -13,7 +13,7 @@ namespace qfae::config {
 // config file that set them.
 struct DataConfig {
   std::string root;                      // dataset root folder
-  std::string layout = "auto";           // auto|bmad|resc|isic|rsna|brats|folder
+  std::string layout = "auto";           // auto|bmad|resc|isic|rsna|rsna-dicom|brats|folder
   int64_t image_size = 224;              // model input side in pixels
   // uint8: 8-bit pictures are resized as 8-bit values and rounded, as the published code does
   // (torchvision's Resize of a uint8 tensor): this reproduces its numbers. float: resized as
@@ -38,9 +38,18 @@ struct DataConfig {
   // DICOM files: how the modality's values become the [0, 1] image, the same in train, eval and
   // infer (kept in float, no 8-bit rounding). file: the file's first VOI window (WindowCenter /
   // WindowWidth), or `percentiles` when it has none; percentiles: the image's 0.5th to 99.5th
-  // percentile; fixed: data.dicom_range, e.g. [-160, 240] Hounsfield units for liver CT.
+  // percentile; stored: the range the stored integers can take (0 to 255 for 8-bit files such
+  // as RSNA's, read as a PNG export of them would be); fixed: data.dicom_range, e.g.
+  // [-160, 240] Hounsfield units for liver CT.
   std::string dicom_window = "file";
   std::vector<double> dicom_range;
+  // layout "rsna-dicom" (the RSNA Pneumonia Detection Challenge as distributed): which class is
+  // anomalous besides "Lung Opacity". lung_opacity: "No Lung Opacity / Not Normal" is left out;
+  // not_normal: it counts as anomalous too. The split is drawn by patient with the seed: test and
+  // val take these many [normal, anomalous] patients, train every other normal one.
+  std::string rsna_abnormal = "lung_opacity";
+  std::vector<int64_t> val_size = {100, 100};
+  std::vector<int64_t> test_size = {1000, 1000};
 
   template <class V>
   void visit(V& v) {
@@ -70,6 +79,9 @@ struct DataConfig {
     v("normal_test_ratio", normal_test_ratio);
     v("dicom_window", dicom_window);
     v("dicom_range", dicom_range);
+    v("rsna_abnormal", rsna_abnormal);
+    v("val_size", val_size);
+    v("test_size", test_size);
   }
 };
 

@@ -45,12 +45,6 @@ struct LoaderOptions {
   bool keep_empty = false;
 };
 
-// A sample dropped under data.on_bad_image: skip.
-struct SkippedImage {
-  std::string path;    // the sample's image
-  std::string reason;  // the error message (names the image or its mask)
-};
-
 class Loader {
  public:
   Loader(std::vector<Sample> samples, config::DataConfig cfg, LoaderOptions options);

@@ -19,8 +19,10 @@ struct ScoresAndLabels {
 };
 ScoresAndLabels scores_and_labels(const std::vector<ImageResult>& rows);
 
-void write_scores_csv(const std::string& path, const std::vector<ImageResult>& rows,
-                      double threshold);
+// Returns what metrics.json says of the DICOM files among the rows (null when there are none):
+// {"images", "patients", "studies", "identifier_columns"}, the identifiers being in scores.csv.
+nlohmann::json write_scores_csv(const std::string& path, const std::vector<ImageResult>& rows,
+                                double threshold);
 void write_json(const std::string& path, const nlohmann::json& j);
 
 // roc.png and pr.png in `dir`: the image-level curve, and the pooled pixel curve when `pixels`

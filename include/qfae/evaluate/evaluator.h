@@ -20,6 +20,7 @@ struct EvaluationOptions {
                            // replaced only once this one is complete
   std::string checkpoint;  // recorded in metrics.json
   std::string split = "test";
+  std::vector<std::string> dataset_notes;  // what indexing the dataset found (metrics.json)
   double threshold = std::numeric_limits<double>::quiet_NaN();  // NaN: no decisions
   double map_scale = std::numeric_limits<double>::quiet_NaN();  // overlay colour max; NaN (what
                                                                 // qfae eval uses): the split's

@@ -35,6 +35,9 @@ struct DicomImage {
   // sees (and the model's input) is always MONOCHROME2.
   bool inverted = false;
   int bits_stored = 8;  // colour files: their values are 0 .. 2^bits_stored - 1
+  // The range the stored integers can take (bits stored, signed or not), through the rescale:
+  // 0 .. 255 for an 8-bit file without one. Float pixel data: its bits' integer range.
+  double stored_lo = 0, stored_hi = 255;
   std::optional<double> window_center, window_width;  // the file's first VOI window, if any
   std::string modality, photometric, transfer_syntax;
   // The identifiers users join results on, and the geometry that stacks a series; nothing else
@@ -70,6 +73,9 @@ DicomIdentifiers read_dicom_identifiers(const std::string& path);
 struct DicomColumns {
   std::string header;
   std::vector<std::string> rows;
+  // How many of `paths` are DICOM files, and their distinct PatientIDs and StudyInstanceUIDs
+  // (empty ones not counted): what metrics.json says of them.
+  int64_t images = 0, patients = 0, studies = 0;
 };
 DicomColumns dicom_columns(const std::vector<std::string>& paths);
 

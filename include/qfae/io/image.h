@@ -25,14 +25,15 @@ torch::Tensor read_image(const std::string& path);
 // once per process in a warning).
 // How a DICOM file's values become [0, 1] (data.dicom_window / data.dicom_range).
 struct DicomWindow {
-  std::string mode = "file";  // file | percentiles | fixed
+  std::string mode = "file";  // file | percentiles | stored | fixed
   double lo = 0, hi = 0;      // fixed: the values mapped to 0 and 1
 };
 
 // A DICOM file (io/dicom.h) as float32 (C, H, W) in [0, 1], C = 1 or 3: grey values through the
 // window (mode file: the file's VOI window with the standard's linear function, PS3.3 C.11.2.1.2,
 // or the percentiles when it has none; percentiles: the 0.5th to 99.5th percentile of the image;
-// fixed: lo to hi), MONOCHROME1 inverted; colour values divided by 2^bits_stored - 1. Never
+// stored: the range the stored integers can take, 0 to 255 for 8-bit files, so an 8-bit file
+// reads as its PNG export would; fixed: lo to hi), MONOCHROME1 inverted; colour values divided by 2^bits_stored - 1. Never
 // rounded to 8 bits. A multi-frame file gives its first frame (a warning says so, once per
 // process). UserError naming the file as read_dicom.
 torch::Tensor read_dicom_image(const std::string& path, const DicomWindow& window);
