@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Counts the FLOPs of qfae's training and evaluation steps with PyTorch's own counter
 (torch.utils.flop_counter.FlopCounterMode), independently of src/perf/flops.cpp: the frozen
-networks are the exported TorchScript files, the trainable part is rendered here from MODEL.md.
+networks are the exported TorchScript files, the trainable part is rendered here from docs/model.md.
 
   python scripts/count_flops.py --config configs/brats.yaml --json flops.json
   python scripts/count_flops.py --config configs/brats.yaml --run meta:64 --run cpu:2 \
@@ -23,8 +23,9 @@ What is counted, and how it lines up with qfae's conventions (docs/performance.m
   convention of qfae's "2x the attention products". Causal masks are thus counted in full, as qfae
   counts them. The trainable part is written with explicit matmuls, the same products.
 - The first Q-Former block's self-attention reads the learned queries only: it runs once per STEP
-  on (1, Q, D) and is expanded over the batch, as qfae runs it (MODEL.md's tiled form gives the
-  same values), so per-image figures depend on the batch; qfae divides by the same batch.
+  on (1, Q, D) and is expanded over the batch, as qfae runs it (the tiled form of docs/model.md
+  section 2.4 gives the same values), so per-image figures depend on the batch; qfae divides by
+  the same batch.
 - The backward runs in stages, one FlopCounterMode per stage (loss -> MAE on x_hat -> decoder ->
   Q-Former -> query self-attention -> projection), each stage's input a detached leaf that requires
   grad exactly when the real input does; on the meta device the whole step is also counted in one
@@ -46,7 +47,8 @@ import zipfile
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # flop_model.py, imported once torch is known to be there
 
-# MODEL.md's values (= include/qfae/config/config.h's defaults), for keys a config file leaves out.
+# The defaults of docs/model.md (= include/qfae/config/config.h's), for keys a config file leaves
+# out.
 DEFAULTS = {
     "data": {"image_size": 224},
     "backbone": {"encoders": [], "encoder_model": "vit_large_patch14_reg4_dinov2.lvd142m",
@@ -86,7 +88,7 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", type=pathlib.Path, required=True,
                    help="qfae YAML config (e.g. configs/brats.yaml, or `qfae config` output); "
-                        "keys it leaves out take MODEL.md's defaults")
+                        "keys it leaves out take docs/model.md's defaults")
     p.add_argument("--encoder", type=pathlib.Path, help="exported encoder (.pt) to use")
     p.add_argument("--perceptual", type=pathlib.Path, help="exported perceptual MAE (.pt) to use")
     p.add_argument("--export-dir", type=pathlib.Path,
@@ -128,7 +130,7 @@ def load_config(path):
                 cfg[area][key] = default
                 defaulted.append(f"{area}.{key}")
     if defaulted:
-        log(f"{path}: MODEL.md defaults for {', '.join(defaulted)}")
+        log(f"{path}: docs/model.md defaults for {', '.join(defaulted)}")
     return cfg
 
 

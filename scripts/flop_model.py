@@ -18,8 +18,8 @@ def attention(q, k, v, scale, causal):
 
 
 class MultiQuerySelfAttention(nn.Module):
-    """MODEL.md 2.1: fused Linear(D -> D + 2 D/H), H query heads of D/H, ONE shared key/value
-    head, scale (D/H)^-1/2, causal mask; out Linear(D -> D)."""
+    """docs/model.md section 2.1: fused Linear(D -> D + 2 D/H), H query heads of D/H, ONE shared
+    key/value head, scale (D/H)^-1/2, causal mask; out Linear(D -> D)."""
 
     def __init__(self, m):
         super().__init__()
@@ -39,8 +39,9 @@ class MultiQuerySelfAttention(nn.Module):
 
 
 class CrossAttention(nn.Module):
-    """MODEL.md 2.2: LayerNorm on the queries, heads x 64, to_q / to_kv without bias, a learned null
-    key and value prepended per head, scale 64^-1/2, to_out Linear without bias then LayerNorm."""
+    """docs/model.md section 2.2: LayerNorm on the queries, heads x 64, to_q / to_kv without bias, a
+    learned null key and value prepended per head, scale 64^-1/2, to_out Linear without bias then
+    LayerNorm."""
 
     def __init__(self, m):
         super().__init__()
@@ -68,9 +69,9 @@ class CrossAttention(nn.Module):
 
 
 class QFormerBlock(nn.Module):
-    """MODEL.md 2: self-attention, cross-attention (when the block has it), MLP; no residuals
-    unless model.residual. attend() and rest() split it so the first block's query self-attention
-    can run once per step."""
+    """docs/model.md section 2: self-attention, cross-attention (when the block has it), MLP; no
+    residuals unless model.residual. attend() and rest() split it so the first block's query
+    self-attention can run once per step."""
 
     def __init__(self, m, cross):
         super().__init__()
@@ -125,8 +126,8 @@ class DecoderBlock(nn.Module):
 
 
 def sincos_2d(dim, grid):
-    """MAE's fixed position embedding (MODEL.md 3): the column index in channels [0, D/2), the row
-    index in [D/2, D); each half sin then cos of pos * 1/10000^(i/(D/4))."""
+    """MAE's fixed position embedding (docs/model.md section 3): the column index in channels
+    [0, D/2), the row index in [D/2, D); each half sin then cos of pos * 1/10000^(i/(D/4))."""
     quarter = dim // 4
     omega = 1.0 / 10000 ** (torch.arange(quarter, dtype=torch.float64) / quarter)
     pos = torch.arange(grid, dtype=torch.float64)
@@ -140,8 +141,9 @@ def sincos_2d(dim, grid):
 
 
 class Decoder(nn.Module):
-    """MODEL.md 3: Linear embed + fixed position, [registers, CLS, grid tokens], pre-norm blocks,
-    final LayerNorm, Linear to p*p*3 on EVERY token, prefix dropped, unpatchified."""
+    """docs/model.md section 3: Linear embed + fixed position, [registers, CLS, grid tokens],
+    pre-norm blocks, final LayerNorm, Linear to p*p*3 on EVERY token, prefix dropped,
+    unpatchified."""
 
     def __init__(self, m, image_size):
         super().__init__()
@@ -184,9 +186,9 @@ def build_trainable(cfg, encoder_width):
 
 
 def perceptual_maps(image_size, h_x, h_xhat, patch_sizes):
-    """MODEL.md 4: per patch size and layer, 1 - cos over channels of the patch tokens (CLS
-    dropped, row-major g x g), bilinear to the image size; the patch sizes' maps multiplied per
-    layer. h_*[patch][layer] is (B, 1 + g*g, C); returns (R, B, 1, H, W)."""
+    """docs/model.md section 4: per patch size and layer, 1 - cos over channels of the patch
+    tokens (CLS dropped, row-major g x g), bilinear to the image size; the patch sizes' maps
+    multiplied per layer. h_*[patch][layer] is (B, 1 + g*g, C); returns (R, B, 1, H, W)."""
     per_layer = None
     for p, hx, hy in zip(patch_sizes, h_x, h_xhat):
         g = image_size // p

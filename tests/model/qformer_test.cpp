@@ -1,6 +1,6 @@
 // Q-Former: output shapes for several widths, causal query self-attention (and the switch that
-// turns it off), which blocks carry cross-attention, the forward against MODEL.md §2 written out
-// in torch ops (with and without the residual option), and the first block's self-attention
+// turns it off), which blocks carry cross-attention, the forward against docs/model.md §2 written
+// out in torch ops (with and without the residual option), and the first block's self-attention
 // computed once per step (equal to the batched path, values and gradients).
 #include "qfae/model/qformer.h"
 
@@ -122,7 +122,7 @@ TEST(QFormerTest, ParameterShapesFollowTheReference) {
 
 namespace {
 
-// MODEL.md §2 written out with plain torch ops on a Q-Former's own parameters (found by the
+// docs/model.md §2 written out with plain torch ops on a Q-Former's own parameters (found by the
 // reference's names), in eval mode (dropout off). With `residual`, each of the three steps adds
 // its input to its output: x = x + f(x), as the option promises; without, x = f(x).
 torch::Tensor qformer_written_out(QFormer& qformer, const torch::Tensor& context, bool residual) {

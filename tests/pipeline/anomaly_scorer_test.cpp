@@ -1,6 +1,6 @@
-// AnomalyScorer against MODEL.md §5 written out in torch ops: batches queued before the previous
-// one is collected (how `qfae eval` and `qfae infer` overlap work) each get their own maps and
-// scores, on the host; both reduction settings. QFAE_TEST_DEVICE=cuda runs it on the GPU.
+// AnomalyScorer against docs/model.md §5 written out in torch ops: batches queued before the
+// previous one is collected (how `qfae eval` and `qfae infer` overlap work) each get their own maps
+// and scores, on the host; both reduction settings. QFAE_TEST_DEVICE=cuda runs it on the GPU.
 #include "qfae/pipeline/anomaly_scorer.h"
 
 #include <gtest/gtest.h>
@@ -17,9 +17,9 @@ using qfae::test::TempDir;
 namespace qfae::pipeline {
 namespace {
 
-// MODEL.md §5 in plain torch ops, from the AnomalyModel's reconstruction and test-time layer maps
-// (R, B, 1, H, W): the pixel map is their mean over layers; the image score reduces each layer's
-// map over pixels (max or mean), then the layers (mean or max). Eval mode, no smoothing.
+// docs/model.md §5 in plain torch ops, from the AnomalyModel's reconstruction and test-time layer
+// maps (R, B, 1, H, W): the pixel map is their mean over layers; the image score reduces each
+// layer's map over pixels (max or mean), then the layers (mean or max). Eval mode, no smoothing.
 AnomalyOutput scored_by_hand(AnomalyModel& model, const torch::Tensor& images, bool max_over_pixels,
                              bool max_over_layers) {
   torch::NoGradGuard no_grad;

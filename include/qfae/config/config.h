@@ -1,5 +1,5 @@
 // Typed configuration: one struct per area with every default of the published model
-// (../shared/spec/MODEL.md). Precedence: defaults < --config files in order < --set flags.
+// (docs/model.md). Precedence: defaults < --config files in order < --set flags.
 #pragma once
 #include <cstdint>
 #include <map>

@@ -1,4 +1,4 @@
-// Dataset indexing: finds the images of a dataset folder in one of the layouts of MODEL.md §7 and
+// Dataset indexing: finds a dataset folder's images in one of the layouts of docs/model.md §7 and
 // splits them into train / val / test lists of samples. No pixels are read here.
 #pragma once
 #include <cstdint>

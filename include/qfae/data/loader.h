@@ -31,7 +31,7 @@ struct LoaderOptions {
   int64_t batch_size = 1;
   bool shuffle = false;     // a new order each epoch, from (seed, epoch)
   bool drop_last = false;   // drop the last partial batch (training)
-  bool augment = false;     // MODEL.md §6 training augmentation, seeded per sample
+  bool augment = false;     // docs/model.md §6.3 training augmentation, seeded per sample
   uint64_t seed = 0;        // shuffling and per-sample augmentation
   int64_t workers = -1;     // threads; -1 = cfg.workers, where 0 = one per core
   int64_t prefetch = 4;     // batches that may be loaded ahead of the consumer

@@ -1,5 +1,5 @@
 // One sample from file to model input: decode, resize, optional seeded augmentation, 3 channels,
-// normalisation; its mask binarised and resized alongside (MODEL.md §6).
+// normalisation; its mask binarised and resized alongside (docs/model.md §6.3).
 #pragma once
 #include <torch/types.h>
 

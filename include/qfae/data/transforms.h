@@ -1,6 +1,6 @@
-// Resampling and the training augmentations (MODEL.md §6) on float (C, H, W) CPU tensors, written
-// as plain loops so that results are bit-identical whatever thread runs them. Semantics follow
-// torchvision; where tensor and PIL paths differ, the comment says which one is followed.
+// Resampling and the training augmentations (docs/model.md §6.3) on float (C, H, W) CPU tensors,
+// written as plain loops so that results are bit-identical whatever thread runs them. Semantics
+// follow torchvision; where tensor and PIL paths differ, the comment says which one is followed.
 #pragma once
 #include <torch/types.h>
 
@@ -55,9 +55,10 @@ torch::Tensor rotate(const torch::Tensor& image, double angle_deg, bool bilinear
 torch::Tensor adjust_brightness(const torch::Tensor& image, double factor);
 torch::Tensor adjust_contrast(const torch::Tensor& image, double factor);
 
-// The whole training augmentation of MODEL.md §6 on an image already resized to its final size:
-// crop box resized back to the same size, rotation, vertical flip, then colour jitter. `mask`
-// (1, H, W), when defined, gets the same geometry with nearest sampling and no colour change.
+// The whole training augmentation of docs/model.md §6.3 on an image already resized to its final
+// size: crop box resized back to the same size, rotation, vertical flip, then colour jitter.
+// `mask` (1, H, W), when defined, gets the same geometry with nearest sampling and no colour
+// change.
 void apply_augment(const AugmentParams& p, torch::Tensor& image, torch::Tensor* mask);
 
 }  // namespace qfae::data

@@ -1,6 +1,6 @@
 // The perceptual-distance math on hidden states, independent of any network: 1 - cosine maps per
 // scale and layer, upsampled and multiplied over scales, and the loss / pixel map / image scores
-// derived from them (MODEL.md §4-5).
+// derived from them (docs/model.md §4-5).
 #pragma once
 #include <torch/torch.h>
 

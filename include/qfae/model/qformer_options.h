@@ -1,4 +1,5 @@
-// Hyper-parameters of the Q-Former bottleneck; defaults are the published model's (MODEL.md §2).
+// Hyper-parameters of the Q-Former bottleneck; defaults are the published model's
+// (docs/model.md §2).
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -1,4 +1,4 @@
-// Test-time anomaly maps and image scores of a trained AnomalyModel (MODEL.md §5): reconstruct,
+// Test-time maps and image scores of a trained AnomalyModel (docs/model.md §5): reconstruct,
 // compare with the test-time perceptual settings, optionally smooth, reduce. Shared by
 // training-time calibration, `qfae eval` and `qfae infer`, so all three score images the same way.
 #pragma once

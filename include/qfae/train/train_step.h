@@ -1,7 +1,7 @@
-// One optimisation step of the Q-Former autoencoder (MODEL.md §4): Adam over the trainable
-// weights with the OneCycle learning rate and beta1 of the step, dropout seeded by the step, the
-// perceptual loss under the phase's precision. Shared by Trainer and `qfae bench`, so the bench
-// times exactly what training runs.
+// One optimisation step of the Q-Former autoencoder (docs/model.md §4, §6): Adam over the
+// trainable weights with the OneCycle learning rate and beta1 of the step, dropout seeded by the
+// step, the perceptual loss under the phase's precision. Shared by Trainer and `qfae bench`, so
+// the bench times exactly what training runs.
 #pragma once
 #include <torch/torch.h>
 
