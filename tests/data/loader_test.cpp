@@ -6,7 +6,7 @@
 #include <set>
 
 #include "../support/run_binary.h"
-#include "tree_util.h"
+#include "../support/tree_util.h"
 
 namespace fs = std::filesystem;
 using qfae::data::Batch;

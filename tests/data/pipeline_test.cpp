@@ -7,7 +7,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "../support/run_binary.h"
-#include "tree_util.h"
+#include "../support/tree_util.h"
 
 using qfae::test::TempDir;
 using qfae::test::user_error;

@@ -10,7 +10,7 @@
 #include "../support/run_binary.h"
 #include "qfae/data/dataset.h"
 #include "qfae/data/listing.h"
-#include "tree_util.h"
+#include "../support/tree_util.h"
 
 namespace fs = std::filesystem;
 using qfae::test::TempDir;

@@ -9,7 +9,7 @@
 #include "qfae/data/dataset.h"
 #include "qfae/data/pipeline.h"
 #include "../support/run_binary.h"
-#include "tree_util.h"
+#include "../support/tree_util.h"
 
 namespace fs = std::filesystem;
 using qfae::data::Box;

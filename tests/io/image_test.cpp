@@ -9,7 +9,7 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
-#include "../data/tree_util.h"
+#include "../support/tree_util.h"
 #include "../support/run_binary.h"
 
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 
 #include "qfae/io/image.h"
 #include "qfae/util/error.h"
-#include "../support/user_error.h"
+#include "user_error.h"
 
 namespace qfae::test {
 
