@@ -93,7 +93,7 @@ config::LoadedConfig resolve_config(const CommonOptions& o, bool check_files) {
   config::validate(loaded.config, loaded.sources, check_files);
   // Ranks on one machine share its cores.
   init_threads(dist::threads_per_rank(static_cast<int>(loaded.config.threads), world,
-                                      dist::usable_cores()));
+                                      usable_cores()));
   log("config")->debug("resolved config:\n{}", config::to_yaml(loaded.config));
   return loaded;
 }

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 
 #include "qfae/cli/common.h"
 #include "qfae/util/error.h"
@@ -38,7 +37,7 @@ int check_launch(const DistOptions& options, const std::string& device_spec,
                       std::to_string(gpus) + " (device: " + device_spec + ")");
     }
   } else {
-    const auto cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int cores = usable_cores();
     if (n > cores) {
       throw UserError("--nproc " + std::to_string(n) + ": on the CPU the ranks share this "
                       "machine's " + std::to_string(cores) + " cores, and more ranks than cores "

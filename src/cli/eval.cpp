@@ -97,7 +97,7 @@ void assign_out_dirs(const EvalOptions& o, std::vector<EvalPlan*>& plans) {
 nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan, Job& job) {
   const auto& cfg = plan.loaded.config;
   init_threads(dist::threads_per_rank(static_cast<int>(cfg.threads), job.world,
-                                      dist::usable_cores()));
+                                      usable_cores()));
   const auto device = rank_device(resolve_device(cfg.device), job.world);
   if (job.world.distributed() && !job.comm) job.comm = join_world(job.world, device, o.dist);
   pipeline::AnomalyModel model(cfg, device);
@@ -240,7 +240,7 @@ int run_eval(const EvalOptions& o) {
   if (new_dir) run::point_latest(dir);
   log("eval")->info("summary of {} runs in {}/summary.md and summary.csv{}", runs.size(), dir,
                     failures ? " (" + std::to_string(failures) + " failed, see above)" : "");
-  return failures ? 2 : 0;
+  return failures ? kExitBadInput : 0;
 }
 }  // namespace
 

@@ -95,7 +95,7 @@ int run_infer(const InferOptions& o) {
   std::cout << " -> " << io.out_dir << "/scores.csv" << (io.save_maps ? " and maps/" : "")
             << "\n";
   for (const auto& f : result.failed) std::cerr << "qfae: could not score " << f << "\n";
-  if (result.processed == 0) return 2;
+  if (result.processed == 0) return kExitBadInput;
   return result.failed.empty() && problems.empty() ? 0 : 3;
 }
 }  // namespace

@@ -2,6 +2,8 @@
 // the worker finishing a batch stacks it; the consumer takes batches strictly in order.
 #include "qfae/data/loader.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
 
 #include "qfae/data/random.h"
@@ -20,7 +22,9 @@ Loader::Loader(std::vector<Sample> samples, config::DataConfig cfg, LoaderOption
               " needs drop_last and a batch size that divides by the shards, got ",
               options_.batch_size);
   int64_t w = options_.workers >= 0 ? options_.workers : cfg_.workers;
-  if (w <= 0) w = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  // 0: one per core this process was given (init_threads: the usable cores, shared among the
+  // ranks of the machine), so 8 ranks on 64 cores start 8 loader threads each, not 64.
+  if (w <= 0) w = std::max<int64_t>(1, at::get_num_threads());
   workers_ = w;
   options_.prefetch = std::max<int64_t>(1, options_.prefetch);
 }

@@ -18,6 +18,7 @@
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
+#include "qfae/util/runtime.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -216,7 +217,7 @@ std::vector<SubjectResult> slice_subjects(const std::vector<VolumeSource>& sourc
     }
   };
   int64_t threads =
-      o.threads > 0 ? o.threads : std::min<int64_t>(8, std::thread::hardware_concurrency());
+      o.threads > 0 ? o.threads : std::min<int64_t>(8, usable_cores());
   threads = std::clamp<int64_t>(threads, 1, static_cast<int64_t>(sources.size()));
   std::vector<std::thread> pool;
   for (int64_t t = 1; t < threads; ++t) pool.emplace_back(worker);

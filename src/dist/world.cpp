@@ -4,7 +4,6 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,7 +13,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
@@ -118,13 +116,6 @@ World world_from_environment(const GetEnv& getenv) {
 
 World world_from_environment() {
   return world_from_environment([](const char* name) { return std::getenv(name); });
-}
-
-int usable_cores() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 int threads_per_rank(int configured, const World& world, int cores) {

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include "qfae/data/pipeline.h"
@@ -130,7 +130,7 @@ InferenceResult infer_images(pipeline::AnomalyModel& model, const std::vector<st
   pipeline::AnomalyScorer scorer(model, cfg.eval);
   InferenceResult result;
   std::vector<Row> rows(files.size());
-  std::map<std::string, int> used;
+  std::set<std::string> used;  // overlay names taken (a duplicate stem gets its row's index)
   const bool tty = options.progress && isatty(STDERR_FILENO);
   const auto batch_size = static_cast<size_t>(std::max<int64_t>(1, cfg.eval.batch_size));
   // One batch queued on the device while the host draws the figures of the previous one.
@@ -145,8 +145,12 @@ InferenceResult infer_images(pipeline::AnomalyModel& model, const std::vector<st
       const bool flagged = std::isfinite(options.threshold) && row.score >= options.threshold;
       result.flagged += flagged ? 1 : 0;
       if (!options.save_maps) continue;
-      std::string name = fs::path(row.path).stem().string();
-      if (used[name]++ > 0) name += "_" + std::to_string(f.index[k]);
+      const std::string stem = fs::path(row.path).stem().string();
+      std::string name = stem;
+      // "a_3" for the second "a" may be a real input's name too: then "a_3_1", and so on.
+      for (int n = 0; !used.insert(name).second; ++n) {
+        name = stem + "_" + std::to_string(f.index[k]) + (n > 0 ? "_" + std::to_string(n) : "");
+      }
       row.overlay = "maps/" + name + ".png";
       const double vmax = std::isfinite(options.map_scale)
                               ? options.map_scale

@@ -4,6 +4,9 @@
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
+#include <sched.h>
+
+#include <algorithm>
 #include <regex>
 #include <thread>
 
@@ -11,10 +14,15 @@
 
 namespace qfae {
 
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 void init_threads(int threads) {
-  int n = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
-  if (n < 1) n = 1;
-  torch::set_num_threads(n);
+  torch::set_num_threads(threads > 0 ? threads : usable_cores());
 }
 
 torch::Device resolve_device(const std::string& spec, const std::string& key) {

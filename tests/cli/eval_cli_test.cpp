@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "../support/run_binary.h"
@@ -259,6 +260,32 @@ TEST_F(EvalCli, InferScoresOneImageAndAFolderDespiteACorruptFile) {
   }
   EXPECT_EQ(scored, 4);
   EXPECT_NE(r.out.find("4 of 5 images scored"), std::string::npos) << r.out;
+}
+
+// Overlays are named by the input's stem; a repeated stem gets its row's index, and a name taken
+// by a real input (x_1.png beside two x.png) is never written twice.
+TEST_F(EvalCli, InferOverlayNamesNeverCollide) {
+  TempDir out;
+  fs::path source;
+  for (const auto& e : fs::directory_iterator(data() / "test" / "good" / "img")) source = e.path();
+  ASSERT_FALSE(source.empty());
+  for (const char* name : {"a/x.png", "b/x.png", "c/x_1.png"}) {
+    fs::create_directories((out.path() / name).parent_path());
+    fs::copy_file(source, out.path() / name);
+  }
+  const auto r = run_qfae("infer --checkpoint '" + run("tiny-seed1").string() + "' -o '" +
+                          (out.path() / "o").string() + "' '" + (out.path() / "a/x.png").string() +
+                          "' '" + (out.path() / "b/x.png").string() + "' '" +
+                          (out.path() / "c/x_1.png").string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto rows = read_csv(out.path() / "o" / "scores.csv");
+  ASSERT_EQ(rows.size(), 4u);
+  std::set<std::string> overlays;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    EXPECT_TRUE(overlays.insert(rows[i][3]).second) << "two rows share " << rows[i][3];
+    EXPECT_TRUE(fs::is_regular_file(out.path() / "o" / rows[i][3])) << rows[i][3];
+  }
+  EXPECT_EQ(overlays, (std::set<std::string>{"maps/x.png", "maps/x_1.png", "maps/x_1_2.png"}));
 }
 
 }  // namespace

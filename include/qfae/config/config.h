@@ -21,7 +21,7 @@ struct DataConfig {
   std::string resize_on = "uint8";
   double mean = 0.449;                   // normalisation, every channel
   double std = 0.226;
-  int64_t workers = 0;                   // loader threads, 0 = one per core
+  int64_t workers = 0;                   // loader threads, 0 = one per core the process has
   double val_ratio = 0.1;                // taken from training normals when the layout has no val
   std::string on_bad_image = "fail";     // fail|skip
   double mask_threshold = 0.01;          // mask pixel > threshold (after scaling to [0,1]) = anomaly

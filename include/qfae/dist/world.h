@@ -57,8 +57,5 @@ void check_rendezvous(const World& world);
 // Threads for LibTorch on this rank: `configured` when > 0, else `cores` shared evenly among
 // this machine's ranks (at least 1).
 int threads_per_rank(int configured, const World& world, int cores);
-// The cores this process may run on (its affinity mask, which Slurm and taskset narrow), else
-// the machine's.
-int usable_cores();
 
 }  // namespace qfae::dist

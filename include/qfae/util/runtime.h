@@ -6,7 +6,12 @@
 
 namespace qfae {
 
-// Debian's LibTorch starts with one thread; use every core unless `threads` > 0 says otherwise.
+// The cores this process may run on: its affinity mask (which Slurm, taskset and containers
+// narrow), else the machine's. Every "one per core" in qfae counts these.
+int usable_cores();
+
+// Debian's LibTorch starts with one thread; use every usable core unless `threads` > 0 says
+// otherwise.
 void init_threads(int threads = 0);
 
 // "auto" (cuda when available), "cpu", "cuda", "cuda:N" -> a device; UserError on anything else
