@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# One call on a GPU machine: build qfae against the PyTorch
-# wheel's LibTorch (CUDA) and the carried static OpenCV, export random-init real-size backbones,
+# One command on a GPU machine: build qfae against the PyTorch
+# wheel's LibTorch (CUDA) and a static OpenCV, export random-init real-size backbones,
 # time `qfae bench --config configs/brats.yaml` in bf16 (frozen networks' weights in bf16, then in
 # fp32), tf32 and fp32, run the test suite with QFAE_TEST_DEVICE=cuda, train and evaluate the demo
 # on CUDA in fp32 and in bf16 (image AUROC side by side), and print a table last. Logs go to $OUT.
 #
-#   run(command="bash scripts/device-check.sh", carry=[".deps/opencv-static", "runs/demo-mri"],
-#       timeout_s=600)
+#   bash scripts/device-check.sh        # logs and the table in $OUT (default ./device-check-out)
 #
-# runs/demo-mri is the demo's data set (scripts/demo.sh writes it here; the GPU machine has no
-# Colin27 brain); without it the demo steps use a short synthetic data set instead.
+# OpenCV: a static build of its core, imgproc and imgcodecs installed under .deps/opencv-static
+# (GPU machines often have no OpenCV; build one elsewhere and copy the folder along). runs/demo-mri
+# is the demo's data set (scripts/demo.sh writes it from the Colin27 brain, which a GPU machine
+# may lack: copy the folder along); without it the demo steps use a short synthetic data set.
 #
 # Fail-soft: every step runs under `timeout`, its exit code and seconds are recorded in
 # $OUT/steps.tsv, and a failed step never stops the ones after it (only steps that need the
@@ -84,7 +85,7 @@ EXPORT_PID=$!
 
 # ---- 2. Configure and build (ninja -k 0: the binary is built even if a test file fails) ---------
 OPENCV_DIR=$PWD/.deps/opencv-static/lib/cmake/opencv4
-[[ -f $OPENCV_DIR/OpenCVConfig.cmake ]] || echo "WARNING: no carried OpenCV at $OPENCV_DIR"
+[[ -f $OPENCV_DIR/OpenCVConfig.cmake ]] || echo "WARNING: no static OpenCV at $OPENCV_DIR"
 # The README's GPU build (QFAE_TORCH=wheel: the PyTorch environment's LibTorch with CUDA, sm_90),
 # with smaller unity batches for 16 cores.
 VENV=$(dirname "$(dirname "$PY")")

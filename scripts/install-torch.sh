@@ -9,8 +9,8 @@
 # Prints the environment's path last, so `venv=$(bash scripts/install-torch.sh | tail -n1)` works.
 set -euo pipefail
 
-# torch 2.11.0's PyPI wheel is built with CUDA 13.0 (the toolkit under /usr/local/cuda, and the lent
-# GPU machine's PyTorch on 2026-11-28); its nvidia-* dependencies bring the matching CUDA libraries.
+# torch 2.11.0's PyPI wheel is built with CUDA 13.0 (the toolkit under /usr/local/cuda, and the GPU
+# machines' PyTorch as of 2026-11-28); its nvidia-* dependencies bring the matching CUDA libraries.
 # torchvision is timm's dependency, pinned to the release made for torch 2.11 (pip backtracks otherwise).
 pins=(torch==2.11.0 torchvision==0.26.0 timm==1.0.22 numpy==2.3.5 safetensors==0.7.0
       pydicom==3.0.1 nibabel==5.4.2)
