@@ -5,7 +5,8 @@ Run with the PyPI PyTorch environment (no network needed):
     $HOME/.cache/qfae/torch-venv/bin/python scripts/make_transform_fixtures.py
 The committed fixture was made with torch 2.11.0 and torchvision 0.26.0.
 
-Inputs are not stored: every image is pattern(c, h, w), written the same way in the C++ test.
+Inputs are not stored: every image is pattern(c, h, w) (or levels(c, h, w) for the uint8 cases),
+written the same way in the C++ test.
 The random parameters (crop box, angle, flip, jitter factors) come from torchvision's get_params
 fed with the draws of qfae's Rng (std::mt19937_64, re-implemented below) in place of torch's RNG:
 what is compared is torchvision's arithmetic on those draws, and the order they are consumed in.
@@ -29,6 +30,17 @@ def pattern(c, h, w):
     """(c, h, w) float32, ((37 i) mod 101) / 100 at flat index i: irregular values in [0, 1]."""
     i = torch.arange(c * h * w, dtype=torch.int64)
     return ((i * 37) % 101).to(torch.float32).div(100.0).reshape(c, h, w)
+
+
+def levels(c, h, w):
+    """(c, h, w) uint8, (37 i) mod 256 at flat index i: an 8-bit picture's whole levels."""
+    i = torch.arange(c * h * w, dtype=torch.int64)
+    return ((i * 37) % 256).to(torch.uint8).reshape(c, h, w)
+
+
+def grey_as_rgb(x):
+    """A one-channel uint8 image as the published code holds it: PIL's convert('RGB')."""
+    return x.expand(3, -1, -1).contiguous()
 
 
 def ramp(c, h, w):
@@ -220,6 +232,41 @@ def main():
                        "brightness": b, "contrast": c, "brightness_first": b_first,
                        "expected": values(x)})
     out["augment_chain"] = chains
+    # The published code's path: its transforms (torchvision.transforms.v2) run on uint8 RGB
+    # tensors. Brightness and contrast on whole levels, a grey picture as three equal channels.
+    import torchvision.transforms.v2.functional as F2
+    out["brightness_uint8"] = [
+        {"in": [1, 3, 5], "factor": f,
+         "expected": F2.adjust_brightness(grey_as_rgb(levels(1, 3, 5)), f)[0].flatten().tolist()}
+        for f in [1.07, 0.93, 1.5]]
+    out["contrast_uint8_grey"] = [
+        {"in": [1, 3, 5], "factor": f,
+         "expected": F2.adjust_contrast(grey_as_rgb(levels(1, 3, 5)), f)[0].flatten().tolist()}
+        for f in [0.91, 1.09, 0.0]]
+    out["contrast_uint8_rgb"] = [
+        {"in": [3, 3, 5], "factor": f,
+         "expected": F2.adjust_contrast(levels(3, 3, 5), f).flatten().tolist()}
+        for f in [0.91, 1.09]]
+    # v2.RandomResizedCrop (bilinear, antialias) -> v2.RandomRotation (its default: NEAREST) ->
+    # v2.RandomVerticalFlip -> v2.ColorJitter, on the uint8 RGB image.
+    chains_uint8 = []
+    for top, left, h, w, angle, vflip, b, c, b_first in [
+            (1, 2, 7, 6, 7.5, True, 1.08, 0.93, True),
+            (0, 1, 9, 7, -9.0, False, 0.95, 1.1, False),
+            (1, 0, 8, 9, 3.2, True, 0.9, 1.02, False)]:
+        x = grey_as_rgb(levels(1, 9, 9))
+        x = F2.resized_crop(x, top, left, h, w, [9, 9], BILINEAR, antialias=True)
+        x = F2.rotate(x, angle, NEAREST)
+        if vflip:
+            x = F2.vertical_flip(x)
+        if b_first:
+            x = F2.adjust_contrast(F2.adjust_brightness(x, b), c)
+        else:
+            x = F2.adjust_brightness(F2.adjust_contrast(x, c), b)
+        chains_uint8.append({"in": [1, 9, 9], "box": [top, left, h, w], "angle": angle,
+                             "vflip": vflip, "brightness": b, "contrast": c,
+                             "brightness_first": b_first, "expected": x[0].flatten().tolist()})
+    out["augment_chain_uint8"] = chains_uint8
     out["draw_augment"] = crop_cases()
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures",
                         "transforms_torchvision.json")

@@ -72,12 +72,13 @@ LoadedSample load_sample(const Sample& sample, const config::DataConfig& cfg, bo
   } else if (!sample.boxes.empty()) {
     mask = resize_nearest(boxes_to_mask(sample.boxes, image.size(1), image.size(2)), size, size);
   }
-  // The published code resizes its 8-bit pictures as uint8 (data.resize_on: uint8).
-  image = cfg.resize_on == "uint8" && holds_8bit_values(image)
-              ? resize_bilinear_uint8(image, size, size)
-              : resize_bilinear(image, size, size);
+  // The published code resizes and augments its 8-bit pictures as uint8 tensors
+  // (data.resize_on: uint8).
+  const bool as_uint8 = cfg.resize_on == "uint8" && holds_8bit_values(image);
+  image = as_uint8 ? resize_bilinear_uint8(image, size, size) : resize_bilinear(image, size, size);
   if (augment) {
-    apply_augment(draw_augment(cfg, size, size, seed), image, mask.defined() ? &mask : nullptr);
+    apply_augment(draw_augment(cfg, size, size, seed), image, mask.defined() ? &mask : nullptr,
+                  as_uint8);
   }
   if (image.size(0) == 1) image = image.expand({3, size, size});
   LoadedSample out;

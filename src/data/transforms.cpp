@@ -279,28 +279,70 @@ torch::Tensor adjust_contrast(const torch::Tensor& image, double factor) {
   return out;
 }
 
-void apply_augment(const AugmentParams& p, torch::Tensor& image, torch::Tensor* mask) {
+namespace {
+
+// torchvision's _blend on a uint8 tensor: levels * ratio + other * (1 - ratio) in float32,
+// clamped to [0, 255], truncated (the conversion back to uint8); `image` holds k / 255.
+torch::Tensor blend_uint8(const torch::Tensor& image, double ratio, float other) {
+  auto out = image.to(torch::kFloat32).contiguous().clone();
+  float* p = out.data_ptr<float>();
+  const auto r = static_cast<float>(ratio), alpha = static_cast<float>(1.0 - ratio);
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    const float level = std::nearbyint(p[i] * 255.0f);
+    const float v = std::fma(alpha, other, level * r);
+    p[i] = std::trunc(std::min(255.0f, std::max(0.0f, v))) / 255.0f;
+  }
+  return out;
+}
+
+}  // namespace
+
+torch::Tensor adjust_brightness_uint8(const torch::Tensor& image, double factor) {
+  return blend_uint8(image, factor, 0.0f);
+}
+
+torch::Tensor adjust_contrast_uint8(const torch::Tensor& image, double factor) {
+  TORCH_CHECK(image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3),
+              "adjust_contrast_uint8: expected (1|3, H, W), got ", image.sizes());
+  const auto levels = (image.to(torch::kFloat32) * 255.0f).round().contiguous();
+  const int64_t plane = levels.size(1) * levels.size(2);
+  const float* l = levels.data_ptr<float>();
+  const float* g = levels.size(0) == 3 ? l + plane : l;
+  const float* b = levels.size(0) == 3 ? l + 2 * plane : l;
+  double sum = 0.0;
+  for (int64_t i = 0; i < plane; ++i) {
+    // r.mul(0.2989).add_(g, alpha=0.587).add_(b, alpha=0.114), then floor_().
+    const float grey = std::fma(0.114f, b[i], std::fma(0.587f, g[i], l[i] * 0.2989f));
+    sum += std::floor(grey);
+  }
+  return blend_uint8(image, factor, static_cast<float>(sum / static_cast<double>(plane)));
+}
+
+void apply_augment(const AugmentParams& p, torch::Tensor& image, torch::Tensor* mask,
+                   bool as_uint8) {
   const int64_t h = image.size(1), w = image.size(2);
   const bool has_mask = mask != nullptr && mask->defined();
   if (p.top != 0 || p.left != 0 || p.height != h || p.width != w) {
     auto crop = [&](const torch::Tensor& t) {
       return t.slice(1, p.top, p.top + p.height).slice(2, p.left, p.left + p.width);
     };
-    image = resize_bilinear(crop(image), h, w);
+    image = as_uint8 ? resize_bilinear_uint8(crop(image), h, w) : resize_bilinear(crop(image), h, w);
     if (has_mask) *mask = resize_nearest(crop(*mask), h, w);
   }
   if (p.angle_deg != 0.0) {
-    image = rotate(image, p.angle_deg, /*bilinear=*/true);
+    image = rotate(image, p.angle_deg, /*bilinear=*/!as_uint8);
     if (has_mask) *mask = rotate(*mask, p.angle_deg, /*bilinear=*/false);
   }
   if (p.vflip) {
     image = image.flip({1}).contiguous();
     if (has_mask) *mask = mask->flip({1}).contiguous();
   }
+  const auto brightness = as_uint8 ? adjust_brightness_uint8 : adjust_brightness;
+  const auto contrast = as_uint8 ? adjust_contrast_uint8 : adjust_contrast;
   if (p.brightness_first) {
-    image = adjust_contrast(adjust_brightness(image, p.brightness), p.contrast);
+    image = contrast(brightness(image, p.brightness), p.contrast);
   } else {
-    image = adjust_brightness(adjust_contrast(image, p.contrast), p.brightness);
+    image = brightness(contrast(image, p.contrast), p.brightness);
   }
 }
 

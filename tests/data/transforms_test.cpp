@@ -187,6 +187,56 @@ TEST(Transforms, ApplyAugmentMatchesTheTorchvisionChain) {
   }
 }
 
+// The script's `levels`: ((37 i) mod 256) / 255, an 8-bit picture's whole levels.
+torch::Tensor levels(const nlohmann::json& shape) {
+  const auto c = shape[0].get<int64_t>(), h = shape[1].get<int64_t>(), w = shape[2].get<int64_t>();
+  std::vector<float> v(static_cast<size_t>(c * h * w));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 37) % 256) / 255.0f;
+  return torch::tensor(v).reshape({c, h, w});
+}
+
+// A result in whole levels, as the fixture holds torchvision's uint8 output: exact.
+void expect_levels(const torch::Tensor& t, const nlohmann::json& expected,
+                   const std::string& what) {
+  expect_values((t * 255.0f).round(), expected.get<std::vector<float>>(), 0.0f, what);
+  EXPECT_TRUE(qfae::data::holds_8bit_values(t)) << what;
+}
+
+TEST(Transforms, Uint8JitterMatchesTorchvisionOnUint8Tensors) {
+  // v2.functional.adjust_brightness / adjust_contrast on uint8 tensors, a grey picture given to
+  // torchvision as three equal channels (PIL's convert('RGB') in the published code).
+  for (const auto& c : fixture()["brightness_uint8"]) {
+    expect_levels(qfae::data::adjust_brightness_uint8(levels(c["in"]), c["factor"]), c["expected"],
+                  "brightness " + c["factor"].dump());
+  }
+  for (const char* key : {"contrast_uint8_grey", "contrast_uint8_rgb"}) {
+    for (const auto& c : fixture()[key]) {
+      expect_levels(qfae::data::adjust_contrast_uint8(levels(c["in"]), c["factor"]),
+                    c["expected"], std::string(key) + " " + c["factor"].dump());
+    }
+  }
+}
+
+TEST(Transforms, Uint8AugmentMatchesThePublishedCodesUint8Chain) {
+  // v2.RandomResizedCrop (bilinear, antialias) -> v2.RandomRotation (NEAREST, its default) ->
+  // vertical flip -> ColorJitter, all on uint8 tensors: what the published code trains on.
+  for (const auto& c : fixture()["augment_chain_uint8"]) {
+    AugmentParams p;
+    p.top = c["box"][0];
+    p.left = c["box"][1];
+    p.height = c["box"][2];
+    p.width = c["box"][3];
+    p.angle_deg = c["angle"];
+    p.vflip = c["vflip"];
+    p.brightness = c["brightness"];
+    p.contrast = c["contrast"];
+    p.brightness_first = c["brightness_first"];
+    auto image = levels(c["in"]);
+    qfae::data::apply_augment(p, image, nullptr, /*as_uint8=*/true);
+    expect_levels(image, c["expected"], "box " + c["box"].dump());
+  }
+}
+
 TEST(Transforms, VerticalFlipReversesRowsOfImageAndMask) {
   AugmentParams p;
   p.height = p.width = 2;

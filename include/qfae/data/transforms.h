@@ -55,10 +55,22 @@ torch::Tensor rotate(const torch::Tensor& image, double angle_deg, bool bilinear
 torch::Tensor adjust_brightness(const torch::Tensor& image, double factor);
 torch::Tensor adjust_contrast(const torch::Tensor& image, double factor);
 
+// The same two on an 8-bit picture as torchvision does them to a uint8 tensor (the published
+// code's ColorJitter): `image` holds k / 255; x * factor, or factor * x + (1 - factor) * mean with
+// the mean over the grey image floored to whole levels (grey = 0.2989 R + 0.587 G + 0.114 B, a
+// one-channel image counting as three equal channels), computed in float32 on the levels, clamped
+// to [0, 255] and truncated to a whole level; the result holds k / 255 again.
+torch::Tensor adjust_brightness_uint8(const torch::Tensor& image, double factor);
+torch::Tensor adjust_contrast_uint8(const torch::Tensor& image, double factor);
+
 // The whole training augmentation of docs/model.md §6.3 on an image already resized to its final
 // size: crop box resized back to the same size, rotation, vertical flip, then colour jitter.
 // `mask` (1, H, W), when defined, gets the same geometry with nearest sampling and no colour
-// change.
-void apply_augment(const AugmentParams& p, torch::Tensor& image, torch::Tensor* mask);
+// change. `as_uint8` (an 8-bit picture under data.resize_on: uint8) follows the published code,
+// whose transforms run on uint8 tensors: the crop is resized with resize_bilinear_uint8, the
+// rotation takes the nearest pixel (RandomRotation's default) and the jitter works on whole
+// levels (the _uint8 functions above). Otherwise: float resizing, bilinear rotation, float jitter.
+void apply_augment(const AugmentParams& p, torch::Tensor& image, torch::Tensor* mask,
+                   bool as_uint8 = false);
 
 }  // namespace qfae::data
