@@ -16,5 +16,7 @@ case $torch in
     extra=(-DQFAE_TORCH=wheel "-DQFAE_TORCH_VENV=$venv") ;;
   *) echo "[build] QFAE_TORCH=$torch: expected debian or wheel" >&2; exit 2 ;;
 esac
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${extra[@]}" >/dev/null
+# CMake's own chatter is hidden; what qfae's build can and cannot do (NIfTI, DICOM) is shown.
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${extra[@]}" |
+  { grep -E '^-- (NIfTI|DICOM) support' || true; }
 cmake --build "$build" ${1:+--target "$@"}
