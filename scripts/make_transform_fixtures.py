@@ -181,6 +181,28 @@ def crop_cases():
     return cases
 
 
+def augment_chain(fn, image, rotation, record, cases):
+    """The whole augmentation with torchvision's functional module `fn` on `image`: the crop box
+    resized back to the size (bilinear, antialias), rotation with `rotation`, vertical flip, then
+    the jitter pair in the drawn order; one fixture case per (box, angle, flip, factors, order),
+    the output stored with `record`. The single-channel input is given as [1, h, w]."""
+    chains = []
+    for top, left, h, w, angle, vflip, b, c, b_first in cases:
+        size = list(image.shape[-2:])
+        x = fn.resized_crop(image, top, left, h, w, size, BILINEAR, antialias=True)
+        x = fn.rotate(x, angle, rotation)
+        if vflip:
+            x = fn.vflip(x)
+        if b_first:
+            x = fn.adjust_contrast(fn.adjust_brightness(x, b), c)
+        else:
+            x = fn.adjust_brightness(fn.adjust_contrast(x, c), b)
+        chains.append({"in": [1, *size], "box": [top, left, h, w], "angle": angle, "vflip": vflip,
+                       "brightness": b, "contrast": c, "brightness_first": b_first,
+                       "expected": record(x)})
+    return chains
+
+
 def main():
     _check_mt19937_64()
     out = {"generator": f"torch {torch.__version__}, torchvision {torchvision.__version__}",
@@ -216,22 +238,9 @@ def main():
         {"in": [3, 2, 3], "factor": f, "mean_red": float(rgb[0].mean()),
          "expected": values(TF.adjust_contrast(rgb, f))} for f in [0.6, 0.0]]
     # The whole augmentation: resized_crop back to the size, rotate, vflip, then the jitter pair.
-    chains = []
-    for top, left, h, w, angle, vflip, b, c, b_first in [
-            (1, 2, 4, 3, 7.5, True, 1.08, 0.93, True),
-            (0, 1, 6, 4, -9.0, False, 0.95, 1.1, False)]:
-        x = TF.resized_crop(pattern(1, 6, 6), top, left, h, w, [6, 6], BILINEAR, antialias=True)
-        x = TF.rotate(x, angle, BILINEAR)
-        if vflip:
-            x = TF.vflip(x)
-        if b_first:
-            x = TF.adjust_contrast(TF.adjust_brightness(x, b), c)
-        else:
-            x = TF.adjust_brightness(TF.adjust_contrast(x, c), b)
-        chains.append({"in": [1, 6, 6], "box": [top, left, h, w], "angle": angle, "vflip": vflip,
-                       "brightness": b, "contrast": c, "brightness_first": b_first,
-                       "expected": values(x)})
-    out["augment_chain"] = chains
+    out["augment_chain"] = augment_chain(
+        TF, pattern(1, 6, 6), BILINEAR, values,
+        [(1, 2, 4, 3, 7.5, True, 1.08, 0.93, True), (0, 1, 6, 4, -9.0, False, 0.95, 1.1, False)])
     # The published code's path: its transforms (torchvision.transforms.v2) run on uint8 RGB
     # tensors. Brightness and contrast on whole levels, a grey picture as three equal channels.
     import torchvision.transforms.v2.functional as F2
@@ -249,24 +258,10 @@ def main():
         for f in [0.91, 1.09]]
     # v2.RandomResizedCrop (bilinear, antialias) -> v2.RandomRotation (its default: NEAREST) ->
     # v2.RandomVerticalFlip -> v2.ColorJitter, on the uint8 RGB image.
-    chains_uint8 = []
-    for top, left, h, w, angle, vflip, b, c, b_first in [
-            (1, 2, 7, 6, 7.5, True, 1.08, 0.93, True),
-            (0, 1, 9, 7, -9.0, False, 0.95, 1.1, False),
-            (1, 0, 8, 9, 3.2, True, 0.9, 1.02, False)]:
-        x = grey_as_rgb(levels(1, 9, 9))
-        x = F2.resized_crop(x, top, left, h, w, [9, 9], BILINEAR, antialias=True)
-        x = F2.rotate(x, angle, NEAREST)
-        if vflip:
-            x = F2.vertical_flip(x)
-        if b_first:
-            x = F2.adjust_contrast(F2.adjust_brightness(x, b), c)
-        else:
-            x = F2.adjust_brightness(F2.adjust_contrast(x, c), b)
-        chains_uint8.append({"in": [1, 9, 9], "box": [top, left, h, w], "angle": angle,
-                             "vflip": vflip, "brightness": b, "contrast": c,
-                             "brightness_first": b_first, "expected": x[0].flatten().tolist()})
-    out["augment_chain_uint8"] = chains_uint8
+    out["augment_chain_uint8"] = augment_chain(
+        F2, grey_as_rgb(levels(1, 9, 9)), NEAREST, lambda x: x[0].flatten().tolist(),
+        [(1, 2, 7, 6, 7.5, True, 1.08, 0.93, True), (0, 1, 9, 7, -9.0, False, 0.95, 1.1, False),
+         (1, 0, 8, 9, 3.2, True, 0.9, 1.02, False)])
     out["draw_augment"] = crop_cases()
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures",
                         "transforms_torchvision.json")

@@ -167,20 +167,26 @@ TEST(Transforms, RgbContrastUsesPilGreyWeightsWhereTorchvisionTensorsUse0_2989) 
                 "rgb by hand");
 }
 
+// A fixture chain's drawn parameters.
+AugmentParams params_of(const nlohmann::json& c) {
+  AugmentParams p;
+  p.top = c["box"][0];
+  p.left = c["box"][1];
+  p.height = c["box"][2];
+  p.width = c["box"][3];
+  p.angle_deg = c["angle"];
+  p.vflip = c["vflip"];
+  p.brightness = c["brightness"];
+  p.contrast = c["contrast"];
+  p.brightness_first = c["brightness_first"];
+  return p;
+}
+
 TEST(Transforms, ApplyAugmentMatchesTheTorchvisionChain) {
   // TF.resized_crop(box, back to the size, BILINEAR, antialias) -> TF.rotate(BILINEAR) ->
   // TF.vflip -> adjust_brightness / adjust_contrast in the drawn order.
   for (const auto& c : fixture()["augment_chain"]) {
-    AugmentParams p;
-    p.top = c["box"][0];
-    p.left = c["box"][1];
-    p.height = c["box"][2];
-    p.width = c["box"][3];
-    p.angle_deg = c["angle"];
-    p.vflip = c["vflip"];
-    p.brightness = c["brightness"];
-    p.contrast = c["contrast"];
-    p.brightness_first = c["brightness_first"];
+    const AugmentParams p = params_of(c);
     auto image = pattern(c["in"]);
     qfae::data::apply_augment(p, image, nullptr);
     expect_fixture(image, c["expected"], 1e-5f, "box " + c["box"].dump());
@@ -221,16 +227,7 @@ TEST(Transforms, Uint8AugmentMatchesThePublishedCodesUint8Chain) {
   // v2.RandomResizedCrop (bilinear, antialias) -> v2.RandomRotation (NEAREST, its default) ->
   // vertical flip -> ColorJitter, all on uint8 tensors: what the published code trains on.
   for (const auto& c : fixture()["augment_chain_uint8"]) {
-    AugmentParams p;
-    p.top = c["box"][0];
-    p.left = c["box"][1];
-    p.height = c["box"][2];
-    p.width = c["box"][3];
-    p.angle_deg = c["angle"];
-    p.vflip = c["vflip"];
-    p.brightness = c["brightness"];
-    p.contrast = c["contrast"];
-    p.brightness_first = c["brightness_first"];
+    const AugmentParams p = params_of(c);
     auto image = levels(c["in"]);
     qfae::data::apply_augment(p, image, nullptr, /*as_uint8=*/true);
     expect_levels(image, c["expected"], "box " + c["box"].dump());

@@ -103,18 +103,11 @@ def infer_end_to_end(qfae, root, test_files, tmp):
 
     run("prepare", "--synthetic", "data", "--image-size", "32", "--train", "8", "--val", "4",
         "--test-normal", "2", "--test-anomalous", "2")
-    fx = root / "tests" / "fixtures" / "backbones"
-    (tmp / "tiny.yaml").write_text(f"""name: tiny
-data: {{root: {tmp / 'data'}, layout: bmad, image_size: 32, workers: 1}}
-backbone: {{encoders: [{fx / 'tiny_dino.pt'}], encoder_model: test_tiny_dinov2_reg,
-           encoder_dim: 32, taps: [-1, -3], perceptual: {fx / 'tiny_mae.pt'},
-           perceptual_model: test_tiny_mae}}
-model: {{dim: 32, queries: 16, qformer_heads: 4, cross_heads: 2, cross_head_dim: 16,
-        decoder_dim: 32, decoder_depth: 1, decoder_heads: 4}}
-loss: {{patch_sizes: [8, 16], layers: [1, 3]}}
-eval: {{patch_sizes: [8, 16], layers: [1, 2, 3], batch_size: 4}}
-train: {{batch_size: 4, epochs: 1, log_every: 1}}
-""")
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    from tiny_config import tiny_config
+    (tmp / "tiny.yaml").write_text(tiny_config(
+        "tiny", f"root: {tmp / 'data'}, layout: bmad, image_size: 32, workers: 1",
+        "batch_size: 4, epochs: 1, log_every: 1", root))
     run("train", "--config", "tiny.yaml", "-o", "runs", "-q")
     inputs = tmp / "dicom_in"
     inputs.mkdir()

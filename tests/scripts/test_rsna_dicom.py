@@ -36,6 +36,7 @@ except ImportError as e:
 def main():
     tests_binary, qfae, root = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
     sys.path.insert(0, str(root / "scripts"))
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
     import make_rsna_fixture
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,20 +69,12 @@ def run(qfae, tmp, *args, expect=0):
 
 
 def config(tmp, root, data_root, name, extra=""):
-    fx = root / "tests" / "fixtures" / "backbones"
+    from tiny_config import tiny_config
     path = tmp / f"{name}.yaml"
-    path.write_text(f"""name: {name}
-data: {{root: {data_root}, layout: rsna-dicom, image_size: 32, workers: 1,
-        dicom_window: stored, test_size: [4, 8], val_size: [2, 2]{extra}}}
-backbone: {{encoders: [{fx / 'tiny_dino.pt'}], encoder_model: test_tiny_dinov2_reg,
-           encoder_dim: 32, taps: [-1, -3], perceptual: {fx / 'tiny_mae.pt'},
-           perceptual_model: test_tiny_mae}}
-model: {{dim: 32, queries: 16, qformer_heads: 4, cross_heads: 2, cross_head_dim: 16,
-        decoder_dim: 32, decoder_depth: 1, decoder_heads: 4}}
-loss: {{patch_sizes: [8, 16], layers: [1, 3]}}
-eval: {{patch_sizes: [8, 16], layers: [1, 2, 3], batch_size: 4}}
-train: {{batch_size: 1, epochs: 1, log_every: 1, seed: 3}}  # every image read
-""")
+    path.write_text(tiny_config(
+        name, f"root: {data_root}, layout: rsna-dicom, image_size: 32, workers: 1, "
+        f"dicom_window: stored, test_size: [4, 8], val_size: [2, 2]{extra}",
+        "batch_size: 1, epochs: 1, log_every: 1, seed: 3", root))  # batch 1: every image read
     return path.name
 
 
