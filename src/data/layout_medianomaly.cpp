@@ -60,7 +60,7 @@ std::vector<Sample> read_isic_split(const fs::path& input_dir, const fs::path& c
     }
     const bool is_normal = std::atof(cells[nv].c_str()) > 0.5;
     dst = is_normal ? &normal : &abnormal;
-    dst->push_back(Sample{it->second, is_normal ? 0 : 1, "", ""});
+    dst->push_back(Sample{it->second, is_normal ? 0 : 1, "", "", {}, ""});
   }
   if (!missing.empty()) {
     throw UserError("ISIC ground truth '" + csv.string() + "' lists " +
@@ -186,7 +186,7 @@ RawIndex read_brats(const fs::path& root) {
   RawIndex r;
   const fs::path train = find_child(root, {"train"});
   for (const auto& path : list_images_recursive(train)) {
-    r.train.push_back(Sample{path, 0, "", brats_subject(path, train)});
+    r.train.push_back(Sample{path, 0, "", brats_subject(path, train), {}, ""});
   }
   if (r.train.empty()) {
     throw UserError("data.root: '" + root.string() + "' has no images under train/ (BraTS layout)");

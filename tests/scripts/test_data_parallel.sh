@@ -62,13 +62,20 @@ start_rank() {
   started=$!
   pids+=("$started")
 }
-# Waits (at most 120 s) until run folder output $1 has logged step $2.
+# Waits (at most 120 s) until run folder output $1 has logged step $2; fails at once, with the
+# ranks' last lines, when one of the processes $3... (the job's) has already ended.
 wait_for_step() {
   local out=$1 step=$2
+  shift 2
   for _ in $(seq 1200); do
     local m
     m=$(ls "$out"/tiny/2*/metrics.jsonl 2>/dev/null | head -n 1 || true)
     if [[ -n "$m" ]] && grep -Eq "\"step\":$step[,}]" "$m"; then return 0; fi
+    for pid in "$@"; do
+      kill -0 "$pid" 2>/dev/null ||
+        fail "pid $pid ended before step $step in $out: $(tail -n 3 rank0.log 2>/dev/null)" \
+          "| $(tail -n 3 rank1.log 2>/dev/null)"
+    done
     sleep 0.1
   done
   fail "no step $step logged in $out within 120 s"
@@ -93,7 +100,7 @@ start_pair() {
   rm -rf "$out"
   start_rank 0 "$p" --config tiny.yaml -o "$out" --dist-timeout "$timeout"; r0=$started
   start_rank 1 "$p" --config tiny.yaml -o "$out" --dist-timeout "$timeout"; r1=$started
-  wait_for_step "$out" 10
+  wait_for_step "$out" 10 "$r0" "$r1"
 }
 
 case "$case_name" in
@@ -114,7 +121,7 @@ stop_resume)
   p=$(port)
   start_rank 0 "$p" --config tiny.yaml -o part -q; r0=$started
   start_rank 1 "$p" --config tiny.yaml -o part -q; r1=$started
-  wait_for_step part 30
+  wait_for_step part 30 "$r0" "$r1"
   kill -TERM "$r1"
   wait_exit "$r0" 60; c0=$code
   wait_exit "$r1" 60; c1=$code
@@ -142,14 +149,15 @@ lost_rank)
     grep -q "$pattern" "$log" || fail "no '$pattern' in: $(tail -n 3 $log)"
     echo "SIGKILL to rank $victim: the other exited 5 after $took s: $(grep error: $log)"
   done
-  # A hang: rank 1 frozen with SIGSTOP; rank 0 gives up after the 5 s timeout.
-  start_pair lost 5
+  # A hang: rank 1 frozen with SIGSTOP; rank 0 gives up after the 10 s timeout (5 s proved too
+  # short for a loaded 2-core machine's collectives, which then timed out before the freeze).
+  start_pair lost 10
   kill -STOP "$r1"
   wait_exit "$r0" 30
   kill -KILL "$r1"
   [[ $code == 5 ]] || fail "rank 0 exited $code with rank 1 frozen: $(tail -n 3 rank0.log)"
   grep -q "error: rank 1 .*froze" rank0.log || fail "rank 0: $(tail -n 3 rank0.log)"
-  echo "SIGSTOP to rank 1: rank 0 exited 5 after $took s (timeout 5 s)"
+  echo "SIGSTOP to rank 1: rank 0 exited 5 after $took s (timeout 10 s)"
   ;;
 eval)
   # 11 test images in batches of 3: the second round has 2 images for rank 0, none for rank 1.
@@ -261,7 +269,7 @@ launcher)
   # A frozen rank: rank 0 gives up after the 5 s timeout, the launcher 15 s after that at most.
   "$qfae" train --config tiny.yaml -o frozen --nproc 2 --dist-timeout 5 > frozen.log 2>&1 &
   launcher=$!; pids+=("$launcher")
-  wait_for_step frozen 10
+  wait_for_step frozen 10 "$launcher"
   r1=$(rank_pid "$launcher" 1); pids+=("$r1")
   kill -STOP "$r1"
   wait_exit "$launcher" 45
@@ -274,7 +282,7 @@ launcher)
   # The launcher killed outright: its ranks stop with it (SIGTERM: they save and exit 143).
   "$qfae" train --config tiny.yaml -o orphans --nproc 2 > orphans.log 2>&1 &
   launcher=$!; pids+=("$launcher")
-  wait_for_step orphans 10
+  wait_for_step orphans 10 "$launcher"
   r0=$(rank_pid "$launcher" 0) r1=$(rank_pid "$launcher" 1); pids+=("$r0" "$r1")
   kill -KILL "$launcher"
   start=$SECONDS
