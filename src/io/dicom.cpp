@@ -344,7 +344,6 @@ DicomImage read_dicom(const std::string& path) {
   const size_t pixels = static_cast<size_t>(out.width * out.height);
   const size_t frame_bytes = pixels * samples * (pf.GetBitsAllocated() / 8);
   if (buffer.size() < frame_bytes) dicom_fail(path, "has less pixel data than its size says");
-
   // The modality rescale as the standard's Modality LUT stage has it (GDCM would also take an RT
   // dose's DoseGridScaling, which is not part of it).
   const double slope = dicom_number(dicom_text(ds, 0x0028, 0x1053)).value_or(1.0);

@@ -468,14 +468,12 @@ bool Trainer::after_epoch(bool epoch_done, bool finished) {
 void Trainer::write_skipped() const {
   if (!leader()) return;
   std::string text;
-  for (const auto& s : index_.skipped) {
-    text += tsv_field(s.path) + "\t" + tsv_field(s.reason) + "\n";
-  }
+  const auto add = [&text](const std::vector<data::SkippedImage>& skipped) {
+    for (const auto& s : skipped) text += tsv_field(s.path) + "\t" + tsv_field(s.reason) + "\n";
+  };
+  add(index_.skipped);  // left out by the dataset index, then by the loaders
   for (const auto* loader : {train_loader_.get(), val_loader_.get()}) {
-    if (!loader) continue;
-    for (const auto& s : loader->skipped()) {
-      text += tsv_field(s.path) + "\t" + tsv_field(s.reason) + "\n";
-    }
+    if (loader) add(loader->skipped());
   }
   if (text.empty()) return;
   lock_->check();

@@ -26,12 +26,15 @@ const nlohmann::json& fixture() {
 
 // The fixture's inputs, rebuilt here as the script builds them (its `pattern` and `ramp`):
 // ((37 i) mod 101) / 100 in float32 over the flat index i, and i itself.
-torch::Tensor pattern(const nlohmann::json& shape) {
+// ((37 i) mod `modulus`) / `scale` over the flat index i of a `shape` tensor.
+torch::Tensor cycle37(const nlohmann::json& shape, size_t modulus, float scale) {
   const auto c = shape[0].get<int64_t>(), h = shape[1].get<int64_t>(), w = shape[2].get<int64_t>();
   std::vector<float> v(static_cast<size_t>(c * h * w));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 37) % 101) / 100.0f;
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 37) % modulus) / scale;
   return torch::tensor(v).reshape({c, h, w});
 }
+
+torch::Tensor pattern(const nlohmann::json& shape) { return cycle37(shape, 101, 100.0f); }
 
 torch::Tensor ramp(const nlohmann::json& shape) {
   const auto c = shape[0].get<int64_t>(), h = shape[1].get<int64_t>(), w = shape[2].get<int64_t>();
@@ -194,12 +197,7 @@ TEST(Transforms, ApplyAugmentMatchesTheTorchvisionChain) {
 }
 
 // The script's `levels`: ((37 i) mod 256) / 255, an 8-bit picture's whole levels.
-torch::Tensor levels(const nlohmann::json& shape) {
-  const auto c = shape[0].get<int64_t>(), h = shape[1].get<int64_t>(), w = shape[2].get<int64_t>();
-  std::vector<float> v(static_cast<size_t>(c * h * w));
-  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 37) % 256) / 255.0f;
-  return torch::tensor(v).reshape({c, h, w});
-}
+torch::Tensor levels(const nlohmann::json& shape) { return cycle37(shape, 256, 255.0f); }
 
 // A result in whole levels, as the fixture holds torchvision's uint8 output: exact.
 void expect_levels(const torch::Tensor& t, const nlohmann::json& expected,
