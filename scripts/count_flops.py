@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Counts the FLOPs of qfae's training and evaluation steps with PyTorch's own counter
-(torch.utils.flop_counter.FlopCounterMode), independently of src/perf/flops.cpp: the frozen
+(torch.utils.flop_counter.FlopCounterMode), independently of src/bench/flops.cpp: the frozen
 networks are the exported TorchScript files, the trainable part is rendered here from docs/model.md.
 
   python scripts/count_flops.py --config configs/brats.yaml --json flops.json

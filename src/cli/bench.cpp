@@ -1,19 +1,19 @@
 // `qfae bench`: times the training and evaluation steps of a config on random images and prints
 // images/s, step times, peak memory and FLOP-based utilisation (docs/performance.md); with
 // --mode loader, the training data loader on the config's data instead.
-#include "qfae/perf/bench.h"
+#include "qfae/bench/step_timing.h"
 
 #include <filesystem>
 #include <iostream>
 #include <memory>
 
+#include "qfae/bench/allreduce_timing.h"
+#include "qfae/bench/flops.h"
+#include "qfae/bench/loader_throughput.h"
 #include "qfae/cli/app.h"
 #include "qfae/cli/common.h"
 #include "qfae/cli/dist_options.h"
 #include "qfae/dist/launch.h"
-#include "qfae/perf/allreduce_bench.h"
-#include "qfae/perf/flops.h"
-#include "qfae/perf/loader_bench.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
@@ -52,16 +52,16 @@ int run_loader_bench(const BenchCliOptions& o) {
     throw UserError("data.root: '" + cfg.data.root + "' is not a folder (bench --mode loader "
                     "reads the training images)");
   }
-  perf::LoaderBenchOptions options;
+  bench::LoaderBenchOptions options;
   options.batch_size = o.batch_size > 0 ? o.batch_size : cfg.train.batch_size;
   options.warmup = o.warmup;
   options.batches = o.iters;
   options.workers = o.workers;
   options.pin_memory = resolve_device(cfg.device).is_cuda();  // what training there does
-  const auto result = perf::run_loader_bench(cfg, options);
-  std::cout << perf::format_result(result) << std::flush;
+  const auto result = bench::loader_throughput(cfg, options);
+  std::cout << bench::format_result(result) << std::flush;
   if (!o.json.empty()) {
-    write_file_atomic(o.json, perf::to_json(result).dump(2) + "\n");
+    write_file_atomic(o.json, bench::to_json(result).dump(2) + "\n");
     log("bench")->info("wrote {}", o.json);
   }
   return 0;
@@ -82,14 +82,14 @@ int run_allreduce_bench(const BenchCliOptions& o) {
   }
   const auto device = rank_device(resolve_device(cfg.device), world);
   const auto comm = join_world(world, device, o.dist);
-  perf::AllReduceBenchOptions options;
+  bench::AllReduceBenchOptions options;
   options.warmup = o.warmup;
   options.iters = o.iters;
-  const auto result = perf::run_allreduce_bench(cfg, device, *comm, options);
+  const auto result = bench::time_allreduce(cfg, device, *comm, options);
   if (!comm->leader()) return 0;
-  std::cout << perf::format_result(result) << std::flush;
+  std::cout << bench::format_result(result) << std::flush;
   if (!o.json.empty()) {
-    write_file_atomic(o.json, perf::to_json(result).dump(2) + "\n");
+    write_file_atomic(o.json, bench::to_json(result).dump(2) + "\n");
     log("bench")->info("wrote {}", o.json);
   }
   return 0;
@@ -110,7 +110,7 @@ int run_bench(const BenchCliOptions& o) {
   require_file("backbone.perceptual", cfg.backbone.perceptual);
   const auto device = resolve_device(cfg.device);
 
-  perf::BenchOptions options;
+  bench::BenchOptions options;
   options.train = o.mode != "eval";
   options.eval = o.mode != "train";
   options.batch_size = o.batch_size > 0 ? o.batch_size : cfg.train.batch_size;
@@ -120,10 +120,10 @@ int run_bench(const BenchCliOptions& o) {
   options.peak_tflops = o.peak_tflops;
   log("bench")->info("device {}, {} threads, batch {}, precision {}", device.str(),
                      torch::get_num_threads(), options.batch_size, options.precision);
-  const auto result = perf::run_bench(cfg, device, options);
-  std::cout << perf::format_result(result) << std::flush;
+  const auto result = bench::time_steps(cfg, device, options);
+  std::cout << bench::format_result(result) << std::flush;
   if (!o.json.empty()) {
-    write_file_atomic(o.json, perf::to_json(result).dump(2) + "\n");
+    write_file_atomic(o.json, bench::to_json(result).dump(2) + "\n");
     log("bench")->info("wrote {}", o.json);
   }
   return 0;
@@ -165,7 +165,7 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--json", o->json, "Also write the results to this JSON file");
   add_dist_options(*sub, o->dist,
                    "--mode allreduce: time it between this many processes on this machine");
-  sub->footer(perf::flop_formula());
+  sub->footer(bench::flop_formula());
   return {sub, [o] { return run_bench(*o); }};
 }
 

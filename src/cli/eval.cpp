@@ -5,15 +5,15 @@
 #include <map>
 #include <memory>
 
+#include "qfae/anomaly/anomaly_model.h"
+#include "qfae/anomaly/anomaly_scorer.h"
 #include "qfae/cli/app.h"
 #include "qfae/cli/common.h"
 #include "qfae/cli/dist_options.h"
 #include "qfae/data/dataset.h"
 #include "qfae/dist/launch.h"
 #include "qfae/evaluate/eval_report.h"
-#include "qfae/evaluate/evaluator.h"
-#include "qfae/pipeline/anomaly_model.h"
-#include "qfae/pipeline/anomaly_scorer.h"
+#include "qfae/evaluate/evaluate_split.h"
 #include "qfae/run/checkpoint.h"
 #include "qfae/run/run_dir.h"
 #include "qfae/run/stop_signal.h"
@@ -100,8 +100,8 @@ nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan, Job& job
                                       usable_cores()));
   const auto device = rank_device(resolve_device(cfg.device), job.world);
   if (job.world.distributed() && !job.comm) job.comm = join_world(job.world, device, o.dist);
-  pipeline::AnomalyModel model(cfg, device);
-  pipeline::prepare_for_scoring(model);
+  anomaly::AnomalyModel model(cfg, device);
+  anomaly::prepare_for_scoring(model);
   const auto progress =
       run::load_checkpoint(plan.found.checkpoint, *model.autoencoder(), nullptr);
   const auto index = data::index_dataset(cfg.data, static_cast<uint64_t>(cfg.train.seed));

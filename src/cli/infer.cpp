@@ -4,11 +4,11 @@
 #include <memory>
 #include <optional>
 
+#include "qfae/anomaly/anomaly_model.h"
+#include "qfae/anomaly/anomaly_scorer.h"
 #include "qfae/cli/common.h"
 #include "qfae/data/listing.h"
 #include "qfae/evaluate/inference.h"
-#include "qfae/pipeline/anomaly_model.h"
-#include "qfae/pipeline/anomaly_scorer.h"
 #include "qfae/run/checkpoint.h"
 #include "qfae/run/run_dir.h"
 #include "qfae/run/stop_signal.h"
@@ -43,8 +43,8 @@ int run_infer(const InferOptions& o) {
   if (files.empty()) throw UserError("no image files to score in the inputs given");
 
   const auto device = resolve_device(cfg.device);
-  pipeline::AnomalyModel model(cfg, device);
-  pipeline::prepare_for_scoring(model);
+  anomaly::AnomalyModel model(cfg, device);
+  anomaly::prepare_for_scoring(model);
   const auto progress = run::load_checkpoint(found.checkpoint, *model.autoencoder(), nullptr);
 
   evaluate::InferenceOptions io;

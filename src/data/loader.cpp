@@ -117,7 +117,11 @@ void Loader::worker_loop() {
       item = load_sample(samples_[index], cfg_, options_.augment,
                          sample_seed(options_.seed, epoch, index));
     } catch (const UserError& e) {
-      skip = cfg_.on_bad_image == "skip";
+      skip = cfg_.on_bad_image == "skip" || options_.skip_bad_images;
+      reason = e.what();
+      error = std::current_exception();
+    } catch (const std::exception& e) {
+      skip = options_.skip_bad_images;
       reason = e.what();
       error = std::current_exception();
     } catch (...) {
@@ -128,7 +132,12 @@ void Loader::worker_loop() {
     if (skip) {
       if (skipped_paths_.insert(samples_[index].image).second) {
         skipped_.push_back({samples_[index].image, reason});
-        qfae::log("data")->warn("skipping a bad image (data.on_bad_image: skip): {}", reason);
+        if (options_.skip_bad_images) {
+          qfae::log("data")->warn("{}: {} (skipped; the other images go on)",
+                                  samples_[index].image, first_line(reason));
+        } else {
+          qfae::log("data")->warn("skipping a bad image (data.on_bad_image: skip): {}", reason);
+        }
       }
     } else if (error) {
       slot.errors[k] = error;

@@ -2,7 +2,7 @@
 // biases); the parity fixture checks the forward pass only.
 #include "qfae/model/decoder.h"
 
-#include "qfae/model/checkpoint.h"
+#include "qfae/model/activation_checkpoint.h"
 #include "qfae/model/pos_embed.h"
 #include "qfae/util/error.h"
 

@@ -15,7 +15,7 @@ uint64_t step_seed(int64_t seed, int64_t step) {
   return z ^ (z >> 31);
 }
 
-std::vector<torch::Tensor> trainable_parameters(pipeline::AnomalyModel& model) {
+std::vector<torch::Tensor> trainable_parameters(anomaly::AnomalyModel& model) {
   std::vector<torch::Tensor> trainable;
   for (const auto& p : model.autoencoder()->parameters()) {
     if (p.requires_grad()) trainable.push_back(p);
@@ -37,8 +37,8 @@ OneCycleOptions one_cycle_options(const config::TrainConfig& t, int64_t total_st
   return o;
 }
 
-TrainStep::TrainStep(pipeline::AnomalyModel& model, int64_t total_steps,
-                     pipeline::Precision precision, dist::Communicator* comm)
+TrainStep::TrainStep(anomaly::AnomalyModel& model, int64_t total_steps,
+                     anomaly::Precision precision, dist::Communicator* comm)
     : model_(model),
       precision_(precision),
       optimizer_(trainable_parameters(model),
@@ -74,7 +74,7 @@ torch::Tensor TrainStep::operator()(const torch::Tensor& images, int64_t step) {
   torch::Tensor loss = torch::zeros({}, torch::TensorOptions().device(model_.device()));
   if (rows > 0) {
     {
-      pipeline::PrecisionScope scope(precision_, model_.device());
+      anomaly::PrecisionScope scope(precision_, model_.device());
       const auto x_hat = model_.reconstruct(images);
       loss = model_.training_loss(images, x_hat).to(torch::kFloat32) * cfg.loss.weight;
     }

@@ -12,12 +12,12 @@
 #include <optional>
 #include <utility>
 
+#include "qfae/anomaly/anomaly_scorer.h"
 #include "qfae/config/loader.h"
 #include "qfae/loss/perceptual_maps.h"
 #include "qfae/metrics/auroc.h"
-#include "qfae/pipeline/anomaly_scorer.h"
-#include "qfae/pipeline/one_in_flight.h"
 #include "qfae/run/stop_signal.h"
+#include "qfae/scoring/scoring_pass.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
@@ -115,15 +115,8 @@ void Trainer::open_data() {
     data::LoaderOptions val_opts;
     val_opts.batch_size = config_.eval.batch_size;
     val_opts.pin_memory = device_.is_cuda();
-    // Data-parallel: every size-th image from this rank's, scores gathered in evaluate().
-    std::vector<data::Sample> mine;
-    for (size_t i = 0; i < index_.val.size(); ++i) {
-      if (!comm_ || static_cast<int>(i % comm_->size()) == comm_->rank()) {
-        mine.push_back(index_.val[i]);
-        val_positions_.push_back(static_cast<int64_t>(i));
-      }
-    }
-    val_loader_ = std::make_unique<data::Loader>(mine, config_.data, val_opts);
+    // Data-parallel: the ranks score blocks of the split and every rank gets every row.
+    val_pass_ = std::make_unique<scoring::ScoringPass>(index_.val, config_.data, val_opts, comm_);
     for (const auto& sample : index_.val) {
       (sample.label ? val_has_anomalies_ : val_has_normals_) = true;
     }
@@ -135,10 +128,10 @@ void Trainer::open_data() {
 
 void Trainer::build_model() {
   const auto& t = config_.train;
-  train_precision_ = pipeline::resolve_precision_warning(t.precision, device_, "train.precision");
+  train_precision_ = anomaly::resolve_precision_warning(t.precision, device_, "train.precision");
   // Said once here for validation; the scorer built at each validation resolves it quietly.
-  pipeline::resolve_precision_warning(config_.eval.precision, device_, "eval.precision");
-  model_ = std::make_unique<pipeline::AnomalyModel>(config_, device_);
+  anomaly::resolve_precision_warning(config_.eval.precision, device_, "eval.precision");
+  model_ = std::make_unique<anomaly::AnomalyModel>(config_, device_);
   // Validation shares these weights: under bf16 training it runs with bf16 frozen networks.
   model_->set_frozen_dtype(model_->frozen_dtype_for(train_precision_));
   const int64_t total_steps = t.epochs * steps_per_epoch_;
@@ -174,84 +167,57 @@ torch::Tensor Trainer::train_step(const data::Batch& batch) {
 
 ValidationResult Trainer::evaluate() {
   ValidationResult result;
-  if (!val_loader_) return result;
+  if (!val_pass_) return result;
   auto& ae = model_->autoencoder();
   ae->eval();
   torch::NoGradGuard no_grad;
-  pipeline::AnomalyScorer scorer(*model_, config_.eval);
+  anomaly::AnomalyScorer scorer(*model_, config_.eval);
   // Calibrated as `qfae eval` and `qfae infer` will score: with the frozen networks in
   // eval.precision's dtype (float32 as loaded after bf16 training), back to training's after.
-  const pipeline::FrozenDtypeScope frozen(*model_, model_->frozen_dtype_for(scorer.precision()));
-  // One row per image: its position in the validation split, score, label and map maximum.
-  std::vector<double> rows;
+  const anomaly::FrozenDtypeScope frozen(*model_, model_->frozen_dtype_for(scorer.precision()));
+  // The loss is summed on the device and read once at the end.
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
   int64_t count = 0;
-  // One batch in flight: batch k+1 is queued on the device before batch k's scores are read, and
-  // the loss is summed on the device and read once at the end.
-  struct Item {
-    pipeline::PendingOutput out;
-    torch::Tensor labels;
-    std::vector<int64_t> indices;
+  const auto submit = [&](const torch::Tensor& batch) {
+    const auto images = batch.to(device_, batch.scalar_type(), /*non_blocking=*/true);
+    anomaly::PrecisionScope scope(scorer.precision(), device_);
+    const auto x_hat = model_->reconstruct(images);
+    loss_sum += model_->training_loss(images, x_hat).to(torch::kDouble) * images.size(0);
+    count += images.size(0);
+    return scorer.submit_reconstruction(images, x_hat);
   };
-  pipeline::OneInFlight<Item> in_flight([&](Item& item) {
-    const auto out = item.out.get();
-    const auto labels_host = item.labels.to(torch::kCPU, torch::kLong);
-    const auto labels_acc = labels_host.accessor<int64_t, 1>();
-    const auto scores_acc = out.scores.accessor<double, 1>();
-    for (int64_t i = 0; i < out.scores.size(0); ++i) {
-      const int64_t label = labels_acc[i];
-      const double map_max = label == 0 ? out.maps[i].max().item<double>() : 0.0;
-      rows.insert(rows.end(), {static_cast<double>(val_positions_[item.indices[i]]),
-                               scores_acc[i], static_cast<double>(label), map_max});
+  std::vector<double> scores, normal_scores;
+  std::vector<int> labels;
+  bool normals_finite = true;
+  double map_scale = -std::numeric_limits<double>::infinity();
+  scoring::PassOptions po;
+  po.everyone = true;     // every rank gets the same result
+  po.stoppable = false;   // a stop is acted on between training steps
+  val_pass_->run(submit, po, [&](const scoring::ScoredRows& scored) {
+    for (const auto& row : scored.rows) {
+      const int label = index_.val[row.position].label;
+      scores.push_back(row.score);
+      labels.push_back(label);
+      if (label == 0) {
+        normal_scores.push_back(row.score);
+        normals_finite = normals_finite && row.finite;
+        map_scale = std::max(map_scale, row.map_max);
+      }
     }
   });
-  val_loader_->start_epoch(0);
-  data::Batch batch;
-  while (val_loader_->next(batch)) {
-    const auto images = batch.images.to(device_, batch.images.scalar_type(), /*non_blocking=*/true);
-    pipeline::PendingOutput out;
-    {
-      pipeline::PrecisionScope scope(scorer.precision(), device_);
-      const auto x_hat = model_->reconstruct(images);
-      loss_sum += model_->training_loss(images, x_hat).to(torch::kDouble) * images.size(0);
-      out = scorer.submit_reconstruction(images, x_hat);
-    }
-    count += images.size(0);
-    in_flight.push(Item{std::move(out), batch.labels, batch.indices});
-  }
-  in_flight.flush();
   ae->train();
-  auto table = torch::tensor(rows, torch::kDouble).view({-1, 4});
   double loss_total = loss_sum.item<double>(), images = static_cast<double>(count);
-  if (comm_) {  // every rank gets every rank's rows, and so the same result
-    table = comm_->all_gather_rows(table);
+  if (comm_) {
     const auto sums = comm_->sum({loss_total, images});
     loss_total = sums[0];
     images = sums[1];
-  }
-  // In the split's order, as a single process reads it.
-  table = table.index_select(0, table.select(1, 0).argsort());
-  const auto t = table.accessor<double, 2>();
-  std::vector<double> scores, normal_scores;
-  std::vector<int> labels;
-  double map_scale = -std::numeric_limits<double>::infinity();
-  for (int64_t i = 0; i < table.size(0); ++i) {
-    const int label = static_cast<int>(t[i][2]);
-    scores.push_back(t[i][1]);
-    labels.push_back(label);
-    if (label == 0) {
-      normal_scores.push_back(t[i][1]);
-      map_scale = std::max(map_scale, t[i][3]);
-    }
   }
   result.count = static_cast<int64_t>(images);
   if (result.count) result.loss = loss_total / images;
   if (val_has_anomalies_ && val_has_normals_ && !scores.empty()) {
     result.image_auroc = metrics::auroc(scores, labels);
   }
-  const bool finite = std::all_of(normal_scores.begin(), normal_scores.end(),
-                                  [](double s) { return std::isfinite(s); });
-  if (!normal_scores.empty() && finite) {
+  if (!normal_scores.empty() && normals_finite) {
     result.threshold = percentile(normal_scores, config_.eval.threshold_percentile);
     result.map_scale = map_scale;
   }
@@ -472,9 +438,8 @@ void Trainer::write_skipped() const {
     for (const auto& s : skipped) text += tsv_field(s.path) + "\t" + tsv_field(s.reason) + "\n";
   };
   add(index_.skipped);  // left out by the dataset index, then by the loaders
-  for (const auto* loader : {train_loader_.get(), val_loader_.get()}) {
-    if (loader) add(loader->skipped());
-  }
+  add(train_loader_->skipped());
+  if (val_pass_) add(val_pass_->skipped());
   if (text.empty()) return;
   lock_->check();
   write_file_atomic((fs::path(run_dir_) / "skipped_images.tsv").string(), text);

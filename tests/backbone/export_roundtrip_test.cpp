@@ -97,7 +97,7 @@ TEST(ExportRoundTrip, EncoderTapsMatchTimm) {
   EXPECT_EQ(d.depth, 24);
   EXPECT_EQ(d.width, cfg.backbone.encoder_dim);
   EXPECT_EQ(d.num_prefix, 5);  // CLS + 4 registers
-  // What pipeline::AnomalyModel asks of backbone.encoders[0].
+  // What anomaly::AnomalyModel asks of backbone.encoders[0].
   EXPECT_NO_THROW(encoder.require_model(cfg.backbone.encoder_model));
   EXPECT_NO_THROW(encoder.require_image_size(cfg.data.image_size));
   EXPECT_NO_THROW(encoder.require_width(cfg.backbone.encoder_dim));
@@ -136,7 +136,7 @@ TEST(ExportRoundTrip, PerceptualLayersMatchTimmAtEveryPatchSize) {
   EXPECT_EQ(d.model, expected.text("perceptual_model"));
   EXPECT_EQ(d.model, cfg.backbone.perceptual_model);
   EXPECT_EQ(d.num_prefix, 1);  // CLS only
-  // What pipeline::AnomalyModel and the perceptual distances ask.
+  // What anomaly::AnomalyModel and the perceptual distances ask.
   EXPECT_NO_THROW(mae.require_model(cfg.backbone.perceptual_model));
   EXPECT_NO_THROW(mae.require_image_size(cfg.data.image_size));
   EXPECT_NO_THROW(mae.require_patch_sizes(patch_sizes));

@@ -186,7 +186,7 @@ TEST(BackboneTaps, TruncatedExportRefusesDeeperTaps) {
 }
 
 // Each check states what the file holds and what was asked, and names the file; no config key:
-// which key asked is the caller's to say (tests/pipeline/anomaly_model_test.cpp).
+// which key asked is the caller's to say (tests/anomaly/anomaly_model_test.cpp).
 TEST(BackboneCheck, RefusesMismatchesNamingTheFileAndBothValues) {
   TorchScriptBackbone mae(fixture("tiny_mae.pt"), torch::kCPU);
   EXPECT_NO_THROW(mae.require_model("test_tiny_mae"));

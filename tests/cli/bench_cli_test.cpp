@@ -72,7 +72,7 @@ TEST(BenchCli, DemoConfigWritesSaneJson) {
 }
 
 // The FLOPs bench reports for the tests' tiny config (tests/support/tiny_run.h) at batch 2 are
-// the ones worked by hand in Flops.TinyConfigWorkedByHand (tests/perf/flops_test.cpp): per
+// the ones worked by hand in Flops.TinyConfigWorkedByHand (tests/bench/flops_test.cpp): per
 // image 9457280 forward and 5865728 backward, plus the queries' self-attention once per step,
 // 114688 forward and twice that backward.
 TEST(BenchCli, TinyConfigFlopsAreTheHandCount) {

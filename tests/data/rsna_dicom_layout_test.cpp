@@ -7,7 +7,7 @@
 #include <set>
 
 #include "qfae/data/dataset.h"
-#include "qfae/data/pipeline.h"
+#include "qfae/data/load_sample.h"
 #include "../support/run_binary.h"
 #include "../support/tree_util.h"
 

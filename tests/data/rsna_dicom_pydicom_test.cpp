@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qfae/data/dataset.h"
-#include "qfae/data/pipeline.h"
+#include "qfae/data/load_sample.h"
 #include "qfae/io/dicom.h"
 
 namespace fs = std::filesystem;

@@ -1,6 +1,6 @@
 // io/image: decoding PNG (8 and 16 bit), JPEG, BMP and TIFF to unit-range tensors, masks, and the
 // errors for bad files, against values written with OpenCV directly. (Resampling and augmentation
-// are tested in tests/data/transforms_test.cpp, load_sample in tests/data/pipeline_test.cpp.)
+// are tested in tests/data/transforms_test.cpp, load_sample in tests/data/load_sample_test.cpp.)
 #include "qfae/io/image.h"
 
 #include <gtest/gtest.h>

@@ -73,8 +73,8 @@ TEST(PerceptualDistanceTest, IdenticalImagesCostNothingAndMapsAreNonNegative) {
   EXPECT_GT(maps.max().item<float>(), 0.0f);
 }
 
-// loss.* and eval.* both build one: the message names no key (pipeline::AnomalyModel adds the right
-// one, tests/pipeline/anomaly_model_test.cpp), only the file and what it lacks.
+// loss.* and eval.* both build one: the message names no key (anomaly::AnomalyModel adds the right
+// one, tests/anomaly/anomaly_model_test.cpp), only the file and what it lacks.
 TEST(PerceptualDistanceTest, OptionsTheExportCannotServeNameTheFileAndValue) {
   const auto refusal = [](const PerceptualOptions& options) {
     const auto msg = qfae::test::user_error([&] { PerceptualDistance(tiny_mae(), options); });

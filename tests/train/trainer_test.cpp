@@ -12,11 +12,11 @@
 #include "../support/run_binary.h"
 #include "../support/test_device.h"
 #include "../support/tiny_run.h"
+#include "qfae/anomaly/anomaly_model.h"
+#include "qfae/anomaly/anomaly_scorer.h"
 #include "qfae/config/loader.h"
 #include "qfae/data/dataset.h"
 #include "qfae/data/loader.h"
-#include "qfae/pipeline/anomaly_model.h"
-#include "qfae/pipeline/anomaly_scorer.h"
 #include "qfae/run/checkpoint.h"
 #include "qfae/train/trainer.h"
 #include "qfae/util/error.h"
@@ -132,18 +132,18 @@ TEST(Trainer, Bf16TrainingCalibratesWithTheEvalPrecision) {
     qfae::train::Trainer trainer(cfg, device);
     ASSERT_EQ(trainer.fit(run.string()), 0);
   }
-  qfae::pipeline::AnomalyModel model(cfg, device);
+  qfae::anomaly::AnomalyModel model(cfg, device);
   const auto progress =
       qfae::run::load_checkpoint((run / "checkpoints" / "last").string(), *model.autoencoder(),
                                     nullptr);
   ASSERT_TRUE(std::isfinite(progress.threshold));
-  EXPECT_EQ(qfae::pipeline::prepare_for_scoring(model), qfae::pipeline::Precision::kFp32);
+  EXPECT_EQ(qfae::anomaly::prepare_for_scoring(model), qfae::anomaly::Precision::kFp32);
   const auto index = qfae::data::index_dataset(cfg.data, static_cast<uint64_t>(cfg.train.seed));
   qfae::data::LoaderOptions o;
   o.batch_size = cfg.eval.batch_size;
   qfae::data::Loader loader(index.val, cfg.data, o);
   loader.start_epoch(0);
-  qfae::pipeline::AnomalyScorer scorer(model, cfg.eval);
+  qfae::anomaly::AnomalyScorer scorer(model, cfg.eval);
   std::vector<double> normal;
   qfae::data::Batch batch;
   while (loader.next(batch)) {
@@ -247,7 +247,7 @@ TEST(Trainer, ValidationWithAnomaliesReportsImageAuroc) {
   o.batch_size = cfg.eval.batch_size;
   qfae::data::Loader loader(index.val, cfg.data, o);
   loader.start_epoch(0);
-  qfae::pipeline::AnomalyScorer scorer(trainer.model(), cfg.eval);
+  qfae::anomaly::AnomalyScorer scorer(trainer.model(), cfg.eval);
   std::vector<double> normal, anomalous;
   qfae::data::Batch batch;
   while (loader.next(batch)) {

@@ -15,7 +15,7 @@
 
 #include "qfae/config/config.h"
 #include "qfae/data/dataset.h"
-#include "qfae/data/pipeline.h"
+#include "qfae/data/load_sample.h"
 
 namespace qfae::data {
 
@@ -43,6 +43,9 @@ struct LoaderOptions {
   // A batch whose images were all skipped comes out empty instead of being passed over (what a
   // data-parallel evaluation needs to keep its ranks in step). Implied by shards > 1.
   bool keep_empty = false;
+  // Every image that fails to load is skipped, whatever data.on_bad_image says and whatever the
+  // error (qfae infer, which keeps a row for each); skipped() says why.
+  bool skip_bad_images = false;
 };
 
 class Loader {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "qfae/evaluate/evaluator.h"
+#include "qfae/evaluate/evaluate_split.h"
 #include "qfae/metrics/pixel_curve_accumulator.h"
 
 namespace qfae::evaluate {

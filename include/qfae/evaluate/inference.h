@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "qfae/anomaly/anomaly_model.h"
 #include "qfae/data/listing.h"
-#include "qfae/pipeline/anomaly_model.h"
 
 namespace qfae::evaluate {
 
@@ -35,7 +35,7 @@ struct InferenceResult {
 // and maps/<stem>.png overlays. Files that fail to load keep a row with the error. A file that
 // cannot be written is a UserError naming it; a stop signal ends it after the current batch with
 // StopRequested (run/stop_signal.h); either way out_dir is left as it was.
-InferenceResult infer_images(pipeline::AnomalyModel& model, const std::vector<std::string>& files,
+InferenceResult infer_images(anomaly::AnomalyModel& model, const std::vector<std::string>& files,
                              const InferenceOptions& options);
 
 }  // namespace qfae::evaluate

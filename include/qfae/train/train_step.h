@@ -8,10 +8,10 @@
 #include <cstdint>
 #include <memory>
 
+#include "qfae/anomaly/anomaly_model.h"
+#include "qfae/anomaly/precision.h"
 #include "qfae/config/config.h"
 #include "qfae/dist/gradient_reducer.h"
-#include "qfae/pipeline/anomaly_model.h"
-#include "qfae/pipeline/precision.h"
 #include "qfae/train/one_cycle.h"
 
 // Legend: B batch, H = W image side.
@@ -25,7 +25,7 @@ class TrainStep {
   // Adam over `model`'s trainable autoencoder weights (train.lr, betas, weight_decay) and the
   // OneCycle schedule over `total_steps`. With `comm`, a data-parallel step: this rank's part of
   // each global batch of train.batch_size images, gradients averaged over the ranks.
-  TrainStep(pipeline::AnomalyModel& model, int64_t total_steps, pipeline::Precision precision,
+  TrainStep(anomaly::AnomalyModel& model, int64_t total_steps, anomaly::Precision precision,
             dist::Communicator* comm = nullptr);
 
   // images (B, 3, H, W) normalised, on the model's device -> the loss (0-d float32, times
@@ -42,8 +42,8 @@ class TrainStep {
   const dist::GradientReducer* reducer() const { return reducer_.get(); }
 
  private:
-  pipeline::AnomalyModel& model_;
-  pipeline::Precision precision_;
+  anomaly::AnomalyModel& model_;
+  anomaly::Precision precision_;
   torch::optim::Adam optimizer_;
   OneCycle schedule_;
   dist::Communicator* comm_;

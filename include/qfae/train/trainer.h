@@ -8,13 +8,14 @@
 #include <optional>
 #include <string>
 
+#include "qfae/anomaly/anomaly_model.h"
 #include "qfae/config/config.h"
 #include "qfae/data/dataset.h"
 #include "qfae/data/loader.h"
 #include "qfae/dist/communicator.h"
-#include "qfae/pipeline/anomaly_model.h"
 #include "qfae/run/checkpoint.h"
 #include "qfae/run/run_dir.h"
+#include "qfae/scoring/scoring_pass.h"
 #include "qfae/train/train_step.h"
 
 namespace qfae::train {
@@ -67,7 +68,7 @@ class Trainer {
   const run::TrainProgress& progress() const { return progress_; }
   int64_t steps_per_epoch() const { return steps_per_epoch_; }
   int64_t total_steps() const { return step_->schedule().options().total_steps; }
-  pipeline::AnomalyModel& model() { return *model_; }
+  anomaly::AnomalyModel& model() { return *model_; }
 
  private:
   enum class EpochEnd { kComplete, kStopped, kDiverged };
@@ -98,22 +99,22 @@ class Trainer {
   config::Config config_;
   std::string run_dir_;
   torch::Device device_;
-  std::unique_ptr<pipeline::AnomalyModel> model_;
+  std::unique_ptr<anomaly::AnomalyModel> model_;
   data::DatasetIndex index_;
-  std::unique_ptr<data::Loader> train_loader_, val_loader_;
+  std::unique_ptr<data::Loader> train_loader_;
+  std::unique_ptr<scoring::ScoringPass> val_pass_;  // validation, when the split has images
   std::unique_ptr<TrainStep> step_;  // Adam + OneCycle
   int64_t steps_per_epoch_ = 0;
   int64_t stop_step_ = 0;  // min(total steps, max_steps)
   run::TrainProgress progress_;
   run::JsonlWriter metrics_;
   bool tty_ = false;
-  pipeline::Precision train_precision_ = pipeline::Precision::kFp32;
+  anomaly::Precision train_precision_ = anomaly::Precision::kFp32;
   bool val_has_normals_ = false, val_has_anomalies_ = false;  // what the validation split holds
   bool resumed_ = false, saved_checkpoint_ = false;
   int stop_signal_ = 0;  // the signal that stopped run_epoch()
   std::unique_ptr<run::RunLock> lock_;
   dist::Communicator* comm_ = nullptr;
-  std::vector<int64_t> val_positions_;  // data-parallel: this rank's validation images in index_.val
 };
 
 }  // namespace qfae::train
