@@ -86,7 +86,7 @@ int run_infer(const InferOptions& o) {
   if (new_dir) run::point_latest(io.out_dir);
   std::cout << "infer: " << result.processed << " of " << files.size() << " images scored";
   if (std::isfinite(io.threshold)) std::cout << ", " << result.flagged << " anomalous";
-  if (!result.failed.empty()) std::cout << ", " << result.failed.size() << " unreadable";
+  if (!result.failed.empty()) std::cout << ", " << result.failed.size() << " not scored";
   if (!problems.empty()) {
     std::cout << "; " << problems.size() << " of " << o.inputs.size() << " inputs gave no image ("
               << problems.front().input << ": " << problems.front().reason

@@ -23,6 +23,18 @@ using nlohmann::json;
 namespace qfae::run {
 namespace {
 
+// UserError naming the file and the first tensor (in name order) that holds NaN or infinity:
+// such weights give maps that are not finite for every image, so they are refused at load.
+void require_finite_weights(const std::map<std::string, torch::Tensor>& tensors,
+                            const std::string& file) {
+  for (const auto& [name, t] : tensors) {
+    if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) {
+      throw UserError(file + ": the weights '" + name + "' hold NaN or infinity (did training "
+                      "diverge?); qfae loads only finite weights");
+    }
+  }
+}
+
 bool g_verify = true;
 
 // The files of a checkpoint folder, in the order written; checksums.sha256 lists those present.
@@ -207,6 +219,7 @@ TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
     throw UserError("checkpoint '" + dir + "': expected model.safetensors and state.json in it");
   }
   const auto file = io::load_safetensors(weights.string());
+  require_finite_weights(file.tensors, weights.string());
   io::load_module_state(model, file.tensors, "", /*strict=*/true, weights.string());
   TrainProgress progress;
   try {
@@ -264,6 +277,7 @@ void load_weights(const std::string& file, torch::nn::Module& model) {
     verify_checkpoint_files(path.parent_path().string(), {path.filename().string()});
   }
   const auto weights = io::load_safetensors(file);
+  require_finite_weights(weights.tensors, file);
   io::load_module_state(model, weights.tensors, "", /*strict=*/true, file);
 }
 

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -351,6 +353,76 @@ TEST_F(ReliabilityTrained, MaskConventionsAndEmptyMasksKeepTheReportTruthful) {
   EXPECT_NE(all_empty["notes"].dump().find("every mask of the 4 anomalous images is empty"),
             std::string::npos)
       << all_empty["notes"].dump();
+}
+
+// One finiteness rule for eval and infer: a float image with a NaN pixel gives a map that is not
+// finite. infer writes an error row for it (no score, no decision, exit 3) and scores the others;
+// eval refuses the split naming the image.
+TEST_F(ReliabilityTrained, AMapThatIsNotFiniteIsAnErrorRowInInferAndAnErrorInEval) {
+  TempDir inputs;
+  fs::copy_file(data_ / "test" / "good" / "img" / "good_0000.png", inputs.path() / "a.png");
+  cv::Mat nan_image(32, 32, CV_32FC1, cv::Scalar(0.5));
+  nan_image.at<float>(3, 4) = std::numeric_limits<float>::quiet_NaN();
+  const auto tiff = inputs.path() / "b.tiff";
+  ASSERT_TRUE(cv::imwrite(tiff.string(), nan_image));
+  const auto out = inputs.path() / "out";
+  auto r = run_qfae("infer --checkpoint '" + run_.string() + "' -o '" + out.string() +
+                    "' --threshold 0 '" + inputs.path().string() + "'");
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.out.find("1 of 2 images scored"), std::string::npos) << r.out;
+  const auto csv = read_text(out / "scores.csv");
+  // path,score,anomalous,overlay,error: no score, no decision, no overlay for b.tiff.
+  EXPECT_NE(csv.find(tiff.string() + ",,,,the anomaly map is not finite"), std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find((inputs.path() / "a.png").string() + ",0."), std::string::npos) << csv;
+
+  TempDir copy;
+  const auto data = copy.path() / "data";
+  fs::copy(data_, data, fs::copy_options::recursive);
+  const auto planted = data / "test" / "good" / "img" / "good_nan.tiff";
+  ASSERT_TRUE(cv::imwrite(planted.string(), nan_image));
+  r = run_qfae("eval --checkpoint '" + run_.string() + "' --set 'data.root=" + data.string() +
+               "' -o '" + (copy.path() / "eval").string() + "'");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(last_line(r.err).find("the anomaly map of " + planted.string() + " is not finite"),
+            std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(copy.path() / "eval" / "metrics.json"));
+}
+
+// Weights that hold NaN are refused when the checkpoint is loaded, naming the file and the
+// tensor, even with checksums not verified (--no-verify: weights edited on purpose).
+TEST_F(ReliabilityTrained, ACheckpointWhoseWeightsAreNotFiniteIsRefused) {
+  TempDir copy;
+  const auto run = copy.path() / "run";
+  fs::copy(run_, run, fs::copy_options::recursive);
+  // safetensors: an 8-byte little-endian header length, the JSON header, then the data; the
+  // first four data bytes become a float32 NaN (the checkpoint's weights are float32), in every
+  // checkpoint of the run.
+  int planted = 0;
+  for (const auto& e : fs::recursive_directory_iterator(run)) {
+    if (e.path().filename() != "model.safetensors") continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t header = 0;
+    f.read(reinterpret_cast<char*>(&header), sizeof header);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    f.seekp(static_cast<std::streamoff>(8 + header));
+    f.write(reinterpret_cast<const char*>(&nan), sizeof nan);
+    ++planted;
+  }
+  ASSERT_GT(planted, 0);
+  for (const char* command : {"eval", "infer"}) {
+    std::string args = std::string(command) + " --no-verify --checkpoint '" + run.string() +
+                       "' -o '" + (copy.path() / command).string() + "'";
+    if (std::string(command) == "infer") {
+      args += " '" + (data_ / "test" / "good" / "img").string() + "'";
+    }
+    const auto r = run_qfae(args);
+    EXPECT_EQ(r.code, 2) << command << ": " << r.err;
+    EXPECT_NE(last_line(r.err).find("model.safetensors: the weights '"), std::string::npos)
+        << command << ": " << r.err;
+    EXPECT_NE(last_line(r.err).find("hold NaN or infinity"), std::string::npos) << r.err;
+  }
 }
 
 }  // namespace reliability_data_cli

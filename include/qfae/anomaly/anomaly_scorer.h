@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <optional>
+#include <utility>
 
 #include "qfae/anomaly/anomaly_model.h"
 #include "qfae/config/config.h"
@@ -25,6 +26,9 @@ struct AnomalyOutput {
 // the device computes (`qfae eval`, `qfae infer`). On the CPU the output is ready at once.
 class PendingOutput {
  public:
+  PendingOutput() = default;
+  // An output already on the host (a stand-in scorer's, in tests of what files the output).
+  explicit PendingOutput(AnomalyOutput ready) : out_(std::move(ready)) {}
   // Blocks until this batch's output is on the host; returns it. Call once.
   AnomalyOutput get();
 

@@ -46,17 +46,17 @@ struct EvaluationResult {
   std::string summary;              // the one-line summary
 };
 
-// Two passes: (1) batches of eval.batch_size through AnomalyScorer, image scores kept, maps spilled
-// to a temporary file in out_dir; (2) pooled pixel metrics over the spilled maps (a 65536-bin
+// Two passes: (1) the scoring pass (scoring/scoring_pass.h) in batches of eval.batch_size, image
+// scores kept, maps spilled to a temporary file in out_dir; (2) pooled pixel metrics over the spilled maps (a 65536-bin
 // histogram over the observed range; exactness in pixel_curve_accumulator.h), per-image Dice,
 // figures. Pixel metrics need at least one anomalous image with a mask; anomalous images without
 // a mask are left out of them (counted in the notes). Image metrics need both classes; otherwise
 // they are null with a note saying why. UserError names the image when a map is not finite, or
 // the file that could not be written. A stop signal (run/stop_signal.h) ends it after the current
 // batch with StopRequested. On any failure out_dir is left as it was.
-// Data-parallel (options.comm): images are dealt out in rounds of eval.batch_size per rank, each
-// rank's batch being the batch one process would score there; ranks other than 0 return an empty
-// result once the scoring pass is done.
+// Data-parallel (options.comm): the scoring pass deals images out in rounds of eval.batch_size per
+// rank, each rank's batch being the batch one process would score there; ranks other than 0
+// return an empty result once the scoring pass is done.
 EvaluationResult evaluate_split(anomaly::AnomalyModel& model,
                                 const std::vector<data::Sample>& samples,
                                 const EvaluationOptions& options);

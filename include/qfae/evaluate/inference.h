@@ -26,13 +26,15 @@ struct InferenceOptions {
 struct InferenceResult {
   int64_t processed = 0;
   int64_t flagged = 0;                      // score >= threshold
-  std::vector<std::string> failed;          // "path: reason", in input order
+  std::vector<std::string> failed;          // "path: reason" (unreadable or not finite), in
+                                            // input order
 };
 
 // Scores `files` with the test-time settings (AnomalyScorer) in batches of eval.batch_size and
 // writes <out_dir>/scores.csv (path,score[,anomalous],overlay,error; one row per file, in order,
 // then one per options.input_problems)
-// and maps/<stem>.png overlays. Files that fail to load keep a row with the error. A file that
+// and maps/<stem>.png overlays, through the scoring pass (scoring/scoring_pass.h). Files that fail
+// to load, and files whose map is not finite, keep a row with the error and no score. A file that
 // cannot be written is a UserError naming it; a stop signal ends it after the current batch with
 // StopRequested (run/stop_signal.h); either way out_dir is left as it was.
 InferenceResult infer_images(anomaly::AnomalyModel& model, const std::vector<std::string>& files,

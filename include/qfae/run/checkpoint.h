@@ -44,7 +44,8 @@ void save_checkpoint(const std::string& dir, const torch::nn::Module& model,
 // state lands on `device` (the run's, whatever device the checkpoint was saved from). First the
 // files it uses (model.safetensors, state.json, config.yaml, and optimizer.pt when loaded) are
 // verified against checksums.sha256 (verify_checkpoint_files).
-// Throws UserError naming the folder and what is wrong with it.
+// Weights that hold NaN or infinity are refused. Throws UserError naming the folder or file and
+// what is wrong with it.
 TrainProgress load_checkpoint(const std::string& dir, torch::nn::Module& model,
                               torch::optim::Optimizer* optimizer,
                               torch::Device device = torch::kCPU);
@@ -71,8 +72,8 @@ void set_verify_checksums(bool verify);
 bool verify_checkpoint_files(const std::string& dir, const std::vector<std::string>& files);
 
 // Loads only the weights of `file` into `model`, name by name and shape by shape (UserError naming
-// the file and the first tensor that differs, nothing copied then). A file with a checksums.sha256
-// beside it (a checkpoint or an imported model folder) is verified first.
+// the file and the first tensor that differs or is not finite, nothing copied then). A file with a
+// checksums.sha256 beside it (a checkpoint or an imported model folder) is verified first.
 void load_weights(const std::string& file, torch::nn::Module& model);
 
 }  // namespace qfae::run
