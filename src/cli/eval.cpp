@@ -150,7 +150,9 @@ int stopped(const run::StopRequested& e, const std::string& out_dir, size_t done
   return 128 + e.signal_number();
 }
 
-int run_eval(const EvalOptions& o) {
+// The checkpoint and --config counts: one --config per checkpoint, or none, or (one checkpoint)
+// any number.
+void check_request(const EvalOptions& o) {
   if (o.checkpoints.empty()) {
     throw UserError("qfae eval needs --checkpoint RUN_OR_CHECKPOINT_FOLDER (repeat it to "
                     "evaluate several runs)");
@@ -161,65 +163,82 @@ int run_eval(const EvalOptions& o) {
                     "per checkpoint (got " + std::to_string(c) + "); --config i is applied on "
                     "top of checkpoint i's own config");
   }
-  Job job;
-  check_nproc(o.dist.nproc, job.world);
-  if (o.dist.nproc > 1) {
-    // Checked once here, before any rank starts.
-    std::string device = "auto";
-    if (n == 1) device = plan_one(o, o.checkpoints[0], o.common.configs).loaded.config.device;
-    check_launch(o.dist, device, 0);
-    set_log_verbosity(o.common.quiet ? -1 : o.common.verbose);
-    return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()), o.dist.timeout_s);
+}
+
+// --nproc N: checked once here, then N ranks run this command without it.
+int launch_ranks(const EvalOptions& o) {
+  std::string device = "auto";
+  if (o.checkpoints.size() == 1) {
+    device = plan_one(o, o.checkpoints[0], o.common.configs).loaded.config.device;
   }
-  const run::StopSignalScope stop_handlers;  // SIGINT/SIGTERM now only set the flag polled below
-  if (n == 1) {
-    auto plan = plan_one(o, o.checkpoints[0], o.common.configs);
-    std::vector<EvalPlan*> plans = {&plan};
-    assign_out_dirs(o, plans);
-    try {
-      evaluate_one(o, plan, job);
-    } catch (const run::StopRequested& e) {
-      return stopped(e, plan.out_dir, 0);
-    }
-    return 0;
-  }
-  // Every checkpoint's config first: the results folders depend on all the names.
+  check_launch(o.dist, device, 0);
+  set_log_verbosity(o.common.quiet ? -1 : o.common.verbose);
+  return dist::launch_local(o.dist.nproc, dist::without_nproc(command_line()), o.dist.timeout_s);
+}
+
+// Every checkpoint's plan, before any is evaluated (the results folders depend on all the
+// names). One that cannot be planned is, with several, logged and counted in `failures`, the
+// others going on; with one, its error is the command's.
+std::vector<EvalPlan> plan_all(const EvalOptions& o, int& failures) {
+  const bool several = o.checkpoints.size() > 1;
   std::vector<EvalPlan> planned;
-  int failures = 0;
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < o.checkpoints.size(); ++i) {
     std::vector<std::string> extra;
-    if (c) extra.push_back(o.common.configs[i]);
+    if (!several) {
+      extra = o.common.configs;
+    } else if (!o.common.configs.empty()) {
+      extra.push_back(o.common.configs[i]);
+    }
     try {
       planned.push_back(plan_one(o, o.checkpoints[i], extra));
     } catch (const UserError& e) {
+      if (!several) throw;
       ++failures;
       log("eval")->error("{}: {} (continuing with the others)", o.checkpoints[i], e.what());
     }
   }
   if (planned.empty()) throw UserError("no checkpoint could be evaluated");
-  // Without -o: runs/eval-summary/<timestamp>, removed again if no result comes into it.
-  const bool new_dir = o.common.output_dir.empty();
-  // Data-parallel: rank 0 writes; the other ranks only score.
-  const std::string dir =
-      !job.leader() ? std::string()
-      : new_dir     ? run::reserve_run_dir(config::Config{}.output_dir, "eval-summary")
-                    : o.common.output_dir;
-  RemoveIfEmpty unused(new_dir ? dir : "");
-  EvalOptions with_dir = o;
-  with_dir.common.output_dir = dir;
-  std::vector<EvalPlan*> plans;
-  for (auto& p : planned) plans.push_back(&p);
-  assign_out_dirs(with_dir, plans);
-  // An earlier summary would describe folders that are about to be replaced: it goes now, and a
-  // new one is written once every run is done (none if the batch is stopped).
+  return planned;
+}
+
+// Several checkpoints' summary folder: -o, or runs/eval-summary/<timestamp> (made here; the
+// caller removes it again if no result comes into it). Rank 0's; "" on the other ranks. An
+// earlier summary there would describe folders that are about to be replaced: it goes now, and a
+// new one is written once every run is done (none if the batch is stopped).
+std::string summary_dir(const EvalOptions& o, const Job& job) {
+  if (!job.leader()) return {};
+  const std::string dir = o.common.output_dir.empty()
+                              ? run::reserve_run_dir(config::Config{}.output_dir, "eval-summary")
+                              : o.common.output_dir;
   for (const char* table : {"summary.md", "summary.csv"}) {
-    if (!job.leader()) break;
     std::error_code ec;
     if (fs::remove(fs::path(dir) / table, ec)) {
       log("eval")->info("removed the earlier {}/{}: its runs' folders are being replaced", dir,
                         table);
     }
   }
+  return dir;
+}
+
+// One checkpoint is the n = 1 case of several: its results go to -o itself (or into its run),
+// its errors are the command's, and there is no summary.
+int run_eval(const EvalOptions& o) {
+  check_request(o);
+  Job job;
+  check_nproc(o.dist.nproc, job.world);
+  if (o.dist.nproc > 1) return launch_ranks(o);
+  const run::StopSignalScope stop_handlers;  // SIGINT/SIGTERM now only set the flag polled below
+  const bool several = o.checkpoints.size() > 1;
+  int failures = 0;
+  auto planned = plan_all(o, failures);
+  const bool new_dir = several && o.common.output_dir.empty();
+  EvalOptions with_dir = o;
+  if (several) with_dir.common.output_dir = summary_dir(o, job);
+  const std::string dir = with_dir.common.output_dir;
+  RemoveIfEmpty unused(new_dir ? dir : "");
+  std::vector<EvalPlan*> plans;
+  for (auto& p : planned) plans.push_back(&p);
+  assign_out_dirs(with_dir, plans);
   std::vector<nlohmann::json> runs;
   for (const auto& plan : planned) {
     try {
@@ -227,13 +246,14 @@ int run_eval(const EvalOptions& o) {
       runs.back()["results"] = fs::path(plan.out_dir).filename().string();  // inside `dir`
     } catch (const UserError& e) {
       // Data-parallel, one rank's failure (an image it read) is not the others': stop all.
-      if (job.world.distributed()) throw;
+      if (!several || job.world.distributed()) throw;
       ++failures;
       log("eval")->error("{}: {} (continuing with the others)", plan.arg, e.what());
     } catch (const run::StopRequested& e) {
       return stopped(e, plan.out_dir, runs.size());
     }
   }
+  if (!several) return 0;
   if (runs.empty()) throw UserError("no checkpoint could be evaluated");
   if (!job.leader()) return 0;
   std::cout << "\n" << evaluate::write_summary_tables(dir, runs);

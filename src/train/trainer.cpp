@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -18,6 +17,7 @@
 #include "qfae/metrics/auroc.h"
 #include "qfae/run/stop_signal.h"
 #include "qfae/scoring/scoring_pass.h"
+#include "qfae/train/progress_reporter.h"
 #include "qfae/util/error.h"
 #include "qfae/util/files.h"
 #include "qfae/util/log.h"
@@ -26,20 +26,6 @@
 namespace fs = std::filesystem;
 
 namespace qfae::train {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-std::string format_duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%ld:%02ld:%02ld", static_cast<long>(s / 3600),
-                static_cast<long>(s / 60 % 60), static_cast<long>(s % 60));
-  return buf;
-}
-
-}  // namespace
-
 data::LoaderOptions training_loader_options(const config::Config& config, bool pin_memory) {
   data::LoaderOptions o;
   o.batch_size = config.train.batch_size;
@@ -289,12 +275,11 @@ Trainer::EpochEnd Trainer::run_epoch() {
   // A resumed epoch skips the batches already trained on (the order is fixed by the seed).
   while (train_loader_->batches_consumed() < progress_.batch && train_loader_->next(batch)) {
   }
-  const auto start = Clock::now();
-  int64_t images_seen = 0;
+  ProgressReporter reporter(config_.train.epochs, stop_step_, config_.train.batch_size, tty_);
+  reporter.start_epoch(progress_.epoch);
   torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().device(device_));
   int64_t losses = 0;
   double shown_loss = std::numeric_limits<double>::quiet_NaN();  // none logged yet this epoch
-  auto last_bar = start;
   while (progress_.step < stop_step_) {
     if (!train_loader_->next(batch)) {
       // The plan's last batches were passed over: all their images were skipped.
@@ -306,40 +291,22 @@ Trainer::EpochEnd Trainer::run_epoch() {
     ++losses;
     progress_.batch = train_loader_->batches_consumed();
     // All ranks' images (each reads its part of every global batch).
-    images_seen += batch.images.defined() ? batch.images.size(0) * (comm_ ? comm_->size() : 1) : 0;
-    const bool log_now = progress_.step % config_.train.log_every == 0 ||
-                         progress_.batch == steps_per_epoch_ || progress_.step == stop_step_;
+    reporter.add_images(batch.images.defined() ? batch.images.size(0) * (comm_ ? comm_->size() : 1)
+                                               : 0);
+    const bool epoch_end = progress_.batch == steps_per_epoch_;
+    const bool log_now = progress_.step % config_.train.log_every == 0 || epoch_end ||
+                         progress_.step == stop_step_;
     // The loss is read back from the device (a host sync) once per logged interval only; the
     // terminal bar refreshes a few times a second in between with the last logged loss.
-    const auto now = Clock::now();
-    const bool bar_now = tty_ && now - last_bar > std::chrono::milliseconds(250);
-    if (log_now || bar_now) {
-      last_bar = now;
-      const double seconds = std::chrono::duration<double>(now - start).count();
-      const double rate = images_seen / std::max(seconds, 1e-9);
-      const double eta = (stop_step_ - progress_.step) * config_.train.batch_size / rate;
-      if (log_now) {
-        shown_loss = mean_loss(loss_sum, losses);
-        if (!std::isfinite(shown_loss)) return EpochEnd::kDiverged;
-        log_step(shown_loss, lr, beta1, rate);
-        loss_sum.zero_();
-        losses = 0;
-      }
-      if (tty_) {
-        char loss_text[32] = "-";
-        if (!std::isnan(shown_loss))
-          std::snprintf(loss_text, sizeof(loss_text), "%.5f", shown_loss);
-        std::fprintf(
-            stderr, "\r[train] epoch %ld/%ld step %ld/%ld loss %s lr %.2e %.1f img/s ETA %s ",
-            static_cast<long>(progress_.epoch + 1), static_cast<long>(config_.train.epochs),
-            static_cast<long>(progress_.step), static_cast<long>(stop_step_), loss_text, lr, rate,
-            format_duration(eta).c_str());
-        if (log_now && progress_.batch == steps_per_epoch_) std::fprintf(stderr, "\n");
-      } else if (log_now) {
-        log("train")->info("epoch {}/{} step {}/{} loss {:.5f} lr {:.2e} {:.1f} img/s ETA {}",
-                           progress_.epoch + 1, config_.train.epochs, progress_.step, stop_step_,
-                           shown_loss, lr, rate, format_duration(eta));
-      }
+    if (log_now) {
+      shown_loss = mean_loss(loss_sum, losses);
+      if (!std::isfinite(shown_loss)) return EpochEnd::kDiverged;
+      log_step(shown_loss, lr, beta1, reporter.rate());
+      loss_sum.zero_();
+      losses = 0;
+    }
+    if (log_now || reporter.bar_due()) {
+      reporter.show(progress_.step, shown_loss, lr, log_now, epoch_end);
     }
     if ((stop_signal_ = stop_after_step()) != 0) {
       // The steps since the last log are checked before the stop saves them.
