@@ -89,6 +89,50 @@ std::string series_list(const std::vector<io::DicomSeries>& series) {
   return out;
 }
 
+// A volume file named by --volume, with its --label file ("" for none).
+VolumeSource volume_file_source(const fs::path& path, const std::string& label) {
+  if (!label.empty() && path_kind(label) != PathKind::kFile) {
+    throw UserError("--label: '" + label + "' does not exist or is not a file");
+  }
+  return {volume_stem(path.string()), path.string(), label, std::nullopt};
+}
+
+// The stem of the volume that a file of stem `stem` labels (<stem>_seg, _label, _labels or
+// _mask); "" when the file is a volume.
+std::string labelled_stem(const std::string& stem) {
+  for (const char* suffix : kLabelSuffixes) {
+    if (ends_with(stem, suffix) && stem.size() > std::string(suffix).size()) {
+      return stem.substr(0, stem.size() - std::string(suffix).size());
+    }
+  }
+  return "";
+}
+
+// The volumes of a folder named by --volume, sorted by stem, each with the label file beside it.
+std::vector<VolumeSource> volume_folder_sources(const fs::path& path) {
+  std::map<std::string, std::string> volumes;  // stem -> path, sorted
+  std::map<std::string, std::string> label_of;
+  for (const auto& entry : list_folder(path)) {
+    if (!io::is_nifti_file(entry.string()) || path_kind(entry) != PathKind::kFile) continue;
+    const std::string stem = volume_stem(entry.string());
+    const std::string labelled = labelled_stem(stem);
+    if (labelled.empty()) {
+      volumes[stem] = entry.string();
+    } else {
+      label_of[labelled] = entry.string();
+    }
+  }
+  if (volumes.empty()) {
+    throw UserError("--volume: folder '" + path.string() + "' holds no .nii or .nii.gz volume");
+  }
+  std::vector<VolumeSource> out;
+  for (const auto& [stem, file] : volumes) {
+    const auto it = label_of.find(stem);
+    out.push_back({stem, file, it == label_of.end() ? "" : it->second, std::nullopt});
+  }
+  return out;
+}
+
 }  // namespace
 
 io::Volume read_source_image(const VolumeSource& source) {
@@ -151,11 +195,7 @@ std::vector<VolumeSource> find_volumes(const std::vector<std::string>& paths,
     const fs::path path(paths[i]);
     const PathKind kind = path_kind(path);
     if (kind == PathKind::kFile) {
-      std::string label = labels.empty() ? "" : labels[i];
-      if (!label.empty() && path_kind(label) != PathKind::kFile) {
-        throw UserError("--label: '" + label + "' does not exist or is not a file");
-      }
-      out.push_back({volume_stem(path.string()), path.string(), label, std::nullopt});
+      out.push_back(volume_file_source(path, labels.empty() ? "" : labels[i]));
       continue;
     }
     if (kind != PathKind::kDirectory) {
@@ -165,27 +205,7 @@ std::vector<VolumeSource> find_volumes(const std::vector<std::string>& paths,
       throw UserError("--volume: '" + path.string() +
                       "' is a folder; --label pairs labels with volume files only");
     }
-    std::map<std::string, std::string> volumes;  // stem -> path, sorted
-    std::map<std::string, std::string> label_of;
-    for (const auto& entry : list_folder(path)) {
-      if (!io::is_nifti_file(entry.string()) || path_kind(entry) != PathKind::kFile) continue;
-      const std::string stem = volume_stem(entry.string());
-      bool is_label = false;
-      for (const char* suffix : kLabelSuffixes) {
-        if (ends_with(stem, suffix) && stem.size() > std::string(suffix).size()) {
-          label_of[stem.substr(0, stem.size() - std::string(suffix).size())] = entry.string();
-          is_label = true;
-        }
-      }
-      if (!is_label) volumes[stem] = entry.string();
-    }
-    if (volumes.empty()) {
-      throw UserError("--volume: folder '" + path.string() + "' holds no .nii or .nii.gz volume");
-    }
-    for (const auto& [stem, file] : volumes) {
-      const auto it = label_of.find(stem);
-      out.push_back({stem, file, it == label_of.end() ? "" : it->second, std::nullopt});
-    }
+    for (auto& source : volume_folder_sources(path)) out.push_back(std::move(source));
   }
   check_unique_subjects(out, "--volume", "file names");
   return out;

@@ -129,69 +129,165 @@ std::string process_state(pid_t pid) {
   }
 }
 
-// Waits for every rank, and never longer than a grace period after the first rank failed or a stop
-// signal was passed on: the ranks still running then are named and killed. Returns the job's
-// exit code (see launch_local).
-int watch_ranks(const std::vector<pid_t>& pids, double rank_timeout_s) {
-  // A rank that sees another fail gives up within its own timeout, then has some seconds to save;
-  // after a rank that already waited that long (exit 5), the others have only the seconds.
-  const int64_t save_ms = 15000, timeout_ms = static_cast<int64_t>(rank_timeout_s * 1000);
-  int64_t grace_ms = 0;
-  std::vector<int> codes(pids.size(), 0);
-  std::vector<std::string> how(pids.size());
-  std::vector<bool> running(pids.size(), true);
-  int64_t deadline = -1;  // set once a rank failed or a signal was passed on
-  int first_failed = -1;
-  for (size_t left = pids.size(); left > 0;) {
-    int status = 0;
-    const pid_t done = ::waitpid(-1, &status, WNOHANG);
-    if (done < 0 && errno != EINTR) break;
-    for (size_t r = 0; done > 0 && r < pids.size(); ++r) {
-      if (pids[r] != done) continue;
-      codes[r] = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-      how[r] = describe_status(status);
-      running[r] = false;
-      g_children[r] = 0;
-      --left;
-      if (codes[r] != 0 && first_failed < 0) first_failed = static_cast<int>(r);
-    }
-    if (done > 0) continue;
-    if (deadline < 0 && (first_failed >= 0 || g_forwarded.load() != 0)) {
-      const bool waited = first_failed >= 0 && codes[first_failed] == kExitRankLost;
-      grace_ms = waited ? save_ms : timeout_ms + save_ms;
-      deadline = monotonic_ms() + grace_ms;
-    }
-    if (deadline >= 0 && monotonic_ms() > deadline) {
-      const std::string after =
-          first_failed >= 0 ? "rank " + std::to_string(first_failed) + " " + how[first_failed]
-                            : "signal " + std::to_string(g_forwarded.load()) + " was passed on";
-      for (size_t r = 0; r < pids.size(); ++r) {
-        if (!running[r]) continue;
-        log("launch")->error("rank {} (pid {}) was still running {:.0f} s after {}{}; killing it",
-                             r, pids[r], grace_ms / 1000.0, after, process_state(pids[r]));
-        ::kill(pids[r], SIGKILL);
-      }
-      deadline = std::numeric_limits<int64_t>::max();  // killed: the loop reaps them
-    }
-    timespec pause{0, 100 * 1000 * 1000};
-    ::nanosleep(&pause, nullptr);
+// What became of each rank so far.
+struct RankOutcomes {
+  explicit RankOutcomes(size_t n) : codes(n, 0), how(n), running(n, true), left(n) {}
+  std::vector<int> codes;        // exit code, or 128 + the signal that killed it
+  std::vector<std::string> how;  // "exited with 3", "was killed by signal 9 (Killed)"
+  std::vector<bool> running;
+  size_t left;            // how many still run
+  int first_failed = -1;  // the first rank seen to end with a code other than 0
+};
+
+// Records the end of process `done` (with `status`) when it is one of the ranks.
+void record_rank_exit(const std::vector<pid_t>& pids, pid_t done, int status, RankOutcomes* ranks) {
+  for (size_t r = 0; r < pids.size(); ++r) {
+    if (pids[r] != done) continue;
+    ranks->codes[r] = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    ranks->how[r] = describe_status(status);
+    ranks->running[r] = false;
+    g_children[r] = 0;
+    --ranks->left;
+    if (ranks->codes[r] != 0 && ranks->first_failed < 0) ranks->first_failed = static_cast<int>(r);
   }
+}
+
+// How long the ranks may run on after the first failure or passed-on stop signal. A rank that
+// sees another fail gives up within its own timeout, then has some seconds to save; after a rank
+// that already waited that long (exit 5), the others have only the seconds.
+int64_t grace_period_ms(const RankOutcomes& ranks, double rank_timeout_s) {
+  const int64_t save_ms = 15000, timeout_ms = static_cast<int64_t>(rank_timeout_s * 1000);
+  const bool waited = ranks.first_failed >= 0 && ranks.codes[ranks.first_failed] == kExitRankLost;
+  return waited ? save_ms : timeout_ms + save_ms;
+}
+
+// Names and kills the ranks still running when the grace period of `grace_ms` is over.
+void kill_running_ranks(const std::vector<pid_t>& pids, const RankOutcomes& ranks,
+                        int64_t grace_ms) {
+  const int failed = ranks.first_failed;
+  const std::string after = failed >= 0
+                                ? "rank " + std::to_string(failed) + " " + ranks.how[failed]
+                                : "signal " + std::to_string(g_forwarded.load()) + " was passed on";
+  for (size_t r = 0; r < pids.size(); ++r) {
+    if (!ranks.running[r]) continue;
+    log("launch")->error("rank {} (pid {}) was still running {:.0f} s after {}{}; killing it", r,
+                         pids[r], grace_ms / 1000.0, after, process_state(pids[r]));
+    ::kill(pids[r], SIGKILL);
+  }
+}
+
+// The job's exit code (see launch_local); logs each rank that failed.
+int job_exit_code(const RankOutcomes& ranks) {
   // The cause, not its echoes: a rank that failed on its own before the others noticed.
   const int forwarded = g_forwarded.load();
   int result = 0;
-  for (size_t r = 0; r < codes.size(); ++r) {
-    if (codes[r] == 0) continue;
-    log("launch")->warn("rank {} {}", r, how[r]);
-    const bool echo = codes[r] == kExitRankLost || codes[r] == 128 + SIGKILL ||
-                      (forwarded && codes[r] == 128 + forwarded);
+  for (size_t r = 0; r < ranks.codes.size(); ++r) {
+    const int code = ranks.codes[r];
+    if (code == 0) continue;
+    log("launch")->warn("rank {} {}", r, ranks.how[r]);
+    const bool echo =
+        code == kExitRankLost || code == 128 + SIGKILL || (forwarded && code == 128 + forwarded);
     if (result == 0 || (!echo && (result == kExitRankLost || result == 128 + SIGKILL ||
                                   result == 128 + forwarded))) {
-      result = codes[r];
+      result = code;
     }
   }
   // Stopped by a signal (a second one kills the ranks): the job ends as that signal says.
   if (forwarded && (result == 128 + SIGKILL || result == kExitRankLost)) return 128 + forwarded;
   return result;
+}
+
+// Waits for every rank, and never longer than a grace period after the first rank failed or a stop
+// signal was passed on: the ranks still running then are named and killed. Returns the job's
+// exit code (see launch_local).
+int watch_ranks(const std::vector<pid_t>& pids, double rank_timeout_s) {
+  RankOutcomes ranks(pids.size());
+  int64_t grace_ms = 0;
+  int64_t deadline = -1;  // set once a rank failed or a signal was passed on
+  while (ranks.left > 0) {
+    int status = 0;
+    const pid_t done = ::waitpid(-1, &status, WNOHANG);
+    if (done < 0 && errno != EINTR) break;
+    if (done > 0) {
+      record_rank_exit(pids, done, status, &ranks);
+      continue;
+    }
+    if (deadline < 0 && (ranks.first_failed >= 0 || g_forwarded.load() != 0)) {
+      grace_ms = grace_period_ms(ranks, rank_timeout_s);
+      deadline = monotonic_ms() + grace_ms;
+    }
+    if (deadline >= 0 && monotonic_ms() > deadline) {
+      kill_running_ranks(pids, ranks, grace_ms);
+      deadline = std::numeric_limits<int64_t>::max();  // killed: the loop reaps them
+    }
+    timespec pause{0, 100 * 1000 * 1000};
+    ::nanosleep(&pause, nullptr);
+  }
+  return job_exit_code(ranks);
+}
+
+// The SIGINT and SIGTERM handlers that forward_stop_signals replaced.
+struct StopHandlers {
+  struct sigaction int_before;
+  struct sigaction term_before;
+};
+
+// From now on SIGINT and SIGTERM go on to the ranks (forward_signal), none forwarded yet and no
+// rank started; returns the handlers they had.
+StopHandlers forward_stop_signals() {
+  struct sigaction forward {};
+  StopHandlers before{};
+  forward.sa_handler = forward_signal;
+  sigemptyset(&forward.sa_mask);
+  forward.sa_flags = SA_RESTART;
+  g_forwarded.store(0);
+  g_child_count.store(0);
+  sigaction(SIGINT, &forward, &before.int_before);
+  sigaction(SIGTERM, &forward, &before.term_before);
+  return before;
+}
+
+void restore_stop_signals(const StopHandlers& before) {
+  sigaction(SIGINT, &before.int_before, nullptr);
+  sigaction(SIGTERM, &before.term_before, nullptr);
+}
+
+// In the child just forked by `launcher`: becomes the rank, running this program again.
+[[noreturn]] void exec_rank(pid_t launcher, char* const* argv, char* const* envp) {
+  // A rank ends with its launcher, however the launcher ends (even by SIGKILL): SIGTERM
+  // stops it as a stop request does, after the current step.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != launcher) ::_exit(128 + SIGTERM);  // the launcher died before prctl
+  ::execve("/proc/self/exe", argv, envp);
+  ::_exit(127);
+}
+
+// The ranks started, in rank order, and the errno of the fork that failed (0: none did).
+struct StartedRanks {
+  std::vector<pid_t> pids;
+  int fork_errno = 0;
+};
+
+// Forks one rank for each environment of `envs`, until a stop signal is passed on; when a fork
+// fails, the ranks already started are asked to stop.
+StartedRanks start_ranks(std::vector<char*>& argv, std::vector<std::vector<std::string>>& envs) {
+  const pid_t launcher = ::getpid();
+  StartedRanks started;
+  for (int r = 0; r < static_cast<int>(envs.size()) && g_forwarded.load() == 0; ++r) {
+    auto envp = pointers(envs[r]);
+    const pid_t pid = ::fork();
+    if (pid == 0) exec_rank(launcher, argv.data(), envp.data());
+    if (pid < 0) {
+      started.fork_errno = errno;
+      signal_children(SIGTERM);
+      signal_children(SIGCONT);
+      break;
+    }
+    g_children[r] = pid;
+    started.pids.push_back(pid);
+    g_child_count.store(r + 1);
+  }
+  return started;
 }
 
 }  // namespace
@@ -222,49 +318,17 @@ int launch_local(int nproc, const std::vector<std::string>& args, double rank_ti
   std::vector<std::vector<std::string>> envs;
   for (int r = 0; r < nproc; ++r) envs.push_back(rank_environment(r, nproc, port));
 
-  struct sigaction forward {}, int_before {}, term_before {};
-  forward.sa_handler = forward_signal;
-  sigemptyset(&forward.sa_mask);
-  forward.sa_flags = SA_RESTART;
-  g_forwarded.store(0);
-  g_child_count.store(0);
-  sigaction(SIGINT, &forward, &int_before);
-  sigaction(SIGTERM, &forward, &term_before);
-
-  const pid_t launcher = ::getpid();
-  std::vector<pid_t> pids;
-  int fork_errno = 0;
-  for (int r = 0; r < nproc && g_forwarded.load() == 0; ++r) {
-    auto envp = pointers(envs[r]);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      // A rank ends with its launcher, however the launcher ends (even by SIGKILL): SIGTERM
-      // stops it as a stop request does, after the current step.
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != launcher) ::_exit(128 + SIGTERM);  // the launcher died before prctl
-      ::execve("/proc/self/exe", argv.data(), envp.data());
-      ::_exit(127);
-    }
-    if (pid < 0) {
-      fork_errno = errno;
-      signal_children(SIGTERM);
-      signal_children(SIGCONT);
-      break;
-    }
-    g_children[r] = pid;
-    pids.push_back(pid);
-    g_child_count.store(r + 1);
+  const StopHandlers before = forward_stop_signals();
+  const StartedRanks started = start_ranks(argv, envs);
+  const auto result = watch_ranks(started.pids, rank_timeout_s);
+  restore_stop_signals(before);
+  if (started.fork_errno != 0) {
+    throw UserError("--nproc: could not start rank " + std::to_string(started.pids.size()) + ": " +
+                    std::strerror(started.fork_errno));
   }
-  const auto result = watch_ranks(pids, rank_timeout_s);
-  sigaction(SIGINT, &int_before, nullptr);
-  sigaction(SIGTERM, &term_before, nullptr);
-  if (fork_errno != 0) {
-    throw UserError("--nproc: could not start rank " + std::to_string(pids.size()) + ": " +
-                    std::strerror(fork_errno));
-  }
-  if (pids.size() < static_cast<size_t>(nproc)) {
+  if (started.pids.size() < static_cast<size_t>(nproc)) {
     log("launch")->warn("stopped by signal {} while starting the ranks ({} of {} started)",
-                        g_forwarded.load(), pids.size(), nproc);
+                        g_forwarded.load(), started.pids.size(), nproc);
     return 128 + g_forwarded.load();
   }
   return result;

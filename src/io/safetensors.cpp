@@ -56,72 +56,116 @@ void require_little_endian(const std::string& path) {
   throw UserError(path + ": " + problem);
 }
 
-// Parses and checks one header entry; `buffer_size` is the length of the data after the header.
-Entry parse_entry(const std::string& path, const std::string& name, const json& value,
-                  uint64_t buffer_size) {
-  const std::string where = "tensor '" + name + "'";
-  if (!value.is_object()) fail(path, where + ": header entry is not an object");
+// One header entry being parsed, for its messages: the file, "tensor '<name>'", and the length of
+// the data after the header.
+struct EntryContext {
+  const std::string& path;
+  std::string where;
+  uint64_t buffer_size;
+};
+
+[[noreturn]] void fail_entry(const EntryContext& at, const std::string& problem) {
+  fail(at.path, at.where + ": " + problem);
+}
+
+// An entry's three fields, each there and of the right kind.
+struct EntryFields {
+  const json* dtype;
+  const json* shape;
+  const json* offsets;
+};
+
+EntryFields entry_fields(const EntryContext& at, const json& value) {
+  if (!value.is_object()) fail_entry(at, "header entry is not an object");
   const auto dtype_it = value.find("dtype");
   const auto shape_it = value.find("shape");
   const auto offsets_it = value.find("data_offsets");
   if (dtype_it == value.end() || !dtype_it->is_string()) {
-    fail(path, where + ": missing string field 'dtype'");
+    fail_entry(at, "missing string field 'dtype'");
   }
   if (shape_it == value.end() || !shape_it->is_array()) {
-    fail(path, where + ": missing array field 'shape'");
+    fail_entry(at, "missing array field 'shape'");
   }
   if (offsets_it == value.end() || !offsets_it->is_array() || offsets_it->size() != 2) {
-    fail(path, where + ": 'data_offsets' must be an array [begin, end]");
+    fail_entry(at, "'data_offsets' must be an array [begin, end]");
   }
+  return {&*dtype_it, &*shape_it, &*offsets_it};
+}
 
-  Entry entry;
-  entry.name = name;
-  const std::string dtype = dtype_it->get<std::string>();
+torch::ScalarType parse_entry_dtype(const EntryContext& at, const std::string& dtype) {
   const auto known = std::find_if(std::begin(kDtypes), std::end(kDtypes),
                                   [&](const DtypeName& d) { return dtype == d.name; });
   if (known == std::end(kDtypes)) {
-    fail(path, where + ": unknown or unsupported dtype '" + dtype +
-                   "' (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)");
+    fail_entry(at, "unknown or unsupported dtype '" + dtype +
+                       "' (expected F64, F32, F16, BF16, I64, I32, I16, I8, U8 or BOOL)");
   }
-  entry.type = known->type;
+  return known->type;
+}
 
-  const uint64_t element_size = c10::elementSize(entry.type);
-  uint64_t numel = 1;
+// The sizes of `shape`; `numel` their product, or more than the buffer size where it would be.
+std::vector<int64_t> parse_entry_shape(const EntryContext& at, const json& shape, uint64_t* numel) {
+  std::vector<int64_t> sizes;
+  *numel = 1;
   bool has_zero_dim = false;
-  for (const auto& dim : *shape_it) {
+  for (const auto& dim : shape) {
     if (!dim.is_number_unsigned() ||
         dim.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      fail(path, where + ": shape " + shape_it->dump() + " must hold non-negative integers");
+      fail_entry(at, "shape " + shape.dump() + " must hold non-negative integers");
     }
     const uint64_t d = dim.get<uint64_t>();
-    entry.shape.push_back(static_cast<int64_t>(d));
+    sizes.push_back(static_cast<int64_t>(d));
     // Anything larger than the buffer cannot match; cap there so the product cannot overflow.
     if (d == 0) {
       has_zero_dim = true;
-    } else if (numel <= buffer_size) {
-      numel = numel > buffer_size / d ? buffer_size + 1 : numel * d;
+    } else if (*numel <= at.buffer_size) {
+      *numel = *numel > at.buffer_size / d ? at.buffer_size + 1 : *numel * d;
     }
   }
-  if (has_zero_dim) numel = 0;
+  if (has_zero_dim) *numel = 0;
+  return sizes;
+}
 
-  const json& begin = (*offsets_it)[0];
-  const json& end = (*offsets_it)[1];
+// Sets the entry's byte range from `offsets`, which must lie inside the data buffer.
+void parse_entry_offsets(const EntryContext& at, const json& offsets, Entry* entry) {
+  const json& begin = offsets[0];
+  const json& end = offsets[1];
   if (!begin.is_number_unsigned() || !end.is_number_unsigned()) {
-    fail(path, where + ": data_offsets " + offsets_it->dump() + " must be non-negative integers");
+    fail_entry(at, "data_offsets " + offsets.dump() + " must be non-negative integers");
   }
-  entry.begin = begin.get<uint64_t>();
-  entry.end = end.get<uint64_t>();
-  if (entry.begin > entry.end || entry.end > buffer_size) {
-    fail(path, where + ": data_offsets " + offsets_it->dump() + " lie outside the data buffer of " +
-                   std::to_string(buffer_size) + " bytes");
+  entry->begin = begin.get<uint64_t>();
+  entry->end = end.get<uint64_t>();
+  if (entry->begin > entry->end || entry->end > at.buffer_size) {
+    fail_entry(at, "data_offsets " + offsets.dump() + " lie outside the data buffer of " +
+                       std::to_string(at.buffer_size) + " bytes");
   }
-  if (numel > buffer_size || numel * element_size != entry.end - entry.begin) {
-    fail(path, where + ": data_offsets " + offsets_it->dump() + " span " +
-                   std::to_string(entry.end - entry.begin) + " bytes, but shape " +
-                   shape_text(entry.shape) + " of " + dtype + " needs " +
-                   (numel > buffer_size ? std::string("more than the whole buffer")
-                                        : std::to_string(numel * element_size)));
+}
+
+// The entry's byte range must hold exactly its `numel` elements of `dtype`.
+void check_entry_span(const EntryContext& at, const json& offsets, const Entry& entry,
+                      const std::string& dtype, uint64_t numel) {
+  const uint64_t element_size = c10::elementSize(entry.type);
+  if (numel > at.buffer_size || numel * element_size != entry.end - entry.begin) {
+    fail_entry(at, "data_offsets " + offsets.dump() + " span " +
+                       std::to_string(entry.end - entry.begin) + " bytes, but shape " +
+                       shape_text(entry.shape) + " of " + dtype + " needs " +
+                       (numel > at.buffer_size ? std::string("more than the whole buffer")
+                                               : std::to_string(numel * element_size)));
   }
+}
+
+// Parses and checks one header entry; `buffer_size` is the length of the data after the header.
+Entry parse_entry(const std::string& path, const std::string& name, const json& value,
+                  uint64_t buffer_size) {
+  const EntryContext at{path, "tensor '" + name + "'", buffer_size};
+  const EntryFields fields = entry_fields(at, value);
+  Entry entry;
+  entry.name = name;
+  const std::string dtype = fields.dtype->get<std::string>();
+  entry.type = parse_entry_dtype(at, dtype);
+  uint64_t numel = 0;
+  entry.shape = parse_entry_shape(at, *fields.shape, &numel);
+  parse_entry_offsets(at, *fields.offsets, &entry);
+  check_entry_span(at, *fields.offsets, entry, dtype, numel);
   return entry;
 }
 
@@ -157,6 +201,78 @@ const char* dtype_name(torch::ScalarType type) {
   return nullptr;
 }
 
+// The length of the JSON header, from the file's first 8 bytes (little-endian); it must fit in
+// the file.
+uint64_t read_header_length(const std::string& path, std::ifstream& in, uint64_t file_size) {
+  if (file_size < 8) {
+    fail(path, "file is " + std::to_string(file_size) +
+                   " bytes, shorter than the 8-byte header "
+                   "length of a safetensors file");
+  }
+  unsigned char length_bytes[8];
+  in.read(reinterpret_cast<char*>(length_bytes), 8);
+  uint64_t header_size = 0;
+  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | length_bytes[i];
+  if (header_size > file_size - 8) {
+    fail(path, "header length " + std::to_string(header_size) + " is larger than the file (" +
+                   std::to_string(file_size) + " bytes); not a safetensors file or truncated");
+  }
+  return header_size;
+}
+
+// The header that follows the length: a JSON object.
+json read_header_json(const std::string& path, std::ifstream& in, uint64_t header_size) {
+  std::string header_text(header_size, '\0');
+  in.read(header_text.data(), static_cast<std::streamsize>(header_size));
+  if (!in) fail(path, "cannot read the " + std::to_string(header_size) + "-byte header");
+  json header;
+  try {
+    header = json::parse(header_text);
+  } catch (const json::exception& e) {
+    fail(path, std::string("header is not valid JSON (") + e.what() + ")");
+  }
+  if (!header.is_object()) fail(path, "header is not a JSON object");
+  return header;
+}
+
+// The header's tensor entries, checked against the data buffer and against each other; its
+// metadata goes to `metadata`.
+std::vector<Entry> parse_header_entries(const std::string& path, const json& header,
+                                        uint64_t buffer_size,
+                                        std::map<std::string, std::string>* metadata) {
+  std::vector<Entry> entries;
+  for (const auto& [name, value] : header.items()) {
+    if (name == kMetadataKey) {
+      *metadata = parse_metadata(path, value);
+    } else {
+      entries.push_back(parse_entry(path, name, value, buffer_size));
+    }
+  }
+  check_no_overlap(path, entries);
+  return entries;
+}
+
+// The entry's tensor, read straight into its own memory; the data buffer starts at `data_start`.
+torch::Tensor read_entry_tensor(const std::string& path, std::ifstream& in, uint64_t data_start,
+                                const Entry& entry) {
+  // BOOL is read as bytes first so that values other than 0/1 are caught, not undefined.
+  const auto read_type = entry.type == torch::kBool ? torch::kUInt8 : entry.type;
+  torch::Tensor tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(read_type));
+  const uint64_t nbytes = entry.end - entry.begin;
+  if (nbytes > 0) {
+    in.seekg(static_cast<std::streamoff>(data_start + entry.begin));
+    in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(nbytes));
+    if (!in) fail(path, "cannot read the data of tensor '" + entry.name + "'");
+  }
+  if (entry.type == torch::kBool) {
+    if (tensor.numel() > 0 && tensor.max().item<int64_t>() > 1) {
+      fail(path, "tensor '" + entry.name + "': BOOL data holds bytes other than 0 and 1");
+    }
+    tensor = tensor.to(torch::kBool);
+  }
+  return tensor;
+}
+
 }  // namespace
 
 SafetensorsFile load_safetensors(const std::string& path) {
@@ -166,62 +282,14 @@ SafetensorsFile load_safetensors(const std::string& path) {
   if (ec) fail(path, "cannot read safetensors file (" + ec.message() + ")");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, "cannot open safetensors file");
-  if (file_size < 8) {
-    fail(path, "file is " + std::to_string(file_size) +
-                   " bytes, shorter than the 8-byte header "
-                   "length of a safetensors file");
-  }
-
-  unsigned char length_bytes[8];
-  in.read(reinterpret_cast<char*>(length_bytes), 8);
-  uint64_t header_size = 0;
-  for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | length_bytes[i];
-  if (header_size > file_size - 8) {
-    fail(path, "header length " + std::to_string(header_size) + " is larger than the file (" +
-                   std::to_string(file_size) + " bytes); not a safetensors file or truncated");
-  }
-  std::string header_text(header_size, '\0');
-  in.read(header_text.data(), static_cast<std::streamsize>(header_size));
-  if (!in) fail(path, "cannot read the " + std::to_string(header_size) + "-byte header");
-
-  json header;
-  try {
-    header = json::parse(header_text);
-  } catch (const json::exception& e) {
-    fail(path, std::string("header is not valid JSON (") + e.what() + ")");
-  }
-  if (!header.is_object()) fail(path, "header is not a JSON object");
+  const uint64_t header_size = read_header_length(path, in, file_size);
+  const json header = read_header_json(path, in, header_size);
 
   SafetensorsFile file;
-  const uint64_t buffer_size = file_size - 8 - header_size;
-  std::vector<Entry> entries;
-  for (const auto& [name, value] : header.items()) {
-    if (name == kMetadataKey) {
-      file.metadata = parse_metadata(path, value);
-    } else {
-      entries.push_back(parse_entry(path, name, value, buffer_size));
-    }
-  }
-  check_no_overlap(path, entries);
-
-  const uint64_t data_start = 8 + header_size;
+  const auto entries =
+      parse_header_entries(path, header, file_size - 8 - header_size, &file.metadata);
   for (const auto& entry : entries) {
-    // BOOL is read as bytes first so that values other than 0/1 are caught, not undefined.
-    const auto read_type = entry.type == torch::kBool ? torch::kUInt8 : entry.type;
-    torch::Tensor tensor = torch::empty(entry.shape, torch::TensorOptions().dtype(read_type));
-    const uint64_t nbytes = entry.end - entry.begin;
-    if (nbytes > 0) {
-      in.seekg(static_cast<std::streamoff>(data_start + entry.begin));
-      in.read(static_cast<char*>(tensor.data_ptr()), static_cast<std::streamsize>(nbytes));
-      if (!in) fail(path, "cannot read the data of tensor '" + entry.name + "'");
-    }
-    if (entry.type == torch::kBool) {
-      if (tensor.numel() > 0 && tensor.max().item<int64_t>() > 1) {
-        fail(path, "tensor '" + entry.name + "': BOOL data holds bytes other than 0 and 1");
-      }
-      tensor = tensor.to(torch::kBool);
-    }
-    file.tensors.emplace(entry.name, std::move(tensor));
+    file.tensors.emplace(entry.name, read_entry_tensor(path, in, 8 + header_size, entry));
   }
   return file;
 }
