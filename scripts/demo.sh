@@ -14,7 +14,7 @@ if [[ ! -f $brain ]]; then
   echo "[demo] $brain is missing: install Debian's mricron-data (bash scripts/install-deps.sh)" >&2
   exit 2
 fi
-echo "[demo] note: the demo backbones (tests/fixtures/backbones/) are tiny and UNTRAINED;"
+echo "[demo] note: the demo backbones (demo/backbones/) are tiny and UNTRAINED;"
 echo "[demo]   real use exports DINOv2 / MAE with scripts/export_backbone.py (see README.md)"
 # Axial 64 px slices of the skull-stripped Colin27 T1 brain: 70 normal training slices,
 # 12 validation, 20 normal test slices and 2 copies of each with synthetic lesions.

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Exports a frozen timm ViT (DINO, DINOv2 with or without registers, MAE) as the TorchScript file
 qfae loads (backbone.encoders / backbone.perceptual). Needs torch and timm; never downloads: give
-the weights file (--weights) or ask for --random-init. See scripts/qfae_vit.py for the contract.
+the weights file (--weights) or ask for --random-init. See scripts/lib/qfae_vit.py for the
+contract.
 
   python3 scripts/export_backbone.py --model vit_large_patch14_reg4_dinov2.lvd142m \
       --weights model.safetensors --out backbones/dinov2_vitl14_reg4_224.pt
@@ -180,7 +181,7 @@ def export(args):
     import torch
     from timm.layers import resample_abs_pos_embed, resample_patch_embed
 
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "lib"))
     import qfae_vit
 
     model, state = build_model(args)
@@ -264,7 +265,7 @@ def main(argv=None):
         import timm  # noqa: F401
     except ImportError:
         fail("timm is not installed (pip install 'timm>=1.0'); it is needed to build the model. "
-             "The test backbones come from scripts/make_test_backbones.py instead.")
+             "The test backbones come from scripts/fixtures/make_test_backbones.py instead.")
     export(args)
 
 

@@ -71,7 +71,7 @@ import tempfile
 
 import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "lib"))
 import safetensors_lite  # noqa: E402
 
 TRAINED_PREFIXES = ("encoders.", "junction.", "decoder.")

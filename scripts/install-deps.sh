@@ -14,7 +14,7 @@ packages=(
 )
 for arg in "$@"; do
   case "$arg" in
-    # What scripts/make_test_backbones.py needs (Debian's PyTorch 1.13).
+    # What scripts/fixtures/make_test_backbones.py needs (Debian's PyTorch 1.13).
     --with-python) packages+=(python3 python3-torch python3-numpy) ;;
     # What tests/scripts/test_sweep_slurm.sh needs to run a sweep through a private one-node
     # Slurm (22.05; ~13 MB, ~11 s); without them it checks the batch scripts only. The system's

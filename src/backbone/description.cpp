@@ -1,5 +1,5 @@
-// Reading and checking a backbone's qfae.json (contract in scripts/qfae_vit.py) straight from the
-// TorchScript archive, without loading the weights.
+// Reading and checking a backbone's qfae.json (contract in scripts/lib/qfae_vit.py) straight from
+// the TorchScript archive, without loading the weights.
 #include "qfae/backbone/description.h"
 
 #include <caffe2/serialize/inline_container.h>

@@ -1,5 +1,5 @@
 // Loading, checking and running the frozen TorchScript ViT backbones (contract in
-// scripts/qfae_vit.py): description checks, tap resolution, frozen forward (qfae.json itself is
+// scripts/lib/qfae_vit.py): description checks, tap resolution, frozen forward (qfae.json itself is
 // read by description.cpp).
 #include "qfae/backbone/torchscript_backbone.h"
 

@@ -2,12 +2,12 @@
 // share about checkpoints and their results folders.
 #include "qfae/cli/common.h"
 
-#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
+#include "qfae/config/fixed_by_training.h"
 #include "qfae/dist/world.h"
 #include "qfae/run/checkpoint.h"
 #include "qfae/util/error.h"
@@ -153,15 +153,10 @@ RemoveIfEmpty::~RemoveIfEmpty() {
 }
 
 void check_fixed_by_training(const config::LoadedConfig& given, const std::string& saved_yaml) {
-  static const std::vector<std::string> kTrained = {
-      "model.", "backbone.taps", "backbone.encoder_dim", "backbone.encoder_model",
-      "backbone.perceptual_model", "data.image_size", "data.mean", "data.std"};
-  static const std::vector<std::string> kFree = {"model.dropout", "model.query_init_std",
-                                                 "model.decoder_checkpoint"};
+  static const auto kFixed = config::keys_fixed_by_training();
   const auto trained = config::load_config({saved_yaml}, {}).config;
   std::string list;
-  for (const auto& d : config::differing_keys(trained, given.config, kTrained)) {
-    if (std::find(kFree.begin(), kFree.end(), d.key) != kFree.end()) continue;
+  for (const auto& d : config::differing_keys(trained, given.config, kFixed)) {
     const auto source = given.sources.find(d.key);
     list += "; " + d.key + ": trained with " + d.a + ", given " + d.b +
             (source != given.sources.end() ? " (" + source->second + ")" : "");

@@ -5,13 +5,14 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "qfae/cli/common.h"
 #include "qfae/data/listing.h"
 #include "qfae/data/synthetic.h"
 #include "qfae/data/volume_dataset.h"
+#include "qfae/data/volume_dataset_checks.h"
 #include "qfae/io/dicom.h"
 #include "qfae/io/nifti.h"
 #include "qfae/util/error.h"
@@ -260,99 +261,21 @@ bool keep_existing(const fs::path& root, const nlohmann::json& request, const Pr
   return true;
 }
 
-// "0.7 0.1 0.2" for an option's current values.
-std::string values_text(const std::vector<double>& v) {
-  std::string out;
-  for (double x : v) out += (out.empty() ? "" : " ") + fmt::format("{:g}", x);
-  return out;
-}
-
-// Why slices were dropped, for a message: "12 would have gone to train but show a lesion, ...".
-std::string dropped_text(const nlohmann::json& dropped, const PrepareOptions& o) {
-  const auto& s = o.slices;
-  const std::map<std::string, std::string> why = {
-      {"anomalous_in_train",
-       "would have gone to train but show a lesion (train keeps lesion-free slices only)"},
-      {"anomalous_in_val", "would have gone to val but show a lesion"},
-      {"little_foreground", "had too little foreground (--min-foreground " +
-                                fmt::format("{:g}", s.min_foreground) + ")"},
-      {"small_lesion",
-       "had a lesion under --min-lesion-pixels " + std::to_string(s.min_lesion_pixels)},
-      {"split_gap", "fell in the --gap " + std::to_string(s.gap) + " between splits"},
-      {"lesion_lost_in_resize", "lost their lesion in resizing (--image-size)"},
-      {"no_room_for_lesion", "had no room for a synthetic lesion"}};
-  std::string out;
-  for (const auto& [reason, n] : dropped.items()) {
-    const auto it = why.find(reason);
-    out += (out.empty() ? "" : ", ") + std::to_string(n.get<int64_t>()) + " slices " +
-           (it == why.end() ? "were dropped (" + reason + ")" : it->second);
-  }
-  return out.empty() ? "none" : out;
-}
-
-// The options that decide what lands in a split, with their current values.
-std::string split_advice(const nlohmann::json& manifest, const PrepareOptions& o) {
-  const auto& s = o.slices;
-  const auto& dropped = manifest["dropped"];
-  std::string out = "change --split (now " + values_text(o.split) + ")";
-  if (manifest["split_by"] == "slice") {
-    out += ", --block (now " + std::to_string(s.block) +
-           "; smaller blocks spread every split over the volume)";
-    if (dropped.contains("split_gap")) out += ", --gap (now " + std::to_string(s.gap) + ")";
-  } else {
-    out += " or give more volumes, some without lesions";
-  }
-  if (dropped.contains("little_foreground")) {
-    out += ", or lower --min-foreground (now " + fmt::format("{:g}", s.min_foreground) + ")";
-  }
-  return out;
-}
-
-// A dataset that qfae train cannot use (no training slice) or whose test split, asked for, has no
-// normal slice (image metrics need both kinds) is an error naming the options to change.
-void check_useful(const nlohmann::json& manifest, const PrepareOptions& o) {
-  const auto& c = manifest["counts"];
-  std::string problem;
-  if (c["train"]["normal"].get<int64_t>() == 0) {
-    problem = "no training slice (qfae train needs normal slices in train/good)";
-  } else if (o.split[2] > 0 && c["test"]["normal"].get<int64_t>() == 0) {
-    problem = "no normal test slice (the test split holds " +
-              std::to_string(c["test"]["anomalous"].get<int64_t>()) +
-              " slices with lesions; image AUROC needs normal ones too)";
-  }
-  if (problem.empty()) return;
-  throw UserError("prepare: the dataset would have " + problem +
-                  ". Dropped: " + dropped_text(manifest["dropped"], o) + ". To fix it, " +
-                  split_advice(manifest, o) + ". Nothing was written to '" + o.out + "'");
-}
-
 // The summary of a written volume dataset, with a warning for each thing worth a second look.
-void report_volume_dataset(const nlohmann::json& manifest, const fs::path& root, double seconds) {
-  const auto& c = manifest["counts"];
+void report_volume_dataset(const data::SliceDatasetSummary& s, const fs::path& root,
+                           double seconds) {
+  const auto manifest = (root / "manifest.json").string();
   log("prepare")->info(
       "wrote {} (split by {}): train {} normal; valid {} normal + {} anomalous; test {} normal "
       "+ {} anomalous; in {:.1f} s",
-      root.string(), manifest["split_by"].get<std::string>(), c["train"]["normal"].get<int64_t>(),
-      c["valid"]["normal"].get<int64_t>(), c["valid"]["anomalous"].get<int64_t>(),
-      c["test"]["normal"].get<int64_t>(), c["test"]["anomalous"].get<int64_t>(), seconds);
-  log("prepare")->info("dropped slices: {}; see {}", manifest["dropped"].dump(),
-                       (root / "manifest.json").string());
-  int64_t volumes_with_nan = 0;
-  for (const auto& v : manifest["volumes"]) {
-    const auto& label = v["label_non_finite_voxels"];
-    volumes_with_nan +=
-        v["non_finite_voxels"].get<int64_t>() > 0 || (!label.is_null() && label.get<int64_t>() > 0);
-  }
-  if (volumes_with_nan > 0) {
-    log("prepare")->warn(
-        "{} NaN or infinite voxels in {} of {} volumes were read as 0 (non_finite_voxels in {})",
-        manifest["non_finite_voxels"].get<int64_t>(), volumes_with_nan, manifest["volumes"].size(),
-        (root / "manifest.json").string());
-  }
-  if (c["test"]["anomalous"].get<int64_t>() == 0) {
-    log("prepare")->warn(
-        "the test split has no anomalous slice (no label volume marks one); "
-        "--synthetic-lesions adds lesioned copies of the normal test slices");
+      root.string(), s.by_slice ? "slice" : "subject", s.slices.train.normal,
+      s.slices.valid.normal, s.slices.valid.anomalous, s.slices.test.normal,
+      s.slices.test.anomalous, seconds);
+  nlohmann::json dropped = nlohmann::json::object();
+  for (const auto& [reason, n] : s.dropped) dropped[data::slice_drop_name(reason)] = n;
+  log("prepare")->info("dropped slices: {}; see {}", dropped.dump(), manifest);
+  for (const auto& warning : data::slice_dataset_warnings(s, manifest)) {
+    log("prepare")->warn("{}", warning);
   }
 }
 
@@ -392,12 +315,15 @@ int run_volumes(PrepareOptions& o) {
   const auto start = std::chrono::steady_clock::now();
   // Nothing lands in `root` unless all of it is good.
   auto staged = StagedDir::parts_of(root.string(), kDatasetParts);
-  const auto manifest = data::write_slice_dataset(sources, s, staged.path());
-  check_useful(manifest, o);
+  const auto written = data::write_slice_dataset(sources, s, staged.path());
+  // A dataset qfae train or eval cannot use is refused, naming the options to change.
+  if (const auto why = data::unusable_slice_dataset(written, s)) {
+    throw UserError("prepare: " + *why + ". Nothing was written to '" + o.out + "'");
+  }
   write_file_atomic((fs::path(staged.path()) / "prepare.json").string(), request.dump(1) + "\n");
   staged.commit();
   report_volume_dataset(
-      manifest, root,
+      written, root,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return 0;
 }

@@ -1,5 +1,5 @@
 // Writing slice datasets from volumes (see volume_dataset.h): per subject, read, normalise, choose
-// slices, split, write images, masks and lesioned copies; then the manifest.
+// slices, split, write images, masks and lesioned copies; then the manifest and its totals.
 #include "qfae/data/volume_dataset.h"
 
 #include <algorithm>
@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <thread>
 
 #include "qfae/data/random.h"
@@ -32,9 +34,27 @@ uint64_t name_hash(const std::string& s) {  // FNV-1a: stable across runs and pl
   return h;
 }
 
+// The entry of one split; kNone has none (its slices are dropped, never written).
+template <typename T>
+T& in_split(PerSplit<T>& per_split, Split split) {
+  switch (split) {
+    case Split::kTrain:
+      return per_split.train;
+    case Split::kVal:
+      return per_split.valid;
+    case Split::kTest:
+      return per_split.test;
+    case Split::kNone:
+      break;
+  }
+  throw std::logic_error("in_split: no entry for a dropped slice");
+}
+
 struct SubjectResult {
-  std::vector<json> files;
-  std::map<std::string, int64_t> dropped;
+  std::vector<json> files;  // the manifest's entries
+  PerSplit<SliceCounts> slices;
+  std::map<SliceDrop, int64_t> dropped;
+  int64_t non_finite = 0;  // NaN or infinite voxels of the volume and its label
   json volume;
 };
 
@@ -55,9 +75,9 @@ class SubjectWriter {
     std::vector<int64_t> kept;
     for (const auto& s : stats) {
       if (s.foreground_fraction < o_.min_foreground) {
-        ++r_.dropped["little_foreground"];
+        ++r_.dropped[SliceDrop::kLittleForeground];
       } else if (s.lesion_pixels > 0 && s.lesion_pixels < o_.min_lesion_pixels) {
-        ++r_.dropped["small_lesion"];
+        ++r_.dropped[SliceDrop::kSmallLesion];
       } else {
         kept.push_back(s.k);
       }
@@ -81,6 +101,7 @@ class SubjectWriter {
                  {"non_finite_voxels", v.non_finite},
                  {"label_non_finite_voxels", lab ? json(lab->non_finite) : json(nullptr)},
                  {"split", by_slice_ ? "by slice" : split_name(subject_split_)}};
+    r_.non_finite = v.non_finite + (lab ? lab->non_finite : 0);
     add_source(r_.volume);
     return std::move(r_);
   }
@@ -114,11 +135,12 @@ class SubjectWriter {
                    Split split) {
     const bool held_out = split == Split::kTest || (split == Split::kVal && o_.val_anomalies);
     if (split == Split::kNone) {
-      ++r_.dropped["split_gap"];
+      ++r_.dropped[SliceDrop::kSplitGap];
       return;
     }
     if (anomalous && !held_out) {
-      ++r_.dropped[split == Split::kTrain ? "anomalous_in_train" : "anomalous_in_val"];
+      ++r_.dropped[split == Split::kTrain ? SliceDrop::kAnomalousInTrain
+                                          : SliceDrop::kAnomalousInVal];
       return;
     }
     char buf[32];
@@ -129,7 +151,7 @@ class SubjectWriter {
     if (anomalous) {
       const auto mask = slice_mask(*label, k, o_.image_size);
       if (mask.sum().item<float>() == 0) {
-        ++r_.dropped["lesion_lost_in_resize"];  // a few pixels that nearest resizing missed
+        ++r_.dropped[SliceDrop::kLesionLostInResize];  // a few pixels nearest resizing missed
       } else {
         write(split, name, k, image, mask, "segmentation");
       }
@@ -143,7 +165,7 @@ class SubjectWriter {
                             (static_cast<uint64_t>(k) << 16) ^ static_cast<uint64_t>(c);
       const auto les = add_synthetic_lesions(image, fg, o_.lesions, seed);
       if (les.count == 0) {
-        ++r_.dropped["no_room_for_lesion"];
+        ++r_.dropped[SliceDrop::kNoRoomForLesion];
         continue;
       }
       write(split, name + "_lesion" + std::to_string(c), k, les.image, les.mask, "synthetic");
@@ -180,6 +202,8 @@ class SubjectWriter {
       // Axial acquisitions: each slice is one of the series' files.
       r_.files.back()["dicom_file"] = src_.dicom->files[volume_->file_slice(k)];
     }
+    auto& counts = in_split(r_.slices, split);
+    ++(bad ? counts.anomalous : counts.normal);
   }
 
   const VolumeSource& src_;
@@ -227,36 +251,41 @@ std::vector<SubjectResult> slice_subjects(const std::vector<VolumeSource>& sourc
   return results;
 }
 
-// What the manifest adds up over all subjects.
+// What the manifest lists and adds up over all subjects.
 struct DatasetTotals {
   json files = json::array(), volumes = json::array();
-  std::map<std::string, std::map<std::string, int64_t>> counts;  // split -> normal/anomalous
-  std::map<std::string, int64_t> subjects, dropped;
-  int64_t non_finite = 0;  // NaN or infinite voxels over all volumes and labels
+  SliceDatasetSummary summary;
 };
 
 // Moves every subject's files and volume entry into the totals, in order, and counts them.
-DatasetTotals totals_of(std::vector<SubjectResult>& results) {
+DatasetTotals totals_of(std::vector<SubjectResult>& results, bool by_slice) {
   DatasetTotals t;
-  for (const char* s : {"train", "valid", "test"}) t.counts[s] = {{"normal", 0}, {"anomalous", 0}};
-  for (const char* s : {"train", "valid", "test"}) t.subjects[s] = 0;
+  auto& s = t.summary;
+  s.by_slice = by_slice;
   for (auto& r : results) {
-    std::map<std::string, bool> in_split;
-    for (auto& f : r.files) {
-      const std::string split = f["split"];
-      ++t.counts[split][f["label"] == 1 ? "anomalous" : "normal"];
-      in_split[split] = true;
-      t.files.push_back(std::move(f));
+    for (const Split split : {Split::kTrain, Split::kVal, Split::kTest}) {
+      const auto& from = in_split(r.slices, split);
+      auto& to = in_split(s.slices, split);
+      to.normal += from.normal;
+      to.anomalous += from.anomalous;
+      if (from.normal + from.anomalous > 0) ++in_split(s.subjects, split);
     }
-    for (const auto& entry : in_split) ++t.subjects[entry.first];
-    for (const auto& [reason, n] : r.dropped) t.dropped[reason] += n;
-    t.non_finite += r.volume["non_finite_voxels"].get<int64_t>();
-    t.non_finite += r.volume["label_non_finite_voxels"].is_null()
-                        ? 0
-                        : r.volume["label_non_finite_voxels"].get<int64_t>();
+    for (auto& f : r.files) t.files.push_back(std::move(f));
+    for (const auto& [reason, n] : r.dropped) s.dropped[reason] += n;
+    ++s.volumes;
+    s.volumes_with_non_finite += r.non_finite > 0;
+    s.non_finite_voxels += r.non_finite;
     t.volumes.push_back(std::move(r.volume));
   }
   return t;
+}
+
+// manifest.json's "counts": normal and anomalous slices per split.
+json per_split_json(const PerSplit<SliceCounts>& p) {
+  const auto one = [](const SliceCounts& c) {
+    return json{{"normal", c.normal}, {"anomalous", c.anomalous}};
+  };
+  return {{"train", one(p.train)}, {"valid", one(p.valid)}, {"test", one(p.test)}};
 }
 
 // The options the dataset was written with, for the manifest.
@@ -280,17 +309,21 @@ json options_json(const SliceDatasetOptions& o) {
 }
 
 // The manifest (see volume_dataset.h); takes the totals' files and volumes.
-json manifest_of(DatasetTotals& t, bool by_slice, const SliceDatasetOptions& o) {
+json manifest_of(DatasetTotals& t, const SliceDatasetOptions& o) {
+  const auto& s = t.summary;
+  json dropped = json::object();
+  for (const auto& [reason, n] : s.dropped) dropped[slice_drop_name(reason)] = n;
   return {{"format", "qfae slice dataset 1"},
           {"layout", "bmad"},
           {"orientation",
            "axial slices; row 0 anterior; the subject's right on the image's left (radiological); "
            "slice 0 most inferior"},
-          {"split_by", by_slice ? "slice" : "subject"},
-          {"counts", t.counts},
-          {"subjects", t.subjects},
-          {"dropped", t.dropped},
-          {"non_finite_voxels", t.non_finite},
+          {"split_by", s.by_slice ? "slice" : "subject"},
+          {"counts", per_split_json(s.slices)},
+          {"subjects",
+           {{"train", s.subjects.train}, {"valid", s.subjects.valid}, {"test", s.subjects.test}}},
+          {"dropped", dropped},
+          {"non_finite_voxels", s.non_finite_voxels},
           {"options", options_json(o)},
           {"volumes", std::move(t.volumes)},
           {"files", std::move(t.files)}};
@@ -298,18 +331,38 @@ json manifest_of(DatasetTotals& t, bool by_slice, const SliceDatasetOptions& o) 
 
 }  // namespace
 
-json write_slice_dataset(const std::vector<VolumeSource>& sources, const SliceDatasetOptions& o,
-                         const std::string& out) {
+const char* slice_drop_name(SliceDrop reason) {
+  switch (reason) {
+    case SliceDrop::kAnomalousInTrain:
+      return "anomalous_in_train";
+    case SliceDrop::kAnomalousInVal:
+      return "anomalous_in_val";
+    case SliceDrop::kLesionLostInResize:
+      return "lesion_lost_in_resize";
+    case SliceDrop::kLittleForeground:
+      return "little_foreground";
+    case SliceDrop::kNoRoomForLesion:
+      return "no_room_for_lesion";
+    case SliceDrop::kSmallLesion:
+      return "small_lesion";
+    case SliceDrop::kSplitGap:
+      return "split_gap";
+  }
+  return "unknown";
+}
+
+SliceDatasetSummary write_slice_dataset(const std::vector<VolumeSource>& sources,
+                                        const SliceDatasetOptions& o, const std::string& out) {
   const bool by_slice = o.split_by == "slice" || (o.split_by == "auto" && sources.size() == 1);
   const auto subject_splits = split_subjects(static_cast<int64_t>(sources.size()), o.split, o.seed);
   auto results = slice_subjects(sources, subject_splits, by_slice, o, out);
-  auto totals = totals_of(results);
-  const json manifest = manifest_of(totals, by_slice, o);
+  auto totals = totals_of(results, by_slice);
+  const json manifest = manifest_of(totals, o);
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec) throw UserError("cannot create folder '" + out + "': " + ec.message());
   write_file_atomic((fs::path(out) / "manifest.json").string(), manifest.dump(1) + "\n");
-  return manifest;
+  return totals.summary;
 }
 
 }  // namespace qfae::data

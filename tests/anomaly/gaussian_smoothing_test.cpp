@@ -1,5 +1,6 @@
 // Anomaly-map smoothing against scipy.ndimage.gaussian_filter (tests/fixtures/metrics/
-// gaussian_smoothing.json, made by scripts/make_smoothing_fixture.py) and hand-checked properties.
+// gaussian_smoothing.json, made by scripts/fixtures/make_smoothing_fixture.py) and hand-checked
+// properties.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 

@@ -1,5 +1,6 @@
 // backbone::read_description, the one reader of a backbone's qfae.json: the values of the tiny
-// fixtures (scripts/make_test_backbones.py), and every bad file refused with a UserError naming it.
+// fixtures (scripts/fixtures/make_test_backbones.py), and every bad file refused with a UserError
+// naming it.
 #include "qfae/backbone/description.h"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,6 @@
-// TorchScriptBackbone on the tiny fixtures of scripts/make_test_backbones.py: values against the
-// eager PyTorch reference (tiny_reference.pt), frozen gradients, and the errors users will meet.
+// TorchScriptBackbone on the tiny fixtures of scripts/fixtures/make_test_backbones.py: values
+// against the eager PyTorch reference (tiny_reference.pt), frozen gradients, and the errors users
+// will meet.
 #include "qfae/backbone/torchscript_backbone.h"
 
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // The analytic FLOP counter against (1) counts worked by hand for the tiny test config, (2) the
 // brain config's numbers quoted in docs/performance.md, (3) the matrix products LibTorch actually
 // runs, counted by a RecordFunction observer, and (4) PyTorch's FlopCounterMode on the real-size
-// networks (scripts/count_flops.py, through the Scripts.flop_count test).
+// networks (scripts/checks/count_flops.py, through the Scripts.flop_count test).
 #include "qfae/bench/flops.h"
 
 #include <ATen/record_function.h>
@@ -27,7 +27,7 @@ using qfae::bench::ModelShapes;
 
 namespace {
 
-// The qfae.json of the committed tiny backbones (scripts/make_test_backbones.py).
+// The qfae.json of the committed tiny backbones (scripts/fixtures/make_test_backbones.py).
 qfae::backbone::BackboneDescription flops_tiny_dino() {
   qfae::backbone::BackboneDescription d;
   d.model = "test_tiny_dinov2_reg";
@@ -124,8 +124,9 @@ TEST(Flops, BrainConfigNumbersOfTheDocs) {
   const auto train = qfae::bench::train_step_flops(shapes, 64);
   const auto eval = qfae::bench::eval_step_flops(shapes, 64);
   // The numbers docs/performance.md quotes. PyTorch's FlopCounterMode gives the same to the FLOP
-  // on the real-size exports (scripts/count_flops.py --config configs/brats.yaml: 533.368404 and
-  // 523.033463 GFLOP per image at batch 64); Flops.MatchesFlopCounterMode checks it part by part.
+  // on the real-size exports (scripts/checks/count_flops.py --config configs/brats.yaml: 533.368404
+  // and 523.033463 GFLOP per image at batch 64); Flops.MatchesFlopCounterMode checks it part by
+  // part.
   EXPECT_NEAR(train.per_image() / 1e9, 533.368404, 1e-6);
   EXPECT_NEAR(eval.per_image() / 1e9, 523.033463, 1e-6);
 }
@@ -142,7 +143,7 @@ namespace {
          << got - want << ", " << (want != 0 ? (got - want) / want : 0.0) << " relative)";
 }
 
-// One step counted by scripts/count_flops.py against qfae's count at the same batch.
+// One step counted by scripts/checks/count_flops.py against qfae's count at the same batch.
 void compare_step(const nlohmann::json& counted, const FlopCount& want, const std::string& step) {
   const auto& parts = counted.at("parts");
   std::map<std::string, bool> seen;
@@ -168,8 +169,8 @@ void compare_step(const nlohmann::json& counted, const FlopCount& want, const st
 
 }  // namespace
 
-// QFAE_FLOP_COUNT_JSON is scripts/count_flops.py's output, set by the Scripts.flop_count test
-// (tests/scripts/test_flop_count.sh), which exports the real-size backbones first.
+// QFAE_FLOP_COUNT_JSON is scripts/checks/count_flops.py's output, set by the Scripts.flop_count
+// test (tests/scripts/test_flop_count.sh), which exports the real-size backbones first.
 TEST(Flops, MatchesFlopCounterMode) {
   const char* path = std::getenv("QFAE_FLOP_COUNT_JSON");
   if (path == nullptr || *path == '\0') {

@@ -1,7 +1,7 @@
 // The rsna-dicom layout on a synthetic challenge tree written with pydicom by
-// scripts/make_rsna_fixture.py (tests/scripts/test_rsna_dicom.py sets $QFAE_RSNA_TREE; skipped
-// without it): every anomalous patient's mask equals the union of its boxes as numpy drew them,
-// and every image equals pydicom's pixels / 255 under data.dicom_window: stored.
+// scripts/fixtures/make_rsna_fixture.py (tests/scripts/test_rsna_dicom.py sets $QFAE_RSNA_TREE;
+// skipped without it): every anomalous patient's mask equals the union of its boxes as numpy drew
+// them, and every image equals pydicom's pixels / 255 under data.dicom_window: stored.
 #include <gtest/gtest.h>
 
 #include <cstdlib>

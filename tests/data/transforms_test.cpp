@@ -1,6 +1,6 @@
 // data/transforms: resampling, rotation, colour jitter, the augmentation's parameters and their
 // application, against torchvision's own functions (tests/fixtures/transforms_torchvision.json,
-// made by scripts/make_transform_fixtures.py) and hand-worked cases.
+// made by scripts/fixtures/make_transform_fixtures.py) and hand-worked cases.
 #include "qfae/data/transforms.h"
 
 #include <gtest/gtest.h>
@@ -67,9 +67,9 @@ TEST(Transforms, BilinearResizeMatchesTorchvisionResizeWithAntialias) {
 }
 
 // data.resize_on: uint8 against torchvision's v2.Resize of uint8 tensors
-// (tests/fixtures/resize_uint8_torchvision.json, scripts/make_resize_fixture.py): every grey level
-// equal. The float order (resize, then round what a uint8 pipeline would store) is what the
-// setting exists for: on the 64 -> 112 case it lands on another grey level at many pixels.
+// (tests/fixtures/resize_uint8_torchvision.json, scripts/fixtures/make_resize_fixture.py): every
+// grey level equal. The float order (resize, then round what a uint8 pipeline would store) is what
+// the setting exists for: on the 64 -> 112 case it lands on another grey level at many pixels.
 TEST(Transforms, Uint8ResizeMatchesTorchvisionResizeOfUint8Tensors) {
   std::ifstream in(std::string(QFAE_TEST_FIXTURES) + "/resize_uint8_torchvision.json");
   ASSERT_TRUE(in.good()) << "missing tests/fixtures/resize_uint8_torchvision.json";

@@ -1,12 +1,14 @@
 // Slice datasets from tiny NIfTI volumes written by the test: orientation of the written PNGs,
-// slice labels from the segmentation, subject and slice splits, synthetic lesions, the manifest,
-// and that the BMAD loader reads the tree back.
+// slice labels from the segmentation, subject and slice splits, synthetic lesions, the manifest
+// and the summary returned with it, and that the BMAD loader reads the tree back.
 #include "qfae/data/volume_dataset.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "../support/dilate.h"
@@ -24,6 +26,32 @@ using qfae::test::dilate;
 using qfae::test::TinyBrain;
 
 namespace {
+
+using qfae::data::SliceDrop;
+
+json volume_dataset_manifest(const fs::path& root) {
+  std::ifstream in(root / "manifest.json");
+  return json::parse(in);
+}
+
+// The summary write_slice_dataset returns holds the totals its manifest.json holds.
+void check_summary_matches(const qfae::data::SliceDatasetSummary& s, const json& m) {
+  EXPECT_EQ(m["split_by"], s.by_slice ? "slice" : "subject");
+  const std::map<std::string, const qfae::data::SliceCounts*> slices = {
+      {"train", &s.slices.train}, {"valid", &s.slices.valid}, {"test", &s.slices.test}};
+  const std::map<std::string, int64_t> subjects = {
+      {"train", s.subjects.train}, {"valid", s.subjects.valid}, {"test", s.subjects.test}};
+  for (const auto& [split, counts] : slices) {
+    EXPECT_EQ(m["counts"][split]["normal"], counts->normal) << split;
+    EXPECT_EQ(m["counts"][split]["anomalous"], counts->anomalous) << split;
+    EXPECT_EQ(m["subjects"][split], subjects.at(split)) << split;
+  }
+  json dropped = json::object();
+  for (const auto& [reason, n] : s.dropped) dropped[qfae::data::slice_drop_name(reason)] = n;
+  EXPECT_EQ(m["dropped"], dropped);
+  EXPECT_EQ(m["non_finite_voxels"], s.non_finite_voxels);
+  EXPECT_EQ(static_cast<int64_t>(m["volumes"].size()), s.volumes);
+}
 
 // Every manifest entry exists on disk, masks exactly for label 1, counts add up, and the BMAD
 // loader indexes the same numbers.
@@ -73,10 +101,12 @@ TEST(VolumeDataset, WritesAnteriorUpAndTheSubjectsRightOnTheLeft) {
   o.split = {1, 0, 0};
   o.min_foreground = 0;
   o.normalise.high_percentile = 100;
-  const auto m = qfae::data::write_slice_dataset(
+  const auto s = qfae::data::write_slice_dataset(
       qfae::data::find_volumes({(dir.path() / "a.nii.gz").string()}, {}), o,
       (dir.path() / "out").string());
-  ASSERT_EQ(m["counts"]["train"]["normal"], 4);
+  const auto m = volume_dataset_manifest(dir.path() / "out");
+  check_summary_matches(s, m);
+  ASSERT_EQ(s.slices.train.normal, 4);
   const auto img = qfae::io::read_image((dir.path() / "out/train/good/img/a_z001.png").string());
   ASSERT_EQ(img.sizes(), (std::vector<int64_t>{1, 16, 16}));
   // RAS i = 11..13 (right) -> columns 15-i = 2..4; j = 11..13 (anterior) -> rows 2..4.
@@ -109,11 +139,15 @@ TEST(VolumeDataset, SplitsSubjectsAndLabelsSlicesFromTheSegmentation) {
   o.val_anomalies = true;
   o.threads = 2;
   const fs::path out = dir.path() / "out";
-  const auto m = qfae::data::write_slice_dataset(sources, o, out.string());
-  EXPECT_EQ(m["split_by"], "subject");
-  EXPECT_EQ(m["subjects"]["train"], 3);
-  EXPECT_EQ(m["subjects"]["valid"], 1);
-  EXPECT_EQ(m["subjects"]["test"], 1);
+  const auto s = qfae::data::write_slice_dataset(sources, o, out.string());
+  const auto m = volume_dataset_manifest(out);
+  check_summary_matches(s, m);
+  EXPECT_FALSE(s.by_slice);
+  EXPECT_EQ(s.subjects.train, 3);
+  EXPECT_EQ(s.subjects.valid, 1);
+  EXPECT_EQ(s.subjects.test, 1);
+  EXPECT_EQ(s.volumes, 5);
+  EXPECT_EQ(s.volumes_with_non_finite, 0);
   check_tree(out, m);
   std::map<std::string, std::set<std::string>> splits_of;
   for (const auto& f : m["files"]) {
@@ -127,10 +161,10 @@ TEST(VolumeDataset, SplitsSubjectsAndLabelsSlicesFromTheSegmentation) {
     splits_of[f["subject"].get<std::string>()].insert(f["split"].get<std::string>());
   }
   for (const auto& [subject, splits] : splits_of) EXPECT_EQ(splits.size(), 1u) << subject;
-  EXPECT_GT(m["dropped"]["little_foreground"].get<int64_t>(), 0);
+  EXPECT_GT(s.dropped.at(SliceDrop::kLittleForeground), 0);
   // Deterministic: the same seed puts the same subjects in the same splits.
-  const auto again = qfae::data::write_slice_dataset(sources, o, (dir.path() / "again").string());
-  EXPECT_EQ(again["volumes"], m["volumes"]);
+  qfae::data::write_slice_dataset(sources, o, (dir.path() / "again").string());
+  EXPECT_EQ(volume_dataset_manifest(dir.path() / "again")["volumes"], m["volumes"]);
 }
 
 TEST(VolumeDataset, OneVolumeIsSplitBySliceWithLesionedTestCopies) {
@@ -147,18 +181,21 @@ TEST(VolumeDataset, OneVolumeIsSplitBySliceWithLesionedTestCopies) {
   o.lesions.min_size = 0.06;
   o.normalise.low_percentile = 0;  // only the darkest voxel becomes 0 (checked against below)
   const fs::path out = dir.path() / "out";
-  const auto m = qfae::data::write_slice_dataset(
+  const auto s = qfae::data::write_slice_dataset(
       qfae::data::find_volumes({(dir.path() / "brain.nii").string()}, {}), o, out.string());
-  EXPECT_EQ(m["split_by"], "slice");
+  const auto m = volume_dataset_manifest(out);
+  check_summary_matches(s, m);
+  EXPECT_TRUE(s.by_slice);
   check_tree(out, m);
-  const auto& c = m["counts"];
-  EXPECT_GT(c["train"]["normal"].get<int64_t>(), 0);
-  EXPECT_GT(c["valid"]["normal"].get<int64_t>(), 0);
-  EXPECT_EQ(c["valid"]["anomalous"], 0);  // val stays normal without val_anomalies
-  EXPECT_GT(c["test"]["normal"].get<int64_t>(), 0);
-  EXPECT_EQ(c["test"]["anomalous"].get<int64_t>() + m["dropped"].value("no_room_for_lesion", 0),
-            2 * c["test"]["normal"].get<int64_t>());
-  EXPECT_GT(m["dropped"]["split_gap"].get<int64_t>(), 0);
+  const auto& c = s.slices;
+  EXPECT_GT(c.train.normal, 0);
+  EXPECT_GT(c.valid.normal, 0);
+  EXPECT_EQ(c.valid.anomalous, 0);  // val stays normal without val_anomalies
+  EXPECT_GT(c.test.normal, 0);
+  const auto no_room = s.dropped.find(SliceDrop::kNoRoomForLesion);
+  EXPECT_EQ(c.test.anomalous + (no_room == s.dropped.end() ? 0 : no_room->second),
+            2 * c.test.normal);
+  EXPECT_GT(s.dropped.at(SliceDrop::kSplitGap), 0);
   std::map<std::string, std::vector<int64_t>> slices;
   for (const auto& f : m["files"]) {
     slices[f["split"].get<std::string>()].push_back(f["slice"].get<int64_t>());

@@ -1,5 +1,5 @@
 // Image AUROC, AP and F1-max against scikit-learn (tests/fixtures/metrics/sklearn_cases.json, made
-// by scripts/make_metric_fixtures.py) and against hand-worked cases and edge cases.
+// by scripts/fixtures/make_metric_fixtures.py) and against hand-worked cases and edge cases.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Scripts.flop_count: PyTorch's FlopCounterMode (scripts/count_flops.py, random-init real-size
-# exports of the brain config's backbones) against qfae's analytic count, part by part
+# Scripts.flop_count: PyTorch's FlopCounterMode (scripts/checks/count_flops.py, random-init
+# real-size exports of the brain config's backbones) against qfae's analytic count, part by part
 # (Flops.MatchesFlopCounterMode). Exit 77 (skipped) without the torch + timm environment.
 # Usage: test_flop_count.sh <repo root> <venv python> <qfae_tests binary>
 #   QFAE_EXPORT_CACHE   where the ~2.2 GB of exports are made once and reused (default
@@ -22,8 +22,8 @@ runs=()
 for r in ${QFAE_FLOP_COUNT_RUNS:-meta:64 cpu:2}; do runs+=(--run "$r"); done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$py" "$root/scripts/count_flops.py" --config "$root/configs/brats.yaml" --export-dir "$cache" \
-  "${runs[@]}" --json "$tmp/flops.json"
+"$py" "$root/scripts/checks/count_flops.py" --config "$root/configs/brats.yaml" \
+  --export-dir "$cache" "${runs[@]}" --json "$tmp/flops.json"
 QFAE_FLOP_COUNT_JSON="$tmp/flops.json" "$tests" --gtest_filter=Flops.MatchesFlopCounterMode \
   | tee "$tmp/gtest.log"
 if ! grep -q "PASSED.* 1 test" "$tmp/gtest.log" || grep -q "SKIPPED" "$tmp/gtest.log"; then

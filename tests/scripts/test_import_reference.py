@@ -18,7 +18,7 @@ import torch
 
 repo = pathlib.Path(sys.argv[1])
 qfae = sys.argv[2]
-sys.path.insert(0, str(repo / "scripts"))
+sys.path.insert(0, str(repo / "scripts" / "lib"))
 import safetensors_lite  # noqa: E402
 
 try:

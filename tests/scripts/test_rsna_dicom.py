@@ -3,17 +3,17 @@
 
   test_rsna_dicom.py <qfae_tests binary> <qfae binary> <repo root>
 
-scripts/make_rsna_fixture.py writes 42 patients as the challenge distributes them (24 Normal,
-12 Lung Opacity with one patient of two boxes and one box past the edge, 6 "No Lung Opacity /
-Not Normal"). This script draws what each mask must be with numpy (the union of the patient's
+scripts/fixtures/make_rsna_fixture.py writes 42 patients as the challenge distributes them (24
+Normal, 12 Lung Opacity with one patient of two boxes and one box past the edge, 6 "No Lung Opacity
+/ Not Normal"). This script draws what each mask must be with numpy (the union of the patient's
 boxes, sliced pixel by pixel) and what each image must be with pydicom, then runs the gtest
 RsnaDicomPydicom.* (tests/data/rsna_dicom_pydicom_test.cpp) on them. End to end with the committed
 tiny backbones: train writes split.csv (the patients of each split, with their boxes) and the
-summary says the masks are boxes; eval's metrics.json has pixel metrics, the dataset notes and
-the DICOM counts, scores.csv the identifiers; infer names them too; no output file holds the
-PatientName or PatientBirthDate. Bad input: a label row whose image is missing, an image in no
-label row and a truncated .dcm stop with exit 2 naming the file, and under
-data.on_bad_image: skip are listed in skipped_images.tsv while training goes on.
+summary says the masks are boxes; eval's metrics.json has pixel metrics, the dataset notes and the
+DICOM counts, scores.csv the identifiers; infer names them too; no output file holds the PatientName
+or PatientBirthDate. Bad input: a label row whose image is missing, an image in no label row and a
+truncated .dcm stop with exit 2 naming the file, and under data.on_bad_image: skip are listed in
+skipped_images.tsv while training goes on.
 Exit 77 (skipped) without pydicom and numpy.
 """
 import csv
@@ -35,7 +35,7 @@ except ImportError as e:
 
 def main():
     tests_binary, qfae, root = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3])
-    sys.path.insert(0, str(root / "scripts"))
+    sys.path.insert(0, str(root / "scripts" / "fixtures"))
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
     import make_rsna_fixture
 

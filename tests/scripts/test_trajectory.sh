@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CTest's `Trajectory`: qfae trains from the published code's initial weights on its batches and
 # must follow its run step by step (Trajectory.FollowsTheReferenceRun in tests/train/). Rebuilds
-# the fixture's two seeded timm backbones once (scripts/make_trajectory_backbones.py, cached by
-# the fixture's digests) and runs the test on them. Exit 77 (skipped) without torch + timm.
+# the fixture's two seeded timm backbones once (scripts/fixtures/make_trajectory_backbones.py,
+# cached by the fixture's digests) and runs the test on them. Exit 77 (skipped) without torch and
+# timm.
 # Usage: test_trajectory.sh <repo root> <venv python> <qfae_tests binary>
 #   QFAE_TRAJECTORY_FIXTURE  another fixture of the same format (default
 #                            tests/fixtures/trajectory/public.safetensors)
@@ -20,7 +21,7 @@ if [[ ! -x $py ]] || ! "$py" -c "import torch, timm, safetensors" >/dev/null 2>&
 fi
 # The backbones depend on the recipe in the fixture's metadata and on the exporter: key the cache
 # on both, so a changed export_backbone.py rebuilds them.
-key=$("$py" - "$fixture" "$root/scripts/export_backbone.py" "$root/scripts/qfae_vit.py" <<'PY'
+key=$("$py" - "$fixture" "$root/scripts/export_backbone.py" "$root/scripts/lib/qfae_vit.py" <<'PY'
 import hashlib, json, sys
 from safetensors import safe_open
 meta = json.loads(safe_open(sys.argv[1], "pt").metadata()["trajectory_fixture"])
@@ -35,7 +36,7 @@ if [[ ! -f $cache/encoder.pt || ! -f $cache/perceptual.pt ]]; then
   mkdir -p "$(dirname "$cache")"
   tmp=$(mktemp -d "$cache.tmp.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
-  "$py" "$root/scripts/make_trajectory_backbones.py" "$fixture" "$tmp"
+  "$py" "$root/scripts/fixtures/make_trajectory_backbones.py" "$fixture" "$tmp"
   rm -rf "$cache"
   mv "$tmp" "$cache"
 fi

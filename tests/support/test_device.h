@@ -1,5 +1,6 @@
 // Test support: the device a test runs on. QFAE_TEST_DEVICE=cuda (or cuda:N) moves the tests that
-// ask for it onto the GPU (scripts/device-check.sh sets it); unset or "cpu" keeps them on the CPU.
+// ask for it onto the GPU (scripts/checks/device-check.sh sets it); unset or "cpu" keeps them on
+// the CPU.
 #pragma once
 #include <torch/torch.h>
 

@@ -1,5 +1,5 @@
 // OneCycle against PyTorch's OneCycleLR (tests/fixtures/onecycle_reference.json, made by
-// scripts/make_onecycle_fixture.py) and against hand-computed end points.
+// scripts/fixtures/make_onecycle_fixture.py) and against hand-computed end points.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 

@@ -74,13 +74,10 @@ class RemoveIfEmpty {
   std::string dir_;
 };
 
-// The keys a checkpoint's weights were trained for: model.* (but model.dropout, inactive in eval
-// mode; model.query_init_std, overwritten by the loaded weights; model.decoder_checkpoint, a
-// training memory setting), backbone.taps / encoder_dim / encoder_model / perceptual_model and
-// data.image_size / mean / std. UserError when `given` (the config eval or infer resolved) differs
-// from the checkpoint's saved config.yaml in any of them, naming each key, the trained value, the
-// given one and where it came from. Every other key (eval.*, data.root, backbone file paths,
-// device, threads) may differ.
+// The keys a checkpoint's weights were trained for, config::keys_fixed_by_training(): UserError
+// when `given` (the config eval or infer resolved) differs from the checkpoint's saved config.yaml
+// in any of them, naming each key, the trained value, the given one and where it came from. Every
+// other key (eval.*, data.root, backbone file paths, device, threads) may differ.
 void check_fixed_by_training(const config::LoadedConfig& given, const std::string& saved_yaml);
 
 // A subcommand: its CLI11 node and what runs when it was chosen (returns the exit code).

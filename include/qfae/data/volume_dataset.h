@@ -1,10 +1,10 @@
 // Slice datasets from volumes (`qfae prepare --from/--volume/--dicom`): axial slices written in
-// the BMAD layout (train/good, valid/good, test/good, test/Ungood with label/), and manifest.json
-// saying where every file came from.
+// the BMAD layout (train/good, valid/good, test/good, test/Ungood with label/), manifest.json
+// saying where every file came from, and a typed summary of what was written.
 #pragma once
 #include <array>
 #include <cstdint>
-#include <nlohmann/json.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -32,8 +32,46 @@ struct SliceDatasetOptions {
   int64_t threads = 0;  // subjects read in parallel; 0 = hardware threads (at most 8)
 };
 
+// Why a slice was left out, in the order of their manifest names (slice_drop_name), which is the
+// order manifest.json's "dropped" lists them in.
+enum class SliceDrop {
+  kAnomalousInTrain,    // a lesion, in a slice that would have gone to train (normal only)
+  kAnomalousInVal,      // a lesion, in a slice that would have gone to val (without val_anomalies)
+  kLesionLostInResize,  // the lesion's few pixels vanished when the mask was resized
+  kLittleForeground,    // foreground fraction < min_foreground
+  kNoRoomForLesion,     // a synthetic lesion found no room in the slice (that copy is missing)
+  kSmallLesion,         // 1..min_lesion_pixels-1 lesion pixels: neither normal nor anomalous
+  kSplitGap,            // within `gap` slices of a change of split (slice splits)
+};
+// The manifest's name: "anomalous_in_train", "little_foreground", ...
+const char* slice_drop_name(SliceDrop reason);
+
+// Slices written to one split.
+struct SliceCounts {
+  int64_t normal = 0;
+  int64_t anomalous = 0;
+};
+
+// One value per split, under the dataset's folder names.
+template <typename T>
+struct PerSplit {
+  T train{}, valid{}, test{};
+};
+
+// What write_slice_dataset wrote: the totals of manifest.json, which also lists every file and
+// volume.
+struct SliceDatasetSummary {
+  bool by_slice = false;                 // split by blocks of slices; else by subject
+  PerSplit<SliceCounts> slices;          // per split: normal and anomalous slices written
+  PerSplit<int64_t> subjects;            // per split: subjects with a slice in it
+  std::map<SliceDrop, int64_t> dropped;  // reasons that dropped slices, with how many
+  int64_t volumes = 0;                   // volumes sliced
+  int64_t volumes_with_non_finite = 0;   // of them, with NaN or infinite voxels (or their label)
+  int64_t non_finite_voxels = 0;         // NaN or infinite voxels read as 0, volumes and labels
+};
+
 // Slices every source and writes the BMAD tree under `out` (folders created as needed; existing
-// files of the same name are overwritten), then `out`/manifest.json, and returns the manifest.
+// files of the same name are overwritten), then `out`/manifest.json; returns its totals.
 // Per slice, in order: foreground fraction < min_foreground -> dropped; label > 0 pixels in
 // 1..min_lesion_pixels-1 -> dropped (neither clearly normal nor anomalous); otherwise anomalous
 // when the label has lesion pixels, else normal. Splits: by subject (split_subjects) or by slice
@@ -48,7 +86,7 @@ struct SliceDatasetOptions {
 // normalisation, non_finite_voxels and label_non_finite_voxels; a DICOM series also series_uid,
 // series_number, dicom_folder, dicom_files), "options".
 // UserError naming the file for unreadable volumes, mismatched labels or a failed write.
-nlohmann::json write_slice_dataset(const std::vector<VolumeSource>& sources,
-                                   const SliceDatasetOptions& options, const std::string& out);
+SliceDatasetSummary write_slice_dataset(const std::vector<VolumeSource>& sources,
+                                        const SliceDatasetOptions& options, const std::string& out);
 
 }  // namespace qfae::data

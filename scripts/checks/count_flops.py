@@ -3,8 +3,8 @@
 (torch.utils.flop_counter.FlopCounterMode), independently of src/bench/flops.cpp: the frozen
 networks are the exported TorchScript files, the trainable part is rendered here from docs/model.md.
 
-  python scripts/count_flops.py --config configs/brats.yaml --json flops.json
-  python scripts/count_flops.py --config configs/brats.yaml --run meta:64 --run cpu:2 \
+  python scripts/checks/count_flops.py --config configs/brats.yaml --json flops.json
+  python scripts/checks/count_flops.py --config configs/brats.yaml --run meta:64 --run cpu:2 \
       --encoder dino.pt --perceptual mae.pt
 
 Needs torch and timm (scripts/install-torch.sh); never downloads anything. Without --encoder /
@@ -44,8 +44,8 @@ import sys
 import time
 import zipfile
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # flop_model.py, imported once torch is known to be there
+SCRIPTS = pathlib.Path(__file__).resolve().parent.parent  # scripts/
+sys.path.insert(0, str(SCRIPTS / "lib"))  # flop_model.py, imported once torch is known to be there
 
 # The defaults of docs/model.md (= include/qfae/config/config.h's), for keys a config file leaves
 # out.
@@ -182,7 +182,7 @@ def export(model_name, image_size, patch_sizes, blocks, path):
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    cmd = [sys.executable, str(HERE / "export_backbone.py"), "--model", model_name,
+    cmd = [sys.executable, str(SCRIPTS / "export_backbone.py"), "--model", model_name,
            "--image-size", str(image_size), "--blocks", str(blocks), "--random-init",
            "--out", str(tmp)]
     if patch_sizes:

@@ -1,6 +1,6 @@
 """The trainable part of the Q-Former autoencoder (projection, Q-Former, decoder) and the perceptual
 maps, written in plain PyTorch from the model's definition with explicit matrix products, for
-scripts/count_flops.py. `m` below is the config's `model` section as a dict.
+scripts/checks/count_flops.py. `m` below is the config's `model` section as a dict.
 """
 import torch
 import torch.nn.functional as F

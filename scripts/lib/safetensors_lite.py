@@ -1,5 +1,6 @@
 """Minimal safetensors reader/writer for torch tensors (no dependency beyond torch), the same
-format as qfae's C++ io/safetensors: 8-byte little-endian header length, JSON header, raw data."""
+format as qfae's C++ io/safetensors: 8-byte little-endian header length, JSON header, raw data.
+Used by scripts/import_reference.py and its test."""
 import json
 import struct
 

@@ -5,7 +5,8 @@
 # fp32), tf32 and fp32, run the test suite with QFAE_TEST_DEVICE=cuda, train and evaluate the demo
 # on CUDA in fp32 and in bf16 (image AUROC side by side), and print a table last. Logs go to $OUT.
 #
-#   bash scripts/device-check.sh        # logs and the table in $OUT (default ./device-check-out)
+#   bash scripts/checks/device-check.sh   # from the repository root; logs and the table in $OUT
+#                                         # (default ./device-check-out)
 #
 # OpenCV: a static build of its core, imgproc and imgcodecs installed under .deps/opencv-static
 # (GPU machines often have no OpenCV; build one elsewhere and copy the folder along). runs/demo-mri

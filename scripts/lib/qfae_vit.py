@@ -1,5 +1,6 @@
 """The TorchScript wrapper qfae loads as a frozen ViT backbone, and the resampling helpers used to
-build it: shared by export_backbone.py (timm models) and make_test_backbones.py (tiny test models).
+build it: shared by scripts/export_backbone.py (timm models) and
+scripts/fixtures/make_test_backbones.py (tiny test and demo models).
 
 Module contract (read by src/backbone/torchscript_backbone.cpp):
   forward(x: (B, 3, H, W), taps: List[int], patch_size: int) -> List[(B, n_prefix + g*g, D)]
