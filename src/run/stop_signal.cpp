@@ -12,7 +12,7 @@ namespace {
 std::atomic<int> g_stop_signal{0};
 std::atomic<int64_t> g_first_ms{0};  // CLOCK_MONOTONIC milliseconds of the first signal
 
-int64_t monotonic_ms() {
+int64_t signal_clock_ms() {
   timespec now{};
   ::clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe
   return static_cast<int64_t>(now.tv_sec) * 1000 + now.tv_nsec / 1000000;
@@ -21,7 +21,7 @@ int64_t monotonic_ms() {
 void say(const char* text, size_t size) { [[maybe_unused]] auto n = ::write(2, text, size); }
 
 extern "C" void on_stop_signal(int signal) {
-  const int64_t now = monotonic_ms();
+  const int64_t now = signal_clock_ms();
   int expected = 0;
   if (g_stop_signal.compare_exchange_strong(expected, signal)) {
     g_first_ms.store(now);
@@ -62,7 +62,7 @@ StopSignalScope::~StopSignalScope() {
 int stop_signal() { return g_stop_signal.load(); }
 void set_stop_signal(int signal) {
   g_stop_signal.store(signal);
-  g_first_ms.store(monotonic_ms());
+  g_first_ms.store(signal_clock_ms());
 }
 
 StopRequested::StopRequested(int signal)

@@ -156,7 +156,7 @@ TEST(ReliabilityConfig, AbsurdSizesAreRefusedInValidation) {
   EXPECT_NE(msg.find("fits in memory"), std::string::npos) << msg;
 }
 
-TEST(ReliabilityConfig, SummaryOfAHugeModelIsRefusedAtOnce) {
+TEST(ReliabilityConfigCli, SummaryOfAHugeModelIsRefusedAtOnce) {
   for (const char* set : {"model.decoder_depth=100000000", "model.decoder_dim=65532 --set "
                                                            "model.decoder_depth=1024"}) {
     const auto r = qfae::test::run_qfae(std::string("config --summary --set ") + set);
@@ -235,7 +235,7 @@ TEST(ReliabilityConfig, MessagesSayWhatIsWrong) {
 }
 
 // NaN passes CLI11's PositiveNumber; --dist-timeout and --peak-tflops refuse it (exit 2).
-TEST(ReliabilityConfig, NumberFlagsRefuseNan) {
+TEST(ReliabilityConfigCli, NumberFlagsRefuseNan) {
   for (const auto& args : {std::string("train --dist-timeout nan"),
                            std::string("bench --peak-tflops nan"),
                            std::string("train --dist-timeout inf")}) {
@@ -247,7 +247,7 @@ TEST(ReliabilityConfig, NumberFlagsRefuseNan) {
 
 // Range messages name their bound in a few digits: CLI11's PositiveNumber printed the largest
 // double (309 digits); a number beyond its type is "out of the range", not "not a number".
-TEST(ReliabilityConfig, RangeMessagesAreShortAndTrue) {
+TEST(ReliabilityConfigCli, RangeMessagesAreShortAndTrue) {
   for (const auto& [args, expected] : std::vector<std::pair<std::string, std::string>>{
            {"bench --iters -1", "'-1' is not a whole number >= 1"},
            {"bench --warmup -5", "'-5' is not a whole number >= 0"},

@@ -2,27 +2,13 @@
 // gradients it leaves are the mean of the ranks' own, as plain autograd computes them.
 #include "qfae/dist/gradient_reducer.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <thread>
 
-namespace {
+#include "../support/loopback_port.h"
 
-int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+namespace {
 
 // Three weights; `unused` takes no part in the loss.
 struct Weights {
@@ -62,7 +48,7 @@ TEST(GradientReducer, GradientsBecomeTheRanksMean) {
     return Weights{w.a.detach().clone().requires_grad_(), w.b.detach().clone().requires_grad_(),
                    w.unused.detach().clone().requires_grad_()};
   };
-  const int port = free_loopback_port();
+  const int port = qfae::test::free_loopback_port();
   std::vector<std::vector<torch::Tensor>> got(2);
   std::vector<int64_t> buckets(2);
   std::vector<std::string> errors(2);

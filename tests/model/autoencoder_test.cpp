@@ -16,7 +16,7 @@ using qfae::model::QFormerAutoencoder;
 
 namespace {
 
-AutoencoderOptions tiny(std::vector<int64_t> encoder_dims) {
+AutoencoderOptions tiny_autoencoder_options(std::vector<int64_t> encoder_dims) {
   AutoencoderOptions o;
   o.encoder_dims = std::move(encoder_dims);
   o.qformer.dim = 16;
@@ -37,7 +37,7 @@ AutoencoderOptions tiny(std::vector<int64_t> encoder_dims) {
 
 TEST(ModelAutoencoderTest, OneEncoderEndToEndShapes) {
   torch::manual_seed(0);
-  QFormerAutoencoder model(tiny({24}));
+  QFormerAutoencoder model(tiny_autoencoder_options({24}));
   const std::vector<torch::Tensor> tokens = {torch::randn({2, 10, 24})};
   EXPECT_EQ(model->project(tokens).sizes(), torch::IntArrayRef({2, 10, 16}));
   EXPECT_EQ(model->encode(model->project(tokens)).sizes(), torch::IntArrayRef({2, 9, 16}));
@@ -46,7 +46,7 @@ TEST(ModelAutoencoderTest, OneEncoderEndToEndShapes) {
 
 TEST(ModelAutoencoderTest, SeveralEncodersAreProjectedSeparatelyAndConcatenated) {
   torch::manual_seed(0);
-  QFormerAutoencoder model(tiny({24, 40}));
+  QFormerAutoencoder model(tiny_autoencoder_options({24, 40}));
   const std::vector<torch::Tensor> tokens = {torch::randn({2, 10, 24}), torch::randn({2, 6, 40})};
   const auto projected = model->project(tokens);
   ASSERT_EQ(projected.sizes(), torch::IntArrayRef({2, 16, 16}));
@@ -59,7 +59,7 @@ TEST(ModelAutoencoderTest, SeveralEncodersAreProjectedSeparatelyAndConcatenated)
 }
 
 TEST(ModelAutoencoderTest, QueriesMustFillTheDecoderGrid) {
-  auto options = tiny({24});
+  auto options = tiny_autoencoder_options({24});
   options.qformer.queries = 10;
   try {
     QFormerAutoencoder model(options);

@@ -27,7 +27,7 @@ std::string fixture_path() {
   return std::string(QFAE_TEST_FIXTURES) + "/parity_small.safetensors";
 }
 
-double relative_error(const torch::Tensor& ours, const torch::Tensor& ref) {
+double parity_relative_error(const torch::Tensor& ours, const torch::Tensor& ref) {
   EXPECT_EQ(ours.numel(), ref.numel());
   const auto a = ours.detach().to(torch::kFloat64).reshape(ref.sizes());
   const auto b = ref.to(torch::kFloat64);
@@ -133,16 +133,16 @@ TEST(Parity, ModelOutputsMatchTheReference) {
   ASSERT_EQ(x_hat.sizes(), f.at("out.x_hat").sizes());
   for (const auto& [name, ours] : std::vector<std::pair<std::string, torch::Tensor>>{
            {"out.projected", projected}, {"out.queries", queries}, {"out.x_hat", x_hat}}) {
-    const double err = relative_error(ours.cpu(), f.at(name));
+    const double err = parity_relative_error(ours.cpu(), f.at(name));
     std::cout << "[ parity ] " << name << " relative error " << err << "\n";
     EXPECT_LE(err, tolerance) << name;
   }
   // forward() is the same chain.
-  EXPECT_LE(relative_error(model->forward({tokens}).cpu(), f.at("out.x_hat")), tolerance);
+  EXPECT_LE(parity_relative_error(model->forward({tokens}).cpu(), f.at("out.x_hat")), tolerance);
 
   if (!device.is_cuda()) return;  // qfae computes in float32 on the CPU
   qfae::compat::CudaBf16Autocast autocast(true);
-  const double err = relative_error(model->forward({tokens}).cpu(), f.at("out.x_hat"));
+  const double err = parity_relative_error(model->forward({tokens}).cpu(), f.at("out.x_hat"));
   std::cout << "[ parity ] out.x_hat under bf16 autocast relative error " << err << "\n";
   EXPECT_LE(err, kBf16Tolerance) << "bf16 autocast";
 }
@@ -179,7 +179,7 @@ TEST(Parity, PerceptualMapsMatchTheReference) {
             qfae::loss::image_scores(maps, Reduction::kMax, Reduction::kMean)},
            {"perc.image_score.mean_max",
             qfae::loss::image_scores(maps, Reduction::kMean, Reduction::kMax)}}) {
-    const double err = relative_error(ours, f.at(name));
+    const double err = parity_relative_error(ours, f.at(name));
     std::cout << "[ parity ] " << name << " relative error " << err << "\n";
     EXPECT_LE(err, kTolerance) << name;
   }

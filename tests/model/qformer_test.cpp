@@ -22,7 +22,7 @@ using qfae::model::QFormerOptions;
 
 namespace {
 
-QFormerOptions tiny(int64_t dim, int64_t queries, int64_t heads) {
+QFormerOptions tiny_qformer_options(int64_t dim, int64_t queries, int64_t heads) {
   QFormerOptions o;
   o.dim = dim;
   o.queries = queries;
@@ -50,20 +50,20 @@ TEST(QFormerTest, OutputShapesForSeveralWidths) {
   for (const auto& [dim, queries, heads, tokens] :
        std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t>>{
            {16, 4, 2, 7}, {32, 9, 4, 3}, {48, 16, 8, 21}}) {
-    QFormer qformer(tiny(dim, queries, heads));
+    QFormer qformer(tiny_qformer_options(dim, queries, heads));
     const auto out = qformer->forward(torch::randn({3, tokens, dim}));
     EXPECT_EQ(out.sizes(), torch::IntArrayRef({3, queries, dim})) << "dim " << dim;
   }
 }
 
 TEST(QFormerTest, WrongContextWidthIsRejected) {
-  QFormer qformer(tiny(16, 4, 2));
+  QFormer qformer(tiny_qformer_options(16, 4, 2));
   EXPECT_THROW(qformer->forward(torch::randn({1, 5, 12})), c10::Error);
 }
 
 TEST(QFormerTest, SelfAttentionIsCausalByDefault) {
   torch::manual_seed(1);
-  QFormer qformer(tiny(16, 6, 4));
+  QFormer qformer(tiny_qformer_options(16, 6, 4));
   const int64_t j = 3;
   const auto [before, after] = perturb_query(qformer, j);
   // Queries before j cannot see query j: unchanged to the last bit.
@@ -77,7 +77,7 @@ TEST(QFormerTest, SelfAttentionIsCausalByDefault) {
 
 TEST(QFormerTest, NonCausalOptionLetsEarlierQueriesSeeLaterOnes) {
   torch::manual_seed(1);
-  auto options = tiny(16, 6, 4);
+  auto options = tiny_qformer_options(16, 6, 4);
   options.causal = false;
   QFormer qformer(options);
   const auto [before, after] = perturb_query(qformer, 3);
@@ -88,7 +88,7 @@ TEST(QFormerTest, NonCausalOptionLetsEarlierQueriesSeeLaterOnes) {
 }
 
 TEST(QFormerTest, CrossAttentionOnlyInEvenBlocksUnlessAskedForEveryBlock) {
-  auto options = tiny(16, 4, 2);
+  auto options = tiny_qformer_options(16, 4, 2);
   options.depth = 3;
   QFormer reference_like(options);
   std::set<std::string> names;
@@ -107,7 +107,7 @@ TEST(QFormerTest, CrossAttentionOnlyInEvenBlocksUnlessAskedForEveryBlock) {
 }
 
 TEST(QFormerTest, ParameterShapesFollowTheReference) {
-  QFormer qformer(tiny(32, 4, 4));  // head width 8, cross 2 heads x 8
+  QFormer qformer(tiny_qformer_options(32, 4, 4));  // head width 8, cross 2 heads x 8
   const auto state = qfae::io::module_state(*qformer);
   EXPECT_EQ(state.at("queries").sizes(), torch::IntArrayRef({1, 4, 32}));
   EXPECT_EQ(state.at("blocks.0.attn.Wqkv.weight").sizes(), torch::IntArrayRef({32 + 2 * 8, 32}));
@@ -182,7 +182,7 @@ torch::Tensor qformer_written_out(QFormer& qformer, const torch::Tensor& context
 
 TEST(QFormerTest, ResidualOptionAddsEachStepsInputToItsOutput) {
   torch::manual_seed(2);
-  auto options = tiny(16, 4, 2);
+  auto options = tiny_qformer_options(16, 4, 2);
   options.depth = 2;  // block 0 with cross-attention, block 1 without
   QFormer plain(options);
   options.residual = true;
@@ -241,7 +241,7 @@ TEST(QFormerTest, QuerySelfAttentionOncePerStepEqualsTheBatchedPath) {
   for (const bool residual : {false, true}) {
     for (const auto dtype : {torch::kFloat64, torch::kFloat32}) {
       torch::manual_seed(5);
-      auto options = tiny(16, 6, 4);
+      auto options = tiny_qformer_options(16, 6, 4);
       options.depth = 3;  // blocks 0 and 2 with cross-attention, block 1 without
       options.residual = residual;
       options.dropout = 0.2;
@@ -271,9 +271,9 @@ TEST(QFormerTest, DeviceMatchesCpuInFloat32AndBf16Autocast) {
   const auto device = qfae::test::test_device();
   if (!device.is_cuda()) GTEST_SKIP() << "QFAE_TEST_DEVICE is not a CUDA device";
   torch::manual_seed(6);
-  QFormer cpu(tiny(64, 16, 4));
+  QFormer cpu(tiny_qformer_options(64, 16, 4));
   cpu->eval();
-  QFormer gpu(tiny(64, 16, 4));
+  QFormer gpu(tiny_qformer_options(64, 16, 4));
   {
     torch::NoGradGuard no_grad;
     auto source = cpu->named_parameters();

@@ -31,6 +31,4 @@ inline std::string text(const std::filesystem::path& path, const std::string& bo
   return path.string();
 }
 
-// The message of the UserError that `f` throws ("" when it throws none).
-
 }  // namespace qfae::test
