@@ -6,17 +6,31 @@
 Reads the tests as `ctest --show-only=json-v1` lists them (the GoogleTest cases included, with the
 labels tests/CMakeLists.txt gives them) and prints each test with neither label or with both.
 Exit 1 when anything is printed, or when the listing has no unit or no integration test at all.
+The listing runs on a copy of the build's CTestTestfile.cmake files, because any ctest run
+rewrites <build>/Testing/Temporary/LastTest.log, which the ctest running this test is writing.
 """
 import json
+import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
+
+
+def list_tests(ctest, build):
+    build = pathlib.Path(build)
+    with tempfile.TemporaryDirectory() as tmp:
+        for testfile in build.rglob("CTestTestfile.cmake"):
+            copy = pathlib.Path(tmp) / testfile.relative_to(build)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(testfile, copy)
+        listing = subprocess.run([ctest, "--test-dir", tmp, "--show-only=json-v1"],
+                                 capture_output=True, text=True, check=True)
+    return json.loads(listing.stdout)["tests"]
 
 
 def main():
-    ctest, build = sys.argv[1], sys.argv[2]
-    listing = subprocess.run([ctest, "--test-dir", build, "--show-only=json-v1"],
-                             capture_output=True, text=True, check=True)
-    tests = json.loads(listing.stdout)["tests"]
+    tests = list_tests(sys.argv[1], sys.argv[2])
     problems, counts = [], {"unit": 0, "integration": 0}
     for test in tests:
         labels = []
