@@ -66,6 +66,12 @@ RoundRows local_rows(InFlight& item, const config::DataConfig& data, bool images
   return r;
 }
 
+// Whether this rank receives the rows: rank 0, or every rank with options.everyone (comm null:
+// one process, which does).
+bool files_rows(const dist::Communicator* comm, const PassOptions& options) {
+  return !comm || options.everyone || comm->leader();
+}
+
 ScoredRows to_scored(RoundRows&& r) {
   ScoredRows scored;
   const auto t = r.table.accessor<double, 2>();
@@ -87,7 +93,7 @@ void score_rounds(const std::function<bool(RoundBatch&)>& next, const Submit& su
   TORCH_CHECK(!(options.everyone && options.images),
               "score_rounds: image tensors are gathered to rank 0 only");
   if (comm && comm->size() <= 1) comm = nullptr;
-  const bool filing = !comm || options.everyone || comm->leader();
+  const bool filing = files_rows(comm, options);
   const bool tty = filing && !options.progress.empty() && isatty(STDERR_FILENO);
   int64_t filed = 0;
   OneInFlight<InFlight> in_flight([&](InFlight& item) {
@@ -183,7 +189,7 @@ std::vector<Unread> ScoringPass::run(const Submit& submit, const PassOptions& op
     }
     return true;
   };
-  const bool filing = !comm_ || options.everyone || comm_->leader();
+  const bool filing = files_rows(comm_, options);
   std::vector<char> seen(filing ? n : 0, 0);
   score_rounds(next, submit, data_, comm_, options, n, [&](const ScoredRows& scored) {
     for (const auto& row : scored.rows) seen[row.position] = 1;
