@@ -28,6 +28,9 @@ echo "[demo] done in $(( ($(date +%s) - start) / 60 )) min $(( ($(date +%s) - st
 echo "[demo] data:       runs/demo-mri/ (manifest.json lists every slice)"
 echo "[demo] run folder: runs/demo/latest/ (config.yaml, metrics.jsonl, checkpoints/)"
 echo "[demo] metrics:    $eval_dir/metrics.json, $eval_dir/scores.csv, $eval_dir/roc.png, pr.png"
+echo "[demo] training:   runs/demo/latest/report.html (loss, learning rate, validation)"
 echo "[demo] overlays:   $eval_dir/maps/anomalous/*.png (input | anomaly map | overlay, lesion"
 echo "[demo]             outlined in green) and $eval_dir/maps/normal/*.png"
 echo "[demo] these numbers come from UNTRAINED tiny backbones; see README.md for real ones"
+echo
+echo "[demo] report: open $PWD/$eval_dir/report.html in a browser (metrics, curves, overlays)"

@@ -11,6 +11,8 @@ packages=(
   libnifti2-dev  # optional at build time: NIfTI volumes for qfae prepare --from/--volume
   libgdcm-dev    # optional at build time: DICOM files (libopencv-dev brings it too)
   mricron-data   # the Colin27 brain (/usr/share/mricron/templates/ch2bet.nii.gz) for the demo
+  # the tests open the report pages in headless Chromium (tests/scripts/test_report_browser.py)
+  chromium chromium-driver python3-selenium
 )
 for arg in "$@"; do
   case "$arg" in

@@ -130,6 +130,7 @@ summarize() {
     | tee "$out/logs/eval.log"
   rc=${PIPESTATUS[0]}
   echo "[sweep] summary: $out/summary/summary.md and summary.csv"
+  echo "[sweep] report:  $out/summary/report.html (each run's page linked from it)"
   (( failed == 0 )) || exit 1
   exit "$rc"
 }

@@ -35,7 +35,7 @@ int run_app(int argc, char** argv) {
   std::vector<Command> commands = {add_train_command(app), add_eval_command(app),
                                    add_infer_command(app), add_prepare_command(app),
                                    add_config_command(app), add_bench_command(app),
-                                   add_version_command(app)};
+                                   add_report_command(app), add_version_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

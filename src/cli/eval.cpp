@@ -14,6 +14,7 @@
 #include "qfae/dist/launch.h"
 #include "qfae/evaluate/eval_report.h"
 #include "qfae/evaluate/evaluate_split.h"
+#include "qfae/report/summary_page.h"
 #include "qfae/run/checkpoint.h"
 #include "qfae/run/run_dir.h"
 #include "qfae/run/stop_signal.h"
@@ -133,8 +134,8 @@ nlohmann::json evaluate_one(const EvalOptions& o, const EvalPlan& plan, Job& job
   }
   if (!job.leader()) return result.metrics;  // rank 0 writes and reports
   std::cout << result.summary << "\n";
-  log("eval")->info("results in {} (metrics.json, scores.csv, maps/, roc.png, pr.png)",
-                    eo.out_dir);
+  log("eval")->info("results in {} (report.html, metrics.json, scores.csv, maps/, roc.png, "
+                    "pr.png)", eo.out_dir);
   return std::move(result.metrics);
 }
 
@@ -257,8 +258,10 @@ int run_eval(const EvalOptions& o) {
   if (runs.empty()) throw UserError("no checkpoint could be evaluated");
   if (!job.leader()) return 0;
   std::cout << "\n" << evaluate::write_summary_tables(dir, runs);
+  report::write_summary_page(dir);
   if (new_dir) run::point_latest(dir);
-  log("eval")->info("summary of {} runs in {}/summary.md and summary.csv{}", runs.size(), dir,
+  log("eval")->info("summary of {} runs in {}/summary.md, summary.csv and report.html{}",
+                    runs.size(), dir,
                     failures ? " (" + std::to_string(failures) + " failed, see above)" : "");
   return failures ? kExitBadInput : 0;
 }

@@ -63,6 +63,8 @@ int run_infer(const InferOptions& o) {
                        "any validation) and --threshold was not given; scores only";
   }
   io.input_problems = problems;
+  io.checkpoint = found.checkpoint;
+  io.threshold_source = threshold_source;
   io.map_scale = progress.map_scale;
   io.save_maps = !o.no_maps;
   io.progress = !o.common.quiet;

@@ -12,6 +12,7 @@
 #include "qfae/io/curve_plot.h"
 #include "qfae/io/dicom.h"
 #include "qfae/metrics/binary_curve.h"
+#include "qfae/report/curve_points.h"
 #include "qfae/util/files.h"
 
 namespace fs = std::filesystem;
@@ -40,40 +41,23 @@ double at(const json& j, const std::string& pointer) {
   return j.at(p).get<double>();
 }
 
-// ROC and PR points of a curve, each starting at its conventional end point.
-void roc_points(const metrics::BinaryCurve& c, io::CurveSeries& s) {
-  s.x = {0.0};
-  s.y = {0.0};
-  for (size_t i = 0; i < c.tps.size(); ++i) {
-    s.x.push_back(c.fps[i] / c.negatives);
-    s.y.push_back(c.tps[i] / c.positives);
-  }
-}
-void pr_points(const metrics::BinaryCurve& c, io::CurveSeries& s) {
-  s.x = {0.0};
-  s.y = {1.0};
-  for (size_t i = 0; i < c.tps.size(); ++i) {
-    s.x.push_back(c.tps[i] / c.positives);
-    s.y.push_back(c.tps[i] / (c.tps[i] + c.fps[i]));
-  }
-}
-
 }  // namespace
 
 json write_scores_csv(const std::string& path, const std::vector<ImageResult>& rows,
-                      double threshold) {
+                      double threshold, const std::vector<std::string>& overlays) {
   const bool decide = std::isfinite(threshold);
   std::vector<std::string> paths;
   for (const auto& r : rows) paths.push_back(r.path);
   const auto dicom = io::dicom_columns(paths);
   std::ostringstream out;
-  out << "path,label,score,dice" << (decide ? ",anomalous" : "") << dicom.header << "\n";
+  out << "path,label,score,dice" << (decide ? ",anomalous" : "") << ",overlay" << dicom.header
+      << "\n";
   for (size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
     out << csv_field(r.path) << "," << r.label << "," << fmt(r.score, "%.9g") << ","
         << fmt(r.dice, "%.6f");
     if (decide) out << "," << (r.score >= threshold ? 1 : 0);
-    out << dicom.rows[i] << "\n";
+    out << "," << (i < overlays.size() ? csv_field(overlays[i]) : "") << dicom.rows[i] << "\n";
   }
   write_file_atomic(path, out.str());
   if (dicom.images == 0) return nullptr;
@@ -103,24 +87,27 @@ void write_curves(const std::string& dir, const std::vector<ImageResult>& rows,
   const auto image = metrics::binary_curve(scores, labels);
   io::CurvePlot roc{"ROC", "false positive rate", "true positive rate", true, {}};
   io::CurvePlot pr{"Precision-recall", "recall", "precision", false, {}};
-  io::CurveSeries s;
-  s.label = "image (AUROC " + fmt(metrics::auroc_from_curve(image), "%.3f") + ")";
-  roc_points(image, s);
-  roc.series.push_back(s);
-  s.label = "image (AP " + fmt(metrics::average_precision_from_curve(image), "%.3f") + ")";
-  pr_points(image, s);
-  pr.series.push_back(s);
+  const auto add = [](io::CurvePlot& plot, const std::string& label, report::CurvePoints p) {
+    plot.series.push_back({label, std::move(p.x), std::move(p.y)});
+  };
+  add(roc, "image (AUROC " + fmt(metrics::auroc_from_curve(image), "%.3f") + ")",
+      report::roc_points(image));
+  add(pr, "image (AP " + fmt(metrics::average_precision_from_curve(image), "%.3f") + ")",
+      report::pr_points(image));
+  json points = {{"image", report::curves_json(image)},
+                 {"resolution", report::kCurveResolution},
+                 {"about", "ROC from (0, 0) and PR from (0, 1), then one point per threshold "
+                           "(highest first); a point closer than `resolution` on both axes to "
+                           "the last one kept is left out (the first and last are kept)"}};
   if (pixels) {
     const auto pixel = pixels->curve();
-    s.label = "pixel (AUROC " + fmt(pm.auroc, "%.3f") + ")";
-    roc_points(pixel, s);
-    roc.series.push_back(s);
-    s.label = "pixel (AP " + fmt(pm.ap, "%.3f") + ")";
-    pr_points(pixel, s);
-    pr.series.push_back(s);
+    add(roc, "pixel (AUROC " + fmt(pm.auroc, "%.3f") + ")", report::roc_points(pixel));
+    add(pr, "pixel (AP " + fmt(pm.ap, "%.3f") + ")", report::pr_points(pixel));
+    points["pixel"] = report::curves_json(pixel);
   }
   io::write_curve_plot((fs::path(dir) / "roc.png").string(), roc);
   io::write_curve_plot((fs::path(dir) / "pr.png").string(), pr);
+  write_json((fs::path(dir) / "curves.json").string(), points);
 }
 
 std::string summary_line(const json& m) {

@@ -25,6 +25,7 @@
 #include "qfae/metrics/f1_max.h"
 #include "qfae/metrics/pixel_curve_accumulator.h"
 #include "qfae/metrics/score_range.h"
+#include "qfae/report/result_pages.h"
 #include "qfae/run/stop_signal.h"
 #include "qfae/scoring/scoring_pass.h"
 #include "qfae/util/error.h"
@@ -46,13 +47,6 @@ double seconds_since(Clock::time_point t) {
 
 // JSON has no NaN: undefined values are written as null.
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
-// maps/<normal|anomalous>/<stem>.png, with _<index> added when two inputs share a file name.
-std::string figure_name(const ImageResult& r, int64_t index, std::map<std::string, int>& used) {
-  std::string name = (r.label ? "anomalous/" : "normal/") + fs::path(r.path).stem().string();
-  if (used[name]++ > 0) name += "_" + std::to_string(index);
-  return name;
-}
 
 json image_metrics(const std::vector<ImageResult>& rows, const config::Config& cfg,
                    std::vector<std::string>& notes) {
@@ -189,7 +183,9 @@ int64_t pool_pixels(MapSpill& spill, const std::vector<ImageResult>& images, boo
       pixel_rows.push_back(i);
       if (r.label && !(rec.mask > 0.5).any().item<bool>() && empty++ == 0) first_empty = r.path;
     }
-    if (eval.save_maps || eval.save_raw_maps) figure[i] = figure_name(r, i, used);
+    if (eval.save_maps || eval.save_raw_maps) {
+      figure[i] = report::figure_name(r.path, r.label, i, used);
+    }
   }
   return empty;
 }
@@ -283,6 +279,7 @@ json describe_run(anomaly::AnomalyModel& model, const anomaly::AnomalyScorer& sc
   json m;
   m["qfae_version"] = QFAE_VERSION;
   m["name"] = cfg.name;
+  m["seed"] = cfg.train.seed;
   m["checkpoint"] = options.checkpoint;
   m["config_sha256"] = sha256_hex(config::to_yaml(cfg));
   m["recipe_sha256"] = sha256_hex(config::to_yaml(recipe_of(cfg)));
@@ -405,11 +402,17 @@ EvaluationResult evaluate_split(anomaly::AnomalyModel& model,
   m["timing"] = {{"seconds", total_s}, {"scoring_seconds", scoring_s},
                  {"images_per_s", static_cast<double>(result.images.size()) / scoring_s}};
   m["notes"] = notes;
-  const json dicom =
-      write_scores_csv((out_dir / "scores.csv").string(), result.images, options.threshold);
+  std::vector<std::string> overlays(figure.size());
+  for (size_t i = 0; i < figure.size(); ++i) {
+    if (cfg.eval.save_maps && !figure[i].empty()) overlays[i] = "maps/" + figure[i] + ".png";
+  }
+  const json dicom = write_scores_csv((out_dir / "scores.csv").string(), result.images,
+                                      options.threshold, overlays);
   if (!dicom.is_null()) m["dataset"]["dicom"] = dicom;
   result.metrics = m;
   write_json((out_dir / "metrics.json").string(), m);
+  write_file_atomic((out_dir / "config.yaml").string(), config::to_yaml(cfg));
+  report::write_eval_page(out_dir.string());
   run::throw_if_stopped();
   staged->commit();
   result.summary = summary_line(m);

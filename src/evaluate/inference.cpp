@@ -9,10 +9,13 @@
 #include <sstream>
 
 #include "qfae/anomaly/anomaly_scorer.h"
+#include "qfae/anomaly/precision.h"
+#include "qfae/config/loader.h"
 #include "qfae/data/loader.h"
 #include "qfae/io/dicom.h"
 #include "qfae/io/image.h"
 #include "qfae/io/overlay.h"
+#include "qfae/report/result_pages.h"
 #include "qfae/run/stop_signal.h"
 #include "qfae/scoring/scoring_pass.h"
 #include "qfae/util/error.h"
@@ -136,6 +139,17 @@ InferenceResult infer_images(anomaly::AnomalyModel& model, const std::vector<std
     rows.push_back(row);
   }
   write_file_atomic((out_dir / "scores.csv").string(), scores_csv(rows, options.threshold));
+  const nlohmann::json info = {
+      {"qfae_version", QFAE_VERSION}, {"checkpoint", options.checkpoint},
+      {"threshold", std::isfinite(options.threshold) ? nlohmann::json(options.threshold)
+                                                     : nlohmann::json(nullptr)},
+      {"threshold_source", options.threshold_source}, {"device", model.device().str()},
+      {"precision", anomaly::precision_name(scorer.precision())},
+      {"inputs", rows.size()}, {"scored", result.processed}, {"flagged", result.flagged},
+      {"not_scored", rows.size() - static_cast<size_t>(result.processed)}};
+  write_file_atomic((out_dir / "infer.json").string(), info.dump(2) + "\n");
+  write_file_atomic((out_dir / "config.yaml").string(), config::to_yaml(cfg));
+  report::write_infer_page(out_dir.string());
   staged.commit();
   return result;
 }

@@ -15,6 +15,7 @@
 #include "qfae/config/loader.h"
 #include "qfae/loss/perceptual_maps.h"
 #include "qfae/metrics/auroc.h"
+#include "qfae/report/run_page.h"
 #include "qfae/run/stop_signal.h"
 #include "qfae/scoring/scoring_pass.h"
 #include "qfae/train/progress_reporter.h"
@@ -234,6 +235,7 @@ int Trainer::diverged(const std::string& what) {
   record({{"event", "diverged"}, {"step", progress_.step}, {"epoch", progress_.epoch},
                   {"what", what}});
   write_skipped();
+  write_page(/*running=*/false);
   std::string kept = "no checkpoint was saved before it (" + run_dir_ + " keeps its metrics.jsonl; "
                      "`latest` did not move to it)";
   if (saved_checkpoint_ || resumed_) {
@@ -330,6 +332,7 @@ int Trainer::fit(const std::string& run_dir) {
     if (end == EpochEnd::kStopped) {
       save_checkpoint("last");
       write_skipped();
+      write_page(/*running=*/false);
       // Data-parallel: the signal any rank saw; every rank waits for rank 0's save, so that no
       // launcher tears rank 0 down while it writes.
       const int sig = stop_signal_;
@@ -365,6 +368,7 @@ bool Trainer::after_epoch(bool epoch_done, bool finished) {
     progress_.batch = 0;
   }
   const auto& t = config_.train;
+  bool validated = false;
   if ((t.eval_every > 0 && epoch_done && done_epochs % t.eval_every == 0) || finished) {
     const auto val = evaluate();
     if (val.count > 0 && !std::isfinite(val.loss)) return false;
@@ -376,6 +380,7 @@ bool Trainer::after_epoch(bool epoch_done, bool finished) {
       progress_.threshold = val.threshold;
       progress_.map_scale = val.map_scale;
       record(event);
+      validated = true;
       if (std::isfinite(val.image_auroc)) {
         log("train")->info("validation loss {:.5f}, image AUROC {:.4f} after epoch {}", val.loss,
                            val.image_auroc, done_epochs);
@@ -395,7 +400,18 @@ bool Trainer::after_epoch(bool epoch_done, bool finished) {
       finished) {
     save_checkpoint("last");
   }
+  if (validated || finished) write_page(/*running=*/!finished);
   return true;
+}
+
+void Trainer::write_page(bool running) const {
+  if (!leader()) return;
+  try {
+    report::write_run_page(run_dir_, running);
+  } catch (const std::exception& e) {
+    log("train")->warn("could not write {}/report.html: {} (training goes on)", run_dir_,
+                       first_line(e.what()));
+  }
 }
 
 void Trainer::write_skipped() const {

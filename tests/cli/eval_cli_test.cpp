@@ -122,7 +122,11 @@ TEST_F(EvalCli, WritesEveryOutputAndItsNumbersAgreeWithTheScores) {
   // scores.csv: one row per image; image AUROC recomputed by counting pairs.
   const auto rows = read_csv(out.path() / "scores.csv");
   ASSERT_EQ(rows.size(), 9u);
-  EXPECT_EQ(rows[0], (std::vector<std::string>{"path", "label", "score", "dice", "anomalous"}));
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"path", "label", "score", "dice", "anomalous",
+                                                "overlay"}));
+  for (size_t i = 1; i < rows.size(); ++i) {
+    EXPECT_TRUE(fs::is_regular_file(out.path() / rows[i][5])) << "overlay of row " << i;
+  }
   std::vector<double> s;
   std::vector<int> y;
   double dice_sum = 0;
@@ -134,6 +138,28 @@ TEST_F(EvalCli, WritesEveryOutputAndItsNumbersAgreeWithTheScores) {
   }
   EXPECT_NEAR(m["image"]["auroc"].get<double>(), pairwise_auroc(s, y), 1e-12);
   EXPECT_NEAR(m["pixel"]["per_image_dice"].get<double>(), dice_sum / 4, 1e-5);
+
+  // curves.json: the image ROC worked out here from the scores (8 images, so no point is thinned
+  // away): (0, 0), then (FP / 4, TP / 4) after each distinct score, highest first.
+  const auto curves = json::parse(read_text(out.path() / "curves.json"));
+  std::vector<size_t> order(s.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return s[a] > s[b]; });
+  std::vector<double> fpr = {0}, tpr = {0};
+  double tp = 0, fp = 0;
+  for (size_t k = 0; k < order.size(); ++k) {
+    (y[order[k]] ? tp : fp) += 1;
+    if (k + 1 < order.size() && s[order[k + 1]] == s[order[k]]) continue;  // ties: one point
+    fpr.push_back(fp / 4);
+    tpr.push_back(tp / 4);
+  }
+  EXPECT_EQ(curves["image"]["roc"]["fpr"].get<std::vector<double>>(), fpr);
+  EXPECT_EQ(curves["image"]["roc"]["tpr"].get<std::vector<double>>(), tpr);
+  EXPECT_TRUE(curves["pixel"].is_object());
+  // The page and the resolved config beside the results.
+  EXPECT_TRUE(fs::is_regular_file(out.path() / "report.html"));
+  EXPECT_TRUE(fs::is_regular_file(out.path() / "config.yaml"));
+  EXPECT_EQ(m["seed"], 1);
 
   // Figures: an overlay per image, raw 16-bit maps, curves.
   EXPECT_EQ(count_png(out.path() / "maps" / "normal"), 8u);  // 4 overlays + 4 raw

@@ -93,5 +93,6 @@ Command add_eval_command(CLI::App& app);
 Command add_infer_command(CLI::App& app);
 Command add_prepare_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
+Command add_report_command(CLI::App& app);
 
 }  // namespace qfae::cli

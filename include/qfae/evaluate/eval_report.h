@@ -11,7 +11,8 @@
 
 namespace qfae::evaluate {
 
-// path,label,score,dice[,anomalous] with `anomalous` (0/1) only when the threshold is finite.
+// path,label,score,dice[,anomalous],overlay with `anomalous` (0/1) only when the threshold is
+// finite; `overlay` is overlays[i] (the figure's path in the folder, "" when none was drawn).
 // The image scores and 0/1 labels of `rows`, in order.
 struct ScoresAndLabels {
   std::vector<double> scores;
@@ -22,11 +23,12 @@ ScoresAndLabels scores_and_labels(const std::vector<ImageResult>& rows);
 // Returns what metrics.json says of the DICOM files among the rows (null when there are none):
 // {"images", "patients", "studies", "identifier_columns"}, the identifiers being in scores.csv.
 nlohmann::json write_scores_csv(const std::string& path, const std::vector<ImageResult>& rows,
-                                double threshold);
+                                double threshold, const std::vector<std::string>& overlays);
 void write_json(const std::string& path, const nlohmann::json& j);
 
 // roc.png and pr.png in `dir`: the image-level curve, and the pooled pixel curve when `pixels`
-// is given. Skipped (no file) when the images hold one class only.
+// is given; curves.json holds the same curves' points as the report draws them (thinned,
+// report/curve_points.h). Skipped (no file) when the images hold one class only.
 void write_curves(const std::string& dir, const std::vector<ImageResult>& rows,
                   const metrics::PixelCurveAccumulator* pixels, const metrics::PixelMetrics& pm);
 

@@ -95,6 +95,9 @@ class Trainer {
   int stop_after_step();
   bool leader() const { return !comm_ || comm_->leader(); }
   void write_skipped() const;
+  // report.html in the run folder (report/run_page.h), on rank 0; a page that cannot be written
+  // is a warning, never the end of the run.
+  void write_page(bool running) const;
 
   config::Config config_;
   std::string run_dir_;

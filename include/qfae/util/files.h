@@ -61,6 +61,14 @@ bool is_plain_name(const std::string& name);
 // One CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, quote or newline.
 std::string csv_field(const std::string& text);
 
+// The rows of a CSV text (RFC 4180): quoted fields may hold commas, doubled quotes and line
+// breaks; "\r\n" ends a row like "\n"; a last line break adds no empty row. UserError when a quoted
+// field is not closed.
+std::vector<std::vector<std::string>> parse_csv(const std::string& text);
+
+// The whole file as text; UserError naming it when it cannot be read.
+std::string read_text_file(const std::string& path);
+
 // One TSV field: backslash, tab, newline and carriage return written as \\, \t, \n and \r (the
 // escapes of PostgreSQL's text format), so a file name never splits a row or a column.
 std::string tsv_field(const std::string& text);
