@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 torch=${QFAE_TORCH:-debian}
-bash scripts/install-deps.sh ${QFAE_WITH_PYTHON:+--with-python} ${QFAE_WITH_SLURM:+--with-slurm}
+bash scripts/install-deps.sh ${QFAE_WITH_PYTHON:+--with-python} ${QFAE_WITH_SLURM:+--with-slurm} \
+  ${QFAE_WITH_BROWSER:+--with-browser}
 case $torch in
   debian) build=${QFAE_BUILD_DIR:-build}; extra=() ;;
   wheel)

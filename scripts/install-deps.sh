@@ -11,8 +11,6 @@ packages=(
   libnifti2-dev  # optional at build time: NIfTI volumes for qfae prepare --from/--volume
   libgdcm-dev    # optional at build time: DICOM files (libopencv-dev brings it too)
   mricron-data   # the Colin27 brain (/usr/share/mricron/templates/ch2bet.nii.gz) for the demo
-  # the tests open the report pages in headless Chromium (tests/scripts/test_report_browser.py)
-  chromium chromium-driver python3-selenium
 )
 for arg in "$@"; do
   case "$arg" in
@@ -22,7 +20,11 @@ for arg in "$@"; do
     # Slurm (22.05; ~13 MB, ~11 s); without them it checks the batch scripts only. The system's
     # slurmd/slurmctld services stay off (no /etc/slurm/slurm.conf); munge's starts.
     --with-slurm) packages+=(slurmctld slurmd slurm-client munge) ;;
-    *) echo "[install-deps] unknown option '$arg' (--with-python, --with-slurm)" >&2; exit 2 ;;
+    # What tests/scripts/test_report_browser.py opens the report pages with: headless Chromium,
+    # its driver and Selenium (~100 MB with their libraries).
+    --with-browser) packages+=(chromium chromium-driver python3-selenium) ;;
+    *) echo "[install-deps] unknown option '$arg' (--with-python, --with-slurm, --with-browser)" >&2
+       exit 2 ;;
   esac
 done
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # in both builds; the environment is made once and reused.
 bash scripts/install-deps.sh
 bash scripts/install-torch.sh >/dev/null
-QFAE_WITH_PYTHON=1 QFAE_WITH_SLURM=1 bash scripts/build.sh
+QFAE_WITH_PYTHON=1 QFAE_WITH_SLURM=1 QFAE_WITH_BROWSER=1 bash scripts/build.sh
 build=${QFAE_BUILD_DIR:-build}
 [[ ${QFAE_TORCH:-debian} == wheel ]] && build=${QFAE_BUILD_DIR:-build-wheel}
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"

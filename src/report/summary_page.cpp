@@ -67,13 +67,14 @@ std::string write_summary_page(const std::string& dir_text) {
   runs += "<th>checkpoint</th></tr></thead><tbody>";
   std::string means =
       "<section id=\"means-section\"><h2>Mean ± std over seeds</h2><table "
-      "id=\"means\"><thead><tr><th>runs</th><th>split</th>";
+      "id=\"means\"><thead><tr><th>runs</th><th>dataset</th><th>split</th>";
   for (int c : metric_cols) means += "<th class=\"num\">" + escape(t.columns[c]) + "</th>";
   means += "</tr></thead><tbody>";
   // Charts: per metric, one series per group, a point per run at its seed.
   std::map<std::string, std::map<int, Series>> per_metric;  // group -> column -> series
   std::vector<std::string> group_order;
   bool any_mean = false;
+  std::map<std::string, std::string> dataset_of;  // group name -> its first run's dataset
   for (size_t i = 0; i < t.rows.size(); ++i) {
     const auto& r = t.rows[i];
     const std::string name = run >= 0 ? r[run] : "";
@@ -83,7 +84,8 @@ std::string write_summary_page(const std::string& dir_text) {
       if (!mean || i + 1 >= t.rows.size()) continue;
       const auto& sd = t.rows[i + 1];
       any_mean = true;
-      means += "<tr><td>" + escape(name.substr(0, name.size() - 5)) + "</td><td>" +
+      const std::string group = name.substr(0, name.size() - 5);
+      means += "<tr><td>" + escape(group) + "</td><td>" + escape(dataset_of[group]) + "</td><td>" +
                escape(split >= 0 ? r[split] : "") + "</td>";
       for (int c : metric_cols) {
         means +=
@@ -100,6 +102,7 @@ std::string write_summary_page(const std::string& dir_text) {
     const double seed = seed_of(name, m);
     const std::string dataset =
         m.is_object() && m.contains("dataset") ? m["dataset"].value("root", "") : std::string();
+    dataset_of.emplace(group_of(name), dataset);
     const bool has_page = fs::exists(dir / folder / "report.html");
     runs += "<tr data-results=\"" + escape(folder) + "\"><td>";
     runs += has_page ? "<a href=\"" + escape(relative_href(folder + "/report.html")) + "\">" +

@@ -14,7 +14,7 @@ size_t count_lines(const std::string& s) { return std::count(s.begin(), s.end(),
 TEST(Cli, HelpListsSubcommandsAndDefaults) {
   auto r = run_qfae("--help");
   EXPECT_EQ(r.code, 0);
-  for (const char* sub : {"train", "eval", "infer", "config", "version"}) {
+  for (const char* sub : {"train", "eval", "infer", "config", "report", "version"}) {
     EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
   }
   r = run_qfae("eval --help");

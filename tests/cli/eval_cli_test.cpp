@@ -260,6 +260,14 @@ TEST_F(EvalCli, InferScoresOneImageAndAFolderDespiteACorruptFile) {
   EXPECT_EQ(rows[0], (std::vector<std::string>{"path", "score", "anomalous", "overlay", "error"}));
   EXPECT_GT(std::stod(rows[1][1]), 0.0);
   EXPECT_TRUE(fs::is_regular_file(out.path() / "one" / rows[1][3]));
+  // infer.json records the run and its counts; the page and the config are beside it.
+  const auto info = json::parse(read_text(out.path() / "one" / "infer.json"));
+  EXPECT_EQ(info["scored"], 1);
+  EXPECT_EQ(info["not_scored"], 0);
+  EXPECT_NE(info["checkpoint"].get<std::string>().find("checkpoints/last"), std::string::npos);
+  EXPECT_TRUE(info["threshold"].is_number()) << "the checkpoint's calibrated threshold";
+  EXPECT_TRUE(fs::is_regular_file(out.path() / "one" / "report.html"));
+  EXPECT_TRUE(fs::is_regular_file(out.path() / "one" / "config.yaml"));
 
   // A folder with the normal test images and a corrupt PNG among them.
   const auto folder = out.path() / "in";

@@ -155,6 +155,8 @@ TEST(ReportPages, TheSummaryPageLinksEachRunAndShowsTheMeanRows) {
   EXPECT_NE(html.find(">7<"), std::string::npos) << "metrics.json's seed";
   EXPECT_NE(html.find(">/data<"), std::string::npos);
   EXPECT_NE(html.find("0.7000 ± 0.1414"), std::string::npos);
+  EXPECT_NE(html.find("<tr><td>demo</td><td>/data</td><td>test</td>"), std::string::npos)
+      << "the mean row names its runs' dataset";
   EXPECT_NE(html.find("id=\"chart-4\""), std::string::npos) << "a chart for image AUROC";
 }
 

@@ -11,7 +11,8 @@ failed request, and checks the pages against the files they show:
     many as metrics.jsonl has training steps;
   - the summary's numbers equal summary.csv and its links lead to each run's page;
   - odd image names appear as text, never as markup.
-A screenshot of each page goes to OUT_DIR.
+A screenshot of each page goes to OUT_DIR. Without Chromium, its driver or Selenium it prints
+SKIP and exits 77 (scripts/test.sh installs them, so CI always runs it).
 Usage: test_report_browser.py QFAE SOURCE_DIR OUT_DIR
 """
 import csv
@@ -277,12 +278,15 @@ def main():
     QFAE, source, out = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     for need, how in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver"), (BRAIN, "mricron-data")):
         if not Path(need).exists():
-            sys.exit(f"{need} is missing: install Debian's {how} (bash scripts/install-deps.sh does)")
+            print(f"SKIP: {need} is missing: install Debian's {how} "
+                  "(bash scripts/install-deps.sh --with-browser does; scripts/test.sh does)")
+            sys.exit(77)
     try:
         import selenium  # noqa: F401
     except ImportError:
-        sys.exit(f"{sys.executable} has no selenium: install Debian's python3-selenium "
-                 "(bash scripts/install-deps.sh does)")
+        print(f"SKIP: {sys.executable} has no selenium: install Debian's python3-selenium "
+              "(bash scripts/install-deps.sh --with-browser does; scripts/test.sh does)")
+        sys.exit(77)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     work = Path(tempfile.mkdtemp(prefix="qfae_report_"))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/sweep.sh end to end on the tiny backbones: two seeds train, evaluate, and the summary
-# has a mean ± std row whose mean is the average of the two runs' image AUROC; an --out that is a
-# file is refused before anything runs.
+# has a mean ± std row whose mean is the average of the two runs' image AUROC, and a report page
+# linking both runs' pages; an --out that is a file is refused before anything runs.
 # Usage: test_sweep.sh <repo root> <qfae binary>
 set -euo pipefail
 root="$1" qfae="$2"
@@ -26,4 +26,12 @@ done
 bash "$root/scripts/sweep.sh" --config "$tmp/tiny.yaml" --seeds "3 4" --out "$tmp/sweep" \
   --qfae "$qfae" -- "${sets[@]}"
 check_mean "$tmp/sweep/summary" tiny 3 4
+for seed in 3 4; do
+  link="href=\"tiny-seed$seed-test-last/report.html\""
+  if ! grep -q "$link" "$tmp/sweep/summary/report.html" ||
+     [[ ! -f $tmp/sweep/summary/tiny-seed$seed-test-last/report.html ]]; then
+    echo "sweep: summary/report.html has no $link, or that page is missing" >&2
+    exit 1
+  fi
+done
 echo "sweep ok"

@@ -60,9 +60,14 @@ TEST(Trainer, LearnsAndWritesTheRunFolder) {
   EXPECT_LT(last, 0.8 * first) << "first " << first << " last " << last;
   for (const char* f : {"config.yaml", "checkpoints/last/model.safetensors",
                         "checkpoints/last/optimizer.pt", "checkpoints/last/state.json",
-                        "checkpoints/best/model.safetensors"}) {
+                        "checkpoints/best/model.safetensors", "report.html"}) {
     EXPECT_TRUE(fs::exists(run / f)) << f;
   }
+  // The training page, written at the end: no longer reloading itself.
+  std::ifstream page(run / "report.html");
+  const std::string html((std::istreambuf_iterator<char>(page)), std::istreambuf_iterator<char>());
+  EXPECT_NE(html.find("id=\"loss-chart\""), std::string::npos);
+  EXPECT_EQ(html.find("http-equiv=\"refresh\""), std::string::npos);
   // Every logged line carries the fields tools rely on.
   std::ifstream in(run / "metrics.jsonl");
   for (std::string line; std::getline(in, line);) {
