@@ -1,7 +1,9 @@
 // report.html of eval and infer folders (report/result_pages.h).
 #include "qfae/report/result_pages.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "page_parts.h"
@@ -9,6 +11,7 @@
 #include "qfae/report/curve_points.h"
 #include "qfae/report/html.h"
 #include "qfae/report/svg_chart.h"
+#include "qfae/util/error.h"
 #include "qfae/util/files.h"
 
 namespace fs = std::filesystem;
@@ -29,6 +32,13 @@ std::string text_at(const json& j, const std::string& pointer) {
   return j.at(p).is_string() ? j.at(p).get<std::string>() : j.at(p).dump();
 }
 
+// j[key], or null when j is not an object or has no such key (a metrics.json written by an older
+// qfae, or edited by hand, is still shown).
+const json& child(const json& j, const char* key) {
+  static const json missing;
+  return j.is_object() && j.contains(key) ? j[key] : missing;
+}
+
 // A table cell holding metrics.json's number at `pointer` (data-pointer names it).
 std::string value_cell(const json& m, const std::string& pointer, int decimals) {
   return "<td class=\"num\" data-pointer=\"" + escape(pointer) + "\">" +
@@ -38,16 +48,15 @@ std::string value_cell(const json& m, const std::string& pointer, int decimals) 
 struct MetricRow {
   const char* title;
   const char* pointer;
-  const char* note;
 };
 
 std::string metrics_section(const json& m) {
   std::string s = "<section id=\"metrics-section\"><h2>Metrics</h2><div class=\"charts\">";
   s += "<table id=\"metrics\"><thead><tr><th>metric</th><th class=\"num\">value</th><th>"
        "</th></tr></thead><tbody>";
-  const MetricRow image[] = {{"image AUROC", "/image/auroc", ""},
-                             {"image AP", "/image/ap", ""},
-                             {"image F1-max", "/image/f1_max", ""}};
+  const MetricRow image[] = {{"image AUROC", "/image/auroc"},
+                             {"image AP", "/image/ap"},
+                             {"image F1-max", "/image/f1_max"}};
   for (const auto& r : image) {
     s += "<tr><td>" + std::string(r.title) + "</td>" + value_cell(m, r.pointer, 4) + "<td>";
     if (std::string(r.pointer) == "/image/auroc" &&
@@ -67,7 +76,7 @@ std::string metrics_section(const json& m) {
     }
     s += "</td></tr>";
   }
-  if (m["pixel"].is_object()) {
+  if (child(m, "pixel").is_object()) {
     s += "<tr><td>pixel AUROC</td>" + value_cell(m, "/pixel/auroc", 4) + "<td></td></tr>";
     s += "<tr><td>pixel AP</td>" + value_cell(m, "/pixel/ap", 4) + "<td></td></tr>";
     s += "<tr><td>best Dice</td>" + value_cell(m, "/pixel/best_dice", 4) +
@@ -83,7 +92,7 @@ std::string metrics_section(const json& m) {
          "mask</td></tr>";
   }
   s += "</tbody></table>";
-  if (m["decisions"].is_object()) {
+  if (child(m, "decisions").is_object()) {
     s += "<table id=\"decisions\"><thead><tr><th colspan=\"3\">decision threshold: score ≥ "
          "<span data-pointer=\"/decisions/threshold\">" +
          number(value_at(m, "/decisions/threshold"), 6) +
@@ -111,8 +120,12 @@ json read_curves(const fs::path& dir, const CsvTable& t) {
   std::vector<double> scores;
   std::vector<int> labels;
   for (const auto& r : t.rows) {
-    if (r[s].empty() || (r[l] != "0" && r[l] != "1")) continue;
-    scores.push_back(std::stod(r[s]));
+    char* end = nullptr;
+    const double score = std::strtod(r[s].c_str(), &end);
+    if (r[s].empty() || *end != '\0' || !std::isfinite(score) || (r[l] != "0" && r[l] != "1")) {
+      continue;  // a row that could not be scored
+    }
+    scores.push_back(score);
     labels.push_back(r[l] == "1");
   }
   const auto pos = std::count(labels.begin(), labels.end(), 1);
@@ -120,16 +133,23 @@ json read_curves(const fs::path& dir, const CsvTable& t) {
   return {{"image", curves_json(metrics::binary_curve(scores, labels))}};
 }
 
+// One curve of curves.json; UserError naming the file when it is not there or not numbers.
 Series curve_series(const json& c, const char* kind, const char* xk, const char* yk,
-                    const std::string& label) {
+                    const std::string& label, const fs::path& dir) {
   Series s;
   s.label = label;
-  s.x = c[kind][xk].get<std::vector<double>>();
-  s.y = c[kind][yk].get<std::vector<double>>();
+  try {
+    s.x = c.at(kind).at(xk).get<std::vector<double>>();
+    s.y = c.at(kind).at(yk).get<std::vector<double>>();
+  } catch (const json::exception&) {
+    throw UserError("'" + (dir / "curves.json").string() + "': " + label + "." + kind + "." + xk +
+                    " / " + yk + " are not two lists of numbers");
+  }
   return s;
 }
 
-std::string curves_section(const json& m, const json& curves, const CsvTable& t) {
+std::string curves_section(const json& m, const json& curves, const CsvTable& t,
+                           const fs::path& dir) {
   std::string s = "<section id=\"curves-section\"><h2>Curves and scores</h2><div class=\"charts\">";
   if (curves.is_object() && curves.contains("image")) {
     Chart roc{"roc-curve", "ROC", "false positive rate", "true positive rate", {}, {}, true, true};
@@ -138,9 +158,9 @@ std::string curves_section(const json& m, const json& curves, const CsvTable& t)
     pr.legend = LegendAt::kBottomLeft;
     for (const char* level : {"image", "pixel"}) {
       if (!curves.contains(level)) continue;
-      const auto& c = curves[level];
-      roc.series.push_back(curve_series(c, "roc", "fpr", "tpr", level));
-      pr.series.push_back(curve_series(c, "pr", "recall", "precision", level));
+      const auto& c = curves.at(level);
+      roc.series.push_back(curve_series(c, "roc", "fpr", "tpr", level, dir));
+      pr.series.push_back(curve_series(c, "pr", "recall", "precision", level, dir));
     }
     s += svg_chart(roc) + svg_chart(pr);
   }
@@ -180,13 +200,12 @@ void add_overlay_column(CsvTable& t, const fs::path& dir) {
 std::string run_section(const json& m, const fs::path& dir) {
   std::vector<std::pair<std::string, std::string>> kv;
   kv.emplace_back("checkpoint", escape(text_at(m, "/checkpoint")));
-  const auto& d = m["dataset"];
   kv.emplace_back("data", escape(text_at(m, "/dataset/root")) + " (layout " +
                               escape(text_at(m, "/dataset/layout")) + ")");
   kv.emplace_back("split", escape(text_at(m, "/dataset/split")) + ": " +
-                               std::to_string(d.value("images", 0)) + " images, " +
-                               std::to_string(d.value("normal", 0)) + " normal, " +
-                               std::to_string(d.value("anomalous", 0)) + " anomalous");
+                               escape(text_at(m, "/dataset/images")) + " images, " +
+                               escape(text_at(m, "/dataset/normal")) + " normal, " +
+                               escape(text_at(m, "/dataset/anomalous")) + " anomalous");
   kv.emplace_back("device", escape(text_at(m, "/device")));
   kv.emplace_back("precision", "scoring " + escape(text_at(m, "/precision/eval")) +
                                    ", frozen weights " +
@@ -196,7 +215,7 @@ std::string run_section(const json& m, const fs::path& dir) {
                                " s in all");
   kv.emplace_back("qfae", escape(text_at(m, "/qfae_version")));
   std::string s = "<section id=\"run-section\"><h2>Run</h2>" + key_values(kv);
-  s += notes_list(m["notes"]);
+  s += notes_list(child(m, "notes"));
   if (fs::exists(dir / "config.yaml")) {
     s += collapsed_text("resolved config (config.yaml)",
                         read_text_file((dir / "config.yaml").string()));
@@ -238,7 +257,8 @@ std::string write_eval_page(const std::string& dir_text) {
   page.subtitle =
       escape(text_at(m, "/dataset/images") + " images of " + text_at(m, "/dataset/root") +
              ", scored with " + text_at(m, "/checkpoint"));
-  page.body = run_section(m, dir) + metrics_section(m) + curves_section(m, read_curves(dir, t), t) +
+  page.body = run_section(m, dir) + metrics_section(m) +
+              curves_section(m, read_curves(dir, t), t, dir) +
               gallery_section("Overlays (input | anomaly map | overlay; mask outlined in green)") +
               table_section("Every image (scores.csv)");
   page.data = rows_data(t, filters);
@@ -283,7 +303,7 @@ std::string write_infer_page(const std::string& dir_text) {
   Page page;
   page.title = "qfae infer: " + dir.filename().string();
   page.subtitle = escape(text_at(info, "/checkpoint"));
-  page.body = run + curves_section(m, nullptr, t) + gallery_section("Overlays") +
+  page.body = run + curves_section(m, nullptr, t, dir) + gallery_section("Overlays") +
               table_section("Every input (scores.csv)");
   page.data = rows_data(t, filters);
   return write_page(dir, page);

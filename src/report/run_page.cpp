@@ -45,7 +45,11 @@ History read_history(const fs::path& file) {
       ++h.skipped_lines;  // a line being written
       continue;
     }
-    const std::string event = e.value("event", "");
+    if (!e.is_object() || !e.contains("event") || !e["event"].is_string()) {
+      ++h.skipped_lines;
+      continue;
+    }
+    const std::string event = e["event"].get<std::string>();
     const double step = num_or_nan(e, "step");
     if (event == "train") {
       h.loss.x.push_back(step);
@@ -53,8 +57,9 @@ History read_history(const fs::path& file) {
       h.lr.x.push_back(step);
       h.lr.y.push_back(num_or_nan(e, "lr"));
       h.images_per_s.push_back(num_or_nan(e, "images_per_s"));
-      h.last_step = std::max<int64_t>(h.last_step, e.value("step", 0));
-      h.last_epoch = std::max<int64_t>(h.last_epoch, e.value("epoch", 0));
+      if (std::isfinite(step)) h.last_step = std::max(h.last_step, static_cast<int64_t>(step));
+      const double epoch = num_or_nan(e, "epoch");
+      if (std::isfinite(epoch)) h.last_epoch = std::max(h.last_epoch, static_cast<int64_t>(epoch));
     } else if (event == "val") {
       const double epoch = num_or_nan(e, "epoch");
       h.val_loss.x.push_back(epoch);
@@ -167,17 +172,20 @@ std::string write_run_page(const std::string& run_dir, bool running) {
   }
   if (h.skipped_lines > 0) {
     kv.emplace_back("note", std::to_string(h.skipped_lines) +
-                                " line(s) of metrics.jsonl could not "
-                                "be read (one being written) and are left out");
+                                " line(s) of metrics.jsonl could not be read (a line being "
+                                "written, or not a qfae event) and are left out");
   }
-  std::string evals;
-  if (fs::is_directory(dir / "eval")) {
-    for (const auto& e : fs::directory_iterator(dir / "eval")) {
-      if (fs::exists(e.path() / "report.html")) {
-        const std::string rel = "eval/" + e.path().filename().string() + "/report.html";
-        evals += "<li><a href=\"" + escape(relative_href(rel)) + "\">" + escape(rel) + "</a></li>";
-      }
+  std::vector<std::string> pages;  // the eval pages inside the run, by name
+  std::error_code ec;
+  for (fs::directory_iterator it(dir / "eval", ec), end; !ec && it != end; it.increment(ec)) {
+    if (fs::exists(it->path() / "report.html")) {
+      pages.push_back("eval/" + it->path().filename().string() + "/report.html");
     }
+  }
+  std::sort(pages.begin(), pages.end());
+  std::string evals;
+  for (const auto& rel : pages) {
+    evals += "<li><a href=\"" + escape(relative_href(rel)) + "\">" + escape(rel) + "</a></li>";
   }
   if (!evals.empty()) kv.emplace_back("evaluations", "<ul>" + evals + "</ul>");
   std::string run = "<section id=\"run-section\"><h2>Run</h2>" + key_values(kv);
@@ -187,7 +195,7 @@ std::string write_run_page(const std::string& run_dir, bool running) {
   }
   run += "</section>\n";
   Page page;
-  std::error_code ec;
+  ec.clear();
   fs::path canon = fs::weakly_canonical(fs::absolute(dir), ec);  // "latest" is a link
   if (ec) canon = fs::absolute(dir).lexically_normal();
   page.title =

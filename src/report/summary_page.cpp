@@ -36,10 +36,12 @@ double cell_number(const std::string& text) {
 
 // The seed: metrics.json's "seed", else the N of a name ending in "-seed<N>"; NaN when neither.
 double seed_of(const std::string& name, const json& m) {
-  if (m.is_object() && m.contains("seed") && m["seed"].is_number()) return m["seed"].get<double>();
+  if (m.is_object() && m.contains("seed") && m["seed"].is_number()) {
+    return m["seed"].get<double>();
+  }
   static const std::regex seed("-seed([0-9]+)$");
   std::smatch match;
-  if (std::regex_search(name, match, seed)) return std::stod(match[1].str());
+  if (std::regex_search(name, match, seed)) return std::strtod(match[1].str().c_str(), nullptr);
   return std::nan("");
 }
 
@@ -100,8 +102,11 @@ std::string write_summary_page(const std::string& dir_text) {
     const fs::path metrics = dir / folder / "metrics.json";
     if (fs::exists(metrics)) m = read_json_file(metrics.string());
     const double seed = seed_of(name, m);
-    const std::string dataset =
-        m.is_object() && m.contains("dataset") ? m["dataset"].value("root", "") : std::string();
+    const std::string dataset = m.is_object() && m.contains("dataset") &&
+                                        m["dataset"].is_object() && m["dataset"].contains("root") &&
+                                        m["dataset"]["root"].is_string()
+                                    ? m["dataset"]["root"].get<std::string>()
+                                    : std::string();
     dataset_of.emplace(group_of(name), dataset);
     const bool has_page = fs::exists(dir / folder / "report.html");
     runs += "<tr data-results=\"" + escape(folder) + "\"><td>";

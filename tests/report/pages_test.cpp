@@ -174,3 +174,20 @@ TEST(ReportPages, AnInferFolderShowsItsCountsAndErrors) {
   const json data = page_data(html);
   EXPECT_EQ(data["filters"][3]["nonempty"], "error");
 }
+
+TEST(ReportPages, AMetricsJsonMissingItsBlocksStillGivesAPageAndABadCurvesJsonIsNamed) {
+  // An older or hand-edited metrics.json: no dataset, pixel or decisions block; numbers missing
+  // are shown as "–".
+  TempDir dir;
+  dir.write("metrics.json", R"({"dataset": "not an object", "image": {"auroc": null}})");
+  dir.write("scores.csv", "path,label,score\n/d/a.png,0,0.1\n/d/b.png,1,x\n");
+  const std::string html = read(report::write_eval_page(dir.path().string()));
+  EXPECT_NE(html.find("data-pointer=\"/image/auroc\">–<"), std::string::npos);
+  EXPECT_EQ(html.find("id=\"roc-curve\""), std::string::npos)
+      << "one scored class: no curve from scores.csv";
+  dir.write("curves.json", R"({"image": {"roc": {"fpr": [0, 1]}}})");
+  EXPECT_NE(qfae::test::user_error([&] {
+              report::write_eval_page(dir.path().string());
+            }).find((dir.path() / "curves.json").string() + "': image.roc.fpr / tpr are not"),
+            std::string::npos);
+}

@@ -187,7 +187,9 @@ for k in ("dataset", "settings", "overlays", "notes"):
     assert a[k] == b[k], (k, a[k], b[k])
 print("metrics.json: image and pixel metrics equal")
 PY
-  diff -r -x metrics.json one two || fail "figures differ"
+  # report.html shows metrics.json (timings included), compared above; everything else is equal.
+  diff -r -x metrics.json -x report.html one two || fail "figures differ"
+  [[ -f one/report.html && -f two/report.html ]] || fail "an eval folder has no report.html"
   # Several checkpoints: the same summary table.
   "$qfae" eval --checkpoint "$run" --checkpoint "$run/checkpoints/best" "${sets[@]}" \
     --set eval.save_maps=false -o many1 -q > /dev/null
