@@ -1,5 +1,5 @@
 // The report's building blocks against hand-worked cases: escaping, script-safe JSON, numbers,
-// tick steps, SVG points and histogram counts, curve points and their thinning, CSV parsing.
+// tick steps, SVG points and histogram counts, curve points and their thinning.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,12 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "../support/user_error.h"
 #include "qfae/metrics/binary_curve.h"
 #include "qfae/report/curve_points.h"
 #include "qfae/report/html.h"
 #include "qfae/report/svg_chart.h"
-#include "qfae/util/files.h"
 
 using nlohmann::json;
 namespace report = qfae::report;
@@ -164,15 +162,4 @@ TEST(CurvePoints, ThinningKeepsTheEndsAndPointsAResolutionApart) {
   const auto u = report::thin_curve({{0, 0.01, 0.02, 0.03}, {0, 0.9, 0.9, 0.91}}, 0.25);
   EXPECT_EQ(u.x, (std::vector<double>{0, 0.01, 0.03}));
   EXPECT_EQ(u.y, (std::vector<double>{0, 0.9, 0.91}));
-}
-
-TEST(ParseCsv, QuotedFieldsLineEndsAndEmptyFields) {
-  using Rows = std::vector<std::vector<std::string>>;
-  EXPECT_EQ(qfae::parse_csv("a,b\n\"x,1\",\"say \"\"hi\"\"\"\n"),
-            (Rows{{"a", "b"}, {"x,1", "say \"hi\""}}));
-  EXPECT_EQ(qfae::parse_csv("\"two\nlines\",2\r\nlast,,"),
-            (Rows{{"two\nlines", "2"}, {"last", "", ""}}));
-  EXPECT_EQ(qfae::parse_csv(""), Rows{});
-  EXPECT_NE(qfae::test::user_error([] { qfae::parse_csv("a,\"open\n"); }).find("not closed"),
-            std::string::npos);
 }

@@ -35,7 +35,7 @@
     if (label === '0') out.push(['normal', 'normal']);
     if (label === '0' && flagged === '1') out.push(['fp', 'false positive']);
     else if (label === '1' && flagged === '0') out.push(['fn', 'false negative']);
-    else if (label === '' && flagged === '1') out.push(['anomalous', 'flagged']);
+    else if (flagged === '1') out.push(['flagged', 'flagged']);
     if (cell(r, 'error') !== '') out.push(['error', 'error']);
     return out;
   }
