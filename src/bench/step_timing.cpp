@@ -126,12 +126,6 @@ std::string human_bytes(int64_t bytes) {
 
 }  // namespace
 
-double default_peak_tflops(const std::string& precision) {
-  if (precision == "bf16") return 989.0;
-  if (precision == "tf32") return 495.0;
-  return 67.0;
-}
-
 namespace {
 
 // What ran: device, LibTorch, threads, the precision as the device resolved it, the peak.
@@ -147,9 +141,12 @@ BenchResult describe_bench(torch::Device device, const BenchOptions& options,
   result.tf32 = precision == anomaly::Precision::kTf32;
   result.autocast_bf16 = precision == anomaly::Precision::kBf16;
   result.precision = anomaly::precision_name(precision);
-  result.peak_tflops = options.peak_tflops > 0 ? options.peak_tflops
-                       : device.is_cuda()      ? default_peak_tflops(result.precision)
-                                               : 0.0;
+  result.probe = probe_matmul(device, precision, options.probe_n);
+  log("bench")->info("matmul probe: ({0}, {0}) @ ({0}, {0}) in {1}: {2:.3f} TFLOP/s", result.probe.n,
+                     result.probe.dtype, result.probe.tflops);
+  const bool given = options.peak_tflops > 0;
+  result.peak_tflops = given ? options.peak_tflops : result.probe.tflops;
+  result.peak_source = given ? "--peak-tflops" : "matmul probe";
   return result;
 }
 
@@ -275,6 +272,13 @@ nlohmann::json to_json(const BenchResult& r) {
           {"iters", r.iters},
           {"threads", r.threads},
           {"peak_tflops", r.peak_tflops > 0 ? nlohmann::json(r.peak_tflops) : nlohmann::json()},
+          {"peak_source", r.peak_source},
+          {"matmul_probe",
+           {{"n", r.probe.n},
+            {"dtype", r.probe.dtype},
+            {"reps", r.probe.reps},
+            {"seconds", r.probe.seconds},
+            {"tflops", r.probe.tflops}}},
           {"flop_formula", flop_formula()},
           {"phases", phases}};
 }
@@ -307,11 +311,17 @@ std::string format_result(const BenchResult& r) {
     out << line;
   }
   for (const auto& p : r.phases) out << "memory (" << p.phase << "): " << p.memory_kind << "\n";
-  if (r.peak_tflops > 0) {
-    out << "util = achieved / peak " << r.peak_tflops << " TFLOP/s\n";
-  } else {
-    out << "util: no peak for this device; give --peak-tflops\n";
-  }
+  std::snprintf(line, sizeof(line),
+                "matmul probe: (%lld, %lld) @ (%lld, %lld) in %s on %s: %.3f TFLOP/s (%lld products, "
+                "%.2f s)\n",
+                static_cast<long long>(r.probe.n), static_cast<long long>(r.probe.n),
+                static_cast<long long>(r.probe.n), static_cast<long long>(r.probe.n),
+                r.probe.dtype.c_str(), r.device.c_str(), r.probe.tflops,
+                static_cast<long long>(r.probe.reps), r.probe.seconds);
+  out << line;
+  std::snprintf(line, sizeof(line), "util = achieved / peak %.3f TFLOP/s (%s)\n", r.peak_tflops,
+                r.peak_source.c_str());
+  out << line;
   out << flop_formula() << "\n";
   return out.str();
 }

@@ -155,10 +155,11 @@ Command add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->default_str("train.precision");
   sub->add_option("--peak-tflops", o->peak_tflops,
-                  "Peak of the device for the utilisation figure (default on CUDA: dense H100 SXM, "
-                  "bf16 989, tf32 495, fp32 67; none on the CPU)")
+                  "Peak of the device for the utilisation figure (default: measured in the same "
+                  "run by a (2048, 2048) matmul probe on the device at the steps' precision, "
+                  "printed beside it)")
       ->check(finite_positive())
-      ->default_str("per precision");
+      ->default_str("the matmul probe");
   sub->add_option("--workers", o->workers, "Loader threads for --mode loader (0: one per core)")
       ->check(integer_at_least(0))
       ->default_str("data.workers");

@@ -37,7 +37,20 @@ TEST(BenchCli, DemoConfigWritesSaneJson) {
   EXPECT_TRUE(j.at("threads").is_number_integer() && j.at("threads").get<int>() >= 1) << j;
   EXPECT_TRUE(j.at("torch_version").is_string()) << j;
   const bool cpu = j.at("device") == "cpu";  // device: auto, the GPU where there is one
-  EXPECT_EQ(j.at("peak_tflops").is_null(), cpu) << "a peak is known for CUDA only";
+  // The peak is the matmul probe of this run: 2 n^3 FLOPs per product, worked out here.
+  const auto& probe = j.at("matmul_probe");
+  EXPECT_EQ(probe.at("n"), 2048);
+  EXPECT_EQ(probe.at("dtype"), "fp32");
+  EXPECT_GE(probe.at("reps").get<int>(), 3);
+  const double n = 2048;
+  EXPECT_NEAR(probe.at("tflops").get<double>(),
+              2 * n * n * n * probe.at("reps").get<double>() / probe.at("seconds").get<double>() /
+                  1e12,
+              1e-9 * probe.at("tflops").get<double>());
+  EXPECT_EQ(j.at("peak_source"), "matmul probe");
+  EXPECT_EQ(j.at("peak_tflops").get<double>(), probe.at("tflops").get<double>());
+  EXPECT_NE(r.out.find("matmul probe: (2048, 2048) @ (2048, 2048) in fp32"), std::string::npos)
+      << r.out;
   ASSERT_EQ(j.at("phases").size(), 2u);
   for (const auto& p : j.at("phases")) {
     SCOPED_TRACE(p.at("phase").get<std::string>());
@@ -55,7 +68,9 @@ TEST(BenchCli, DemoConfigWritesSaneJson) {
     EXPECT_LE(rate, 16 / all[0] * (1 + 1e-12));
     EXPECT_GT(p.at("flops").at("per_image").get<double>(), 1e6);
     EXPECT_TRUE(p.at("flops").at("parts").is_array() && !p.at("flops").at("parts").empty());
-    EXPECT_EQ(p.at("utilisation").is_null(), cpu) << "no peak, no utilisation";
+    EXPECT_NEAR(p.at("utilisation").get<double>(),
+                p.at("achieved_tflops").get<double>() / j.at("peak_tflops").get<double>(),
+                1e-12);
     const auto peak = p.at("memory").at("peak_bytes").get<int64_t>();
     const auto kind = p.at("memory").at("kind").get<std::string>();
     if (cpu) {
@@ -118,7 +133,11 @@ TEST(BenchCli, ModeBatchAndPrecisionOptions) {
   EXPECT_EQ(j.at("precision"), "fp32");  // bf16 is CUDA only: the CPU says so and times fp32
   EXPECT_EQ(j.at("frozen_weights"), "fp32");
   EXPECT_NE(r.err.find("CUDA only"), std::string::npos) << r.err;
-  EXPECT_GT(j["phases"][0]["utilisation"].get<double>(), 0.0);  // from --peak-tflops
+  EXPECT_EQ(j.at("peak_tflops"), 1.0);  // --peak-tflops overrides the probe
+  EXPECT_EQ(j.at("peak_source"), "--peak-tflops");
+  EXPECT_EQ(j["matmul_probe"]["dtype"], "fp32") << "probed at the precision the steps ran in";
+  EXPECT_NEAR(j["phases"][0]["utilisation"].get<double>(),
+              j["phases"][0]["achieved_tflops"].get<double>() / 1.0, 1e-15);
 }
 
 TEST(BenchCli, RefusesBadInput) {

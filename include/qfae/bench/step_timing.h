@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "qfae/bench/flops.h"
+#include "qfae/bench/matmul_probe.h"
 #include "qfae/config/config.h"
 
 namespace qfae::bench {
@@ -20,11 +21,9 @@ struct BenchOptions {
   int64_t warmup = 3;
   int64_t iters = 10;
   std::string precision = "fp32";  // fp32 | tf32 | bf16
-  double peak_tflops = 0;          // 0: the H100 SXM default of the precision on CUDA, none on CPU
+  double peak_tflops = 0;          // > 0: the peak for the utilisation; 0: the matmul probe's
+  int64_t probe_n = 2048;          // the matmul probe's size (bench/matmul_probe.h)
 };
-
-// Dense H100 SXM peaks (TFLOP/s): bf16 989, tf32 495, fp32 67.
-double default_peak_tflops(const std::string& precision);
 
 struct PhaseResult {
   std::string phase;  // "train" | "eval"
@@ -44,12 +43,15 @@ struct BenchResult {
   bool autocast_bf16 = false, tf32 = false;  // what actually ran
   bool frozen_bf16 = false;                   // the frozen networks' weights held in bf16
   int64_t batch_size = 0, warmup = 0, iters = 0, threads = 0;
-  double peak_tflops = 0;
+  double peak_tflops = 0;   // what the utilisation compares with
+  std::string peak_source;  // "--peak-tflops" or "matmul probe"
+  MatmulProbe probe;        // measured in the same run, at the precision the steps ran in
   std::vector<PhaseResult> phases;
 };
 
-// Builds the config's AnomalyModel on `device` (backbones from its files, fresh autoencoder
-// weights) and times the chosen steps. No data set is read: the images are one random batch, made
+// Probes the device's matmul throughput at the steps' precision (the utilisation's peak unless
+// options.peak_tflops is given), builds the config's AnomalyModel on `device` (backbones from its
+// files, fresh autoencoder weights) and times the chosen steps. No data set is read: the images are one random batch, made
 // once.
 BenchResult time_steps(const config::Config& config, torch::Device device,
                       const BenchOptions& options);
