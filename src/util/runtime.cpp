@@ -4,13 +4,16 @@
 #include <torch/cuda.h>
 #include <torch/utils.h>
 
+#include <dlfcn.h>
 #include <sched.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <regex>
 #include <thread>
 
 #include "qfae/util/error.h"
+#include "qfae/util/log.h"
 
 namespace qfae {
 
@@ -21,8 +24,25 @@ int usable_cores() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+std::string blas_threading_advice(int openblas_parallel, int threads, const char* wait_policy) {
+  if (openblas_parallel != 1 || threads < 2) return "";
+  if (wait_policy && std::string(wait_policy) == "passive") return "";
+  return "this OpenBLAS runs its own thread pool (Debian's libopenblas0-pthread), which fights "
+         "LibTorch's OpenMP threads for the cores: steps run 2 to 5 times slower. Select "
+         "libopenblas0-openmp (bash scripts/install-deps.sh does), or set OMP_WAIT_POLICY=passive";
+}
+
 void init_threads(int threads) {
   torch::set_num_threads(threads > 0 ? threads : usable_cores());
+  static bool advised = false;
+  if (advised) return;
+  advised = true;
+  // openblas_get_parallel, when an OpenBLAS is loaded (Debian's LibTorch links the system BLAS).
+  using GetParallel = int (*)();
+  const auto get = reinterpret_cast<GetParallel>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  const auto advice = blas_threading_advice(get ? get() : -1, torch::get_num_threads(),
+                                            std::getenv("OMP_WAIT_POLICY"));
+  if (!advice.empty()) log("threads")->warn("{}", advice);
 }
 
 torch::Device resolve_device(const std::string& spec, const std::string& key) {
