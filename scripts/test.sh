@@ -10,4 +10,7 @@ bash scripts/install-torch.sh >/dev/null
 QFAE_WITH_PYTHON=1 QFAE_WITH_SLURM=1 QFAE_WITH_BROWSER=1 bash scripts/build.sh
 build=${QFAE_BUILD_DIR:-build}
 [[ ${QFAE_TORCH:-debian} == wheel ]] && build=${QFAE_BUILD_DIR:-build-wheel}
+# ctest -j runs several qfae processes at once; OpenMP threads that keep spinning after each
+# parallel region (the default) would take the cores from the other processes' threads.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)"
