@@ -128,7 +128,7 @@ std::string human_bytes(int64_t bytes) {
 
 namespace {
 
-// What ran: device, LibTorch, threads, the precision as the device resolved it, the peak.
+// What ran: device, LibTorch, threads, the precision as the device resolved it.
 BenchResult describe_bench(torch::Device device, const BenchOptions& options,
                            anomaly::Precision precision) {
   BenchResult result;
@@ -141,12 +141,6 @@ BenchResult describe_bench(torch::Device device, const BenchOptions& options,
   result.tf32 = precision == anomaly::Precision::kTf32;
   result.autocast_bf16 = precision == anomaly::Precision::kBf16;
   result.precision = anomaly::precision_name(precision);
-  result.probe = probe_matmul(device, precision, options.probe_n);
-  log("bench")->info("matmul probe: ({0}, {0}) @ ({0}, {0}) in {1}: {2:.3f} TFLOP/s", result.probe.n,
-                     result.probe.dtype, result.probe.tflops);
-  const bool given = options.peak_tflops > 0;
-  result.peak_tflops = given ? options.peak_tflops : result.probe.tflops;
-  result.peak_source = given ? "--peak-tflops" : "matmul probe";
   return result;
 }
 
@@ -208,6 +202,13 @@ BenchResult time_steps(const config::Config& config, torch::Device device,
   const auto precision =
       anomaly::resolve_precision_warning(options.precision, device, "--precision");
   BenchResult result = describe_bench(device, options, precision);
+  // The peak, measured before the model takes memory and caches.
+  result.probe = probe_matmul(device, precision, options.probe_n);
+  log("bench")->info("matmul probe: ({0}, {0}) @ ({0}, {0}) in {1}: {2:.3f} TFLOP/s",
+                     result.probe.n, result.probe.dtype, result.probe.tflops);
+  const bool given = options.peak_tflops > 0;
+  result.peak_tflops = given ? options.peak_tflops : result.probe.tflops;
+  result.peak_source = given ? "--peak-tflops" : "matmul probe";
   anomaly::AnomalyModel model(config, device);
   model.set_frozen_dtype(model.frozen_dtype_for(precision));
   result.frozen_bf16 = model.frozen_dtype() == torch::kBFloat16;

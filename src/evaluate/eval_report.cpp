@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
-#include <regex>
 #include <sstream>
 
 #include "qfae/io/curve_plot.h"
@@ -140,11 +139,6 @@ const std::vector<std::pair<std::string, std::string>>& summary_columns() {
       {"/pixel/per_image_dice", "per-image Dice"}, {"/pixel/aupro", "AUPRO"},
       {"/pixel/fpr_limit", "AUPRO FPR limit"}};  // eval.max_fpr, which may differ between runs
   return columns;
-}
-
-std::string run_group(const std::string& name) {
-  static const std::regex seed_suffix("-seed[0-9]+$");
-  return std::regex_replace(name, seed_suffix, "");
 }
 
 std::string write_summary_tables(const std::string& dir, const std::vector<json>& runs) {

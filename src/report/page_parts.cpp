@@ -2,6 +2,7 @@
 #include "page_parts.h"
 
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
@@ -122,12 +123,29 @@ std::vector<double> scores_where(const CsvTable& table, const std::string& label
   if (s < 0) return out;
   for (const auto& r : table.rows) {
     if (!label.empty() && (l < 0 || r[l] != label)) continue;
-    if (r[s].empty()) continue;
-    char* end = nullptr;
-    const double v = std::strtod(r[s].c_str(), &end);
-    if (end && *end == '\0') out.push_back(v);
+    const double v = cell_number(r[s]);
+    if (!std::isnan(v)) out.push_back(v);
   }
   return out;
+}
+
+double cell_number(const std::string& text) {
+  if (text.empty()) return std::nan("");
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  return *end == '\0' ? v : std::nan("");
+}
+
+std::string config_block(const std::string& dir) {
+  const fs::path file = fs::path(dir) / "config.yaml";
+  if (!fs::exists(file)) return "";
+  return collapsed_text("resolved config (config.yaml)", read_text_file(file.string()));
+}
+
+std::string write_page(const std::string& dir, const Page& page) {
+  const auto path = (fs::path(dir) / "report.html").string();
+  write_file_atomic(path, html_document(page));
+  return path;
 }
 
 std::string relative_href(const std::string& path) {

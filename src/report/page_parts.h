@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "qfae/report/html.h"
+
 namespace qfae::report {
 
 // metrics.json and the like; UserError naming the file when it is missing or not JSON.
@@ -40,6 +42,16 @@ struct Filter {
 std::string gallery_section(const std::string& title);
 std::string table_section(const std::string& title);
 nlohmann::json rows_data(const CsvTable& table, const std::vector<Filter>& filters);
+
+// A CSV cell as a number: NaN when it is empty or not entirely a number.
+double cell_number(const std::string& text);
+
+// The collapsed "resolved config (config.yaml)" block of the folder's config.yaml; "" when the
+// folder has none.
+std::string config_block(const std::string& dir);
+
+// Writes <dir>/report.html (atomically) and returns its path.
+std::string write_page(const std::string& dir, const Page& page);
 
 // Scores of the rows whose `label_column` equals `label` ("" for any), in row order; empty and
 // non-numeric scores are left out.

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 
 #include "page_parts.h"
@@ -120,9 +119,8 @@ json read_curves(const fs::path& dir, const CsvTable& t) {
   std::vector<double> scores;
   std::vector<int> labels;
   for (const auto& r : t.rows) {
-    char* end = nullptr;
-    const double score = std::strtod(r[s].c_str(), &end);
-    if (r[s].empty() || *end != '\0' || !std::isfinite(score) || (r[l] != "0" && r[l] != "1")) {
+    const double score = cell_number(r[s]);
+    if (!std::isfinite(score) || (r[l] != "0" && r[l] != "1")) {
       continue;  // a row that could not be scored
     }
     scores.push_back(score);
@@ -216,18 +214,9 @@ std::string run_section(const json& m, const fs::path& dir) {
   kv.emplace_back("qfae", escape(text_at(m, "/qfae_version")));
   std::string s = "<section id=\"run-section\"><h2>Run</h2>" + key_values(kv);
   s += notes_list(child(m, "notes"));
-  if (fs::exists(dir / "config.yaml")) {
-    s += collapsed_text("resolved config (config.yaml)",
-                        read_text_file((dir / "config.yaml").string()));
-  }
+  s += config_block(dir.string());
   s += collapsed_text("metrics.json", m.dump(2));
   return s + "</section>\n";
-}
-
-std::string write_page(const fs::path& dir, const Page& page) {
-  const auto path = (dir / "report.html").string();
-  write_file_atomic(path, html_document(page));
-  return path;
 }
 
 }  // namespace
@@ -262,7 +251,7 @@ std::string write_eval_page(const std::string& dir_text) {
               gallery_section("Overlays (input | anomaly map | overlay; mask outlined in green)") +
               table_section("Every image (scores.csv)");
   page.data = rows_data(t, filters);
-  return write_page(dir, page);
+  return write_page(dir.string(), page);
 }
 
 std::string write_infer_page(const std::string& dir_text) {
@@ -293,10 +282,7 @@ std::string write_infer_page(const std::string& dir_text) {
     if (info.contains(key)) kv.emplace_back(key, escape(text_at(info, std::string("/") + key)));
   }
   std::string run = "<section id=\"run-section\"><h2>Run</h2>" + key_values(kv);
-  if (fs::exists(dir / "config.yaml")) {
-    run += collapsed_text("resolved config (config.yaml)",
-                          read_text_file((dir / "config.yaml").string()));
-  }
+  run += config_block(dir.string());
   run += "</section>\n";
   json m = {
       {"decisions", {{"threshold", info.contains("threshold") ? info["threshold"] : json()}}}};
@@ -306,7 +292,7 @@ std::string write_infer_page(const std::string& dir_text) {
   page.body = run + curves_section(m, nullptr, t, dir) + gallery_section("Overlays") +
               table_section("Every input (scores.csv)");
   page.data = rows_data(t, filters);
-  return write_page(dir, page);
+  return write_page(dir.string(), page);
 }
 
 }  // namespace qfae::report

@@ -189,10 +189,7 @@ std::string write_run_page(const std::string& run_dir, bool running) {
   }
   if (!evals.empty()) kv.emplace_back("evaluations", "<ul>" + evals + "</ul>");
   std::string run = "<section id=\"run-section\"><h2>Run</h2>" + key_values(kv);
-  if (fs::exists(dir / "config.yaml")) {
-    run += collapsed_text("resolved config (config.yaml)",
-                          read_text_file((dir / "config.yaml").string()));
-  }
+  run += config_block(run_dir);
   run += "</section>\n";
   Page page;
   ec.clear();
@@ -203,9 +200,7 @@ std::string write_run_page(const std::string& run_dir, bool running) {
   page.subtitle = escape(canon.string());
   page.body = run + charts;
   page.refresh_s = running ? 60 : 0;
-  const auto path = (dir / "report.html").string();
-  write_file_atomic(path, html_document(page));
-  return path;
+  return write_page(run_dir, page);
 }
 
 }  // namespace qfae::report

@@ -2,7 +2,6 @@
 #include "qfae/report/summary_page.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <regex>
@@ -27,11 +26,10 @@ bool is_metric(const std::string& column) {
   return column != "AUPRO FPR limit";
 }
 
-double cell_number(const std::string& text) {
-  if (text.empty()) return std::nan("");
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  return end && *end == '\0' ? v : std::nan("");
+// "-seed<N>" at the end of a run's name (scripts/sweep.sh names runs <name>-seed<N>).
+const std::regex& seed_suffix() {
+  static const std::regex suffix("-seed([0-9]+)$");
+  return suffix;
 }
 
 // The seed: metrics.json's "seed", else the N of a name ending in "-seed<N>"; NaN when neither.
@@ -39,18 +37,16 @@ double seed_of(const std::string& name, const json& m) {
   if (m.is_object() && m.contains("seed") && m["seed"].is_number()) {
     return m["seed"].get<double>();
   }
-  static const std::regex seed("-seed([0-9]+)$");
   std::smatch match;
-  if (std::regex_search(name, match, seed)) return std::strtod(match[1].str().c_str(), nullptr);
+  if (std::regex_search(name, match, seed_suffix())) return cell_number(match[1].str());
   return std::nan("");
 }
 
-// The name of a run without its seed: the group its mean ± std row is named after.
-std::string group_of(const std::string& name) {
-  return std::regex_replace(name, std::regex("-seed[0-9]+$"), "");
-}
-
 }  // namespace
+
+std::string run_group(const std::string& name) {
+  return std::regex_replace(name, seed_suffix(), "");
+}
 
 std::string write_summary_page(const std::string& dir_text) {
   const fs::path dir(dir_text);
@@ -107,7 +103,7 @@ std::string write_summary_page(const std::string& dir_text) {
                                         m["dataset"]["root"].is_string()
                                     ? m["dataset"]["root"].get<std::string>()
                                     : std::string();
-    dataset_of.emplace(group_of(name), dataset);
+    dataset_of.emplace(run_group(name), dataset);
     const bool has_page = fs::exists(dir / folder / "report.html");
     runs += "<tr data-results=\"" + escape(folder) + "\"><td>";
     runs += has_page ? "<a href=\"" + escape(relative_href(folder + "/report.html")) + "\">" +
@@ -122,7 +118,7 @@ std::string write_summary_page(const std::string& dir_text) {
               number(cell_number(r[c])) + "</td>";
     }
     runs += "<td>" + escape(checkpoint >= 0 ? r[checkpoint] : "") + "</td></tr>";
-    const std::string group = group_of(name) + (split >= 0 ? " (" + r[split] + ")" : "");
+    const std::string group = run_group(name) + (split >= 0 ? " (" + r[split] + ")" : "");
     if (!per_metric.count(group)) group_order.push_back(group);
     for (int c : metric_cols) {
       auto& s = per_metric[group][c];
@@ -163,9 +159,7 @@ std::string write_summary_page(const std::string& dir_text) {
       "summary.csv and summary.md in this folder; each run's page is linked from its "
       "name";
   page.body = means + runs + charts;
-  const auto path = (dir / "report.html").string();
-  write_file_atomic(path, html_document(page));
-  return path;
+  return write_page(dir_text, page);
 }
 
 }  // namespace qfae::report

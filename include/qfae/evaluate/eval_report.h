@@ -8,6 +8,7 @@
 
 #include "qfae/evaluate/evaluate_split.h"
 #include "qfae/metrics/pixel_curve_accumulator.h"
+#include "qfae/report/summary_page.h"
 
 namespace qfae::evaluate {
 
@@ -47,7 +48,8 @@ const std::vector<std::pair<std::string, std::string>>& summary_columns();
 // Markdown.
 std::string write_summary_tables(const std::string& dir, const std::vector<nlohmann::json>& runs);
 
-// The group a run belongs to: its name without a trailing "-seed<N>".
-std::string run_group(const std::string& name);
+// The group a run belongs to: its name without a trailing "-seed<N>" (report/summary_page.h,
+// which names the mean rows the same way on the summary page).
+using report::run_group;
 
 }  // namespace qfae::evaluate

@@ -10,4 +10,8 @@ namespace qfae::report {
 // it is missing or malformed.
 std::string write_summary_page(const std::string& dir);
 
+// The group a run belongs to in the summary tables (its mean ± std row): its name without a
+// trailing "-seed<N>".
+std::string run_group(const std::string& name);
+
 }  // namespace qfae::report
