@@ -59,9 +59,9 @@ std::string open_svg(const std::string& id, const std::string& title, int w, int
   return s;
 }
 
-// Axes, grid, ticks and labels.
+// Axes, grid, ticks and labels; `h` is the chart's height (the x label sits at its bottom).
 std::string axes(const Frame& f, const std::vector<double>& xt, const std::vector<double>& yt,
-                 const std::string& x_label, const std::string& y_label, int w, int h) {
+                 const std::string& x_label, const std::string& y_label, int h) {
   std::string s = "<g class=\"axes\">";
   const double xstep = xt.size() > 1 ? xt[1] - xt[0] : 1;
   for (double x : xt) {
@@ -86,7 +86,6 @@ std::string axes(const Frame& f, const std::vector<double>& xt, const std::vecto
        "\" text-anchor=\"middle\">" + escape(x_label) + "</text>";
   s += "<text class=\"label\" transform=\"translate(14," + num((f.top + f.bottom) / 2) +
        ") rotate(-90)\" text-anchor=\"middle\">" + escape(y_label) + "</text>";
-  (void)w;
   return s + "</g>";
 }
 
@@ -179,7 +178,7 @@ std::string svg_chart(const Chart& c) {
     yt = nice_ticks(y0, y1, 5);
   }
   std::string s = open_svg(c.id, c.title, c.width, c.height);
-  s += axes(f, nice_ticks(x0, x1, 5), yt, c.x_label, c.y_label, c.width, c.height);
+  s += axes(f, nice_ticks(x0, x1, 5), yt, c.x_label, c.y_label, c.height);
   if (c.diagonal) {
     s += "<line class=\"chance\" x1=\"" + num(f.px(0)) + "\" y1=\"" + num(f.py(0)) + "\" x2=\"" +
          num(f.px(1)) + "\" y2=\"" + num(f.py(1)) + "\"/>";
@@ -235,8 +234,7 @@ std::string svg_histogram(const Histogram& h) {
   }
   Frame f{lo, hi, 0, most * 1.08, kLeft, h.width - kRight, kTop, h.height - kBottom, false};
   std::string s = open_svg(h.id, h.title, h.width, h.height);
-  s += axes(f, nice_ticks(lo, hi, 5), nice_ticks(0, most, 4), h.x_label, "images", h.width,
-            h.height);
+  s += axes(f, nice_ticks(lo, hi, 5), nice_ticks(0, most, 4), h.x_label, "images", h.height);
   std::vector<std::string> labels;
   for (size_t k = 0; k < h.groups.size(); ++k) {
     s += "<g class=\"bars s" + std::to_string(k % 6) + "\" data-group=\"" +
