@@ -67,21 +67,32 @@ from pathlib import Path
 work, out, cpu, units, cores, commit, config, batch, warmup, iters, rounds, *builds = sys.argv[1:]
 names = {"build": "default (Debian's LibTorch)", "build-wheel": "wheel (PyPI's LibTorch)"}
 rows, versions = [], {}
+def phase(run, name):
+    return next(p for p in run["phases"] if p["phase"] == name)
+def span(values, fmt):
+    lo, hi = min(values), max(values)
+    return fmt.format(lo) if lo == hi else (fmt.format(lo) + "–" + fmt.format(hi))
+def median(values):
+    v = sorted(values)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
 for b in builds:
+    steps = {}
     for precision in ("fp32", "bf16"):
         runs = [json.loads(p.read_text()) for p in sorted(Path(work).glob(f"{b}-{precision}-*.json"))]
         versions[b] = runs[0]["torch_version"]
-        def phase(run, name):
-            return next(p for p in run["phases"] if p["phase"] == name)
-        def span(values, fmt):
-            lo, hi = min(values), max(values)
-            return fmt.format(lo) if lo == hi else (fmt.format(lo) + "–" + fmt.format(hi))
         cells = [names.get(b, b), versions[b], f"{precision} → {runs[0]['precision']}"]
         for name in ("train", "eval"):
-            cells.append(span([phase(r, name)["step_s"]["median"] for r in runs], "{:.2f}"))
+            values = [phase(r, name)["step_s"]["median"] for r in runs]
+            steps[(precision, name)] = median(values)
+            cells.append(span(values, "{:.2f}"))
         for name in ("train", "eval"):
             cells.append(span([100 * phase(r, name)["utilisation"] for r in runs], "{:.0f}") + " %")
         cells.append(span([1000 * r["matmul_probe"]["tflops"] for r in runs], "{:.0f}"))
+        if precision == "fp32":
+            cells.append("–")
+        else:  # the fp32 row's median step time over this row's, rounds pooled by their median
+            cells.append(" / ".join(f"{steps[('fp32', n)] / steps[('bf16', n)]:.2f}×"
+                                    for n in ("train", "eval")))
         rows.append(cells)
 threads = json.loads(next(Path(work).glob("*.json")).read_text())["threads"]
 lines = [
@@ -91,12 +102,13 @@ lines = [
     "(a range when they differ).",
     "",
     "| build | LibTorch | precision asked → run | train s/step | eval s/step | train util | "
-    "eval util | matmul probe GFLOP/s |",
-    "|---|---|---|---:|---:|---:|---:|---:|",
+    "eval util | matmul probe GFLOP/s | speed vs fp32 (train / eval) |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|",
 ]
 lines += ["| " + " | ".join(r) + " |" for r in rows]
 lines += ["", "Utilisation: FLOPs per step (qfae's count) / median step time / the same run's "
-          "matmul probe, a (2048, 2048) product at the precision the step ran in."]
+          "matmul probe, a (2048, 2048) product at the precision the step ran in. Speed vs fp32: "
+          "the same build's fp32 step time over this row's (medians over the rounds)."]
 Path(out).write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY

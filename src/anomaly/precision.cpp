@@ -1,6 +1,11 @@
-// Precision names, their fallback off CUDA, and the scope that applies one.
+// Precision names, their fallback where the device cannot run them, and the scope that applies one.
 #include "qfae/anomaly/precision.h"
 
+#include <mutex>
+#include <set>
+#include <utility>
+
+#include "qfae/util/cpu_features.h"
 #include "qfae/util/error.h"
 #include "qfae/util/log.h"
 
@@ -25,29 +30,57 @@ Precision parse(const std::string& name, const std::string& key) {
   if (name == "bf16") return Precision::kBf16;
   throw UserError(key + ": '" + name + "' is not one of fp32, tf32, bf16");
 }
+
+// True the first time a (key, value) pair is seen in this process.
+bool first_time(const std::string& key, const std::string& name) {
+  static std::mutex mutex;
+  static std::set<std::pair<std::string, std::string>> seen;
+  const std::lock_guard<std::mutex> lock(mutex);
+  return seen.emplace(key, name).second;
+}
 }  // namespace
 
 Precision resolve_precision(const std::string& name, torch::Device device, const std::string& key) {
   const Precision p = parse(name, key);
-  return device.is_cuda() ? p : Precision::kFp32;
+  if (device.is_cuda()) return p;
+  return p == Precision::kBf16 && cpu_bf16_support().supported ? Precision::kBf16
+                                                               : Precision::kFp32;
 }
 
 bool precision_falls_back(const std::string& name, torch::Device device) {
-  return !device.is_cuda() && name != "fp32";
+  if (device.is_cuda() || name == "fp32") return false;
+  return name != "bf16" || !cpu_bf16_support().supported;
+}
+
+std::string fallback_note(const std::string& name, torch::Device device, const std::string& key) {
+  parse(name, key);
+  if (!precision_falls_back(name, device)) return "";
+  if (name != "bf16" || device.type() != torch::kCPU) {
+    return key + ": " + name + " applies on CUDA only; computing in fp32 on " + device.str();
+  }
+  const auto& cpu = cpu_bf16_support();
+  const bool detected = detect_cpu_bf16().supported;
+  return key + ": bf16 needs a CPU with AMX or AVX512-BF16 units, " +
+         (detected ? std::string("which QFAE_CPU_BF16=0 hides")
+                   : "which this one (" + (cpu.cpu.empty() ? "unknown" : cpu.cpu) + ") lacks") +
+         "; computing in fp32";
 }
 
 Precision resolve_precision_warning(const std::string& name, torch::Device device,
                                     const std::string& key) {
   const Precision p = resolve_precision(name, device, key);
-  if (precision_falls_back(name, device)) {
-    log("precision")
-        ->warn("{}: {} applies on CUDA only; computing in fp32 on {}", key, name, device.str());
+  if (!first_time(key, name)) return p;
+  if (const auto note = fallback_note(name, device, key); !note.empty()) {
+    log("precision")->warn("{}", note);
+  } else if (p == Precision::kBf16 && device.type() == torch::kCPU) {
+    const auto& cpu = cpu_bf16_support();
+    log("precision")->info("{}: bf16 on the CPU's {} units ({})", key, cpu.units, cpu.cpu);
   }
   return p;
 }
 
 PrecisionScope::PrecisionScope(Precision precision, torch::Device device)
-    : cuda_(device.is_cuda()), autocast_(cuda_ && precision == Precision::kBf16) {
+    : cuda_(device.is_cuda()), autocast_(device.type(), precision == Precision::kBf16) {
   if (cuda_) {
     tf32_before_ = compat::cuda_tf32_state();
     compat::set_cuda_tf32(precision == Precision::kTf32);

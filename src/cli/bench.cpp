@@ -151,7 +151,8 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("--iters", o->iters, "Timed steps; the median is reported")
       ->check(integer_at_least(1));
   sub->add_option("--precision", o->precision,
-                  "fp32 | tf32 (TF32 matmuls) | bf16 (autocast); CUDA only, the CPU times fp32")
+                  "fp32 | tf32 (TF32 matmuls, CUDA only) | bf16 (autocast and bf16 frozen "
+                  "networks; on CUDA and on CPUs with AMX or AVX512-BF16, else fp32 with a note)")
       ->check(CLI::IsMember({"fp32", "tf32", "bf16"}))
       ->default_str("train.precision");
   sub->add_option("--peak-tflops", o->peak_tflops,

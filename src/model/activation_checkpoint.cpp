@@ -16,7 +16,7 @@ struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, ViTBlockImpl* block) {
     ctx->save_for_backward({x});
     ctx->saved_data["block"] = static_cast<int64_t>(reinterpret_cast<std::intptr_t>(block));
-    ctx->saved_data["autocast"] = compat::cuda_autocast_enabled();
+    ctx->saved_data["autocast"] = compat::autocast_enabled(x.device().type());
     return block->forward(x);
   }
 
@@ -27,7 +27,7 @@ struct CheckpointedBlock : torch::autograd::Function<CheckpointedBlock> {
     torch::Tensor output;
     {
       torch::AutoGradMode grad(true);
-      compat::CudaBf16Autocast autocast(ctx->saved_data["autocast"].toBool());
+      compat::Bf16Autocast autocast(input.device().type(), ctx->saved_data["autocast"].toBool());
       output = block->forward(input);
     }
     torch::autograd::backward({output}, {grad_outputs[0]});

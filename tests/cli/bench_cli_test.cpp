@@ -9,6 +9,7 @@
 
 #include "../support/run_binary.h"
 #include "../support/tiny_run.h"
+#include "qfae/util/cpu_features.h"
 
 namespace fs = std::filesystem;
 using qfae::test::run_qfae;
@@ -119,25 +120,50 @@ TEST(BenchCli, TinyConfigFlopsAreTheHandCount) {
   }
 }
 
+// bf16 asked on a CPU without bf16 units (QFAE_CPU_BF16=0 hides them where they exist): the
+// steps and the probe run in fp32, and the note says why.
 TEST(BenchCli, ModeBatchAndPrecisionOptions) {
   TempDir dir;
   const auto json_path = dir.path() / "eval.json";
   const auto r = run_qfae("bench --config '" + kDemo + "' --mode eval --batch-size 2 --iters 1 " +
-                          "--warmup 0 --precision bf16 --peak-tflops 1 --device cpu --json '" +
-                          json_path.string() + "'");
+                              "--warmup 0 --precision bf16 --peak-tflops 1 --device cpu --json '" +
+                              json_path.string() + "'",
+                          "", "QFAE_CPU_BF16=0");
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(qfae::test::read_text(json_path));
   ASSERT_EQ(j.at("phases").size(), 1u);
   EXPECT_EQ(j["phases"][0]["phase"], "eval");
   EXPECT_EQ(j.at("batch_size"), 2);
-  EXPECT_EQ(j.at("precision"), "fp32");  // bf16 is CUDA only: the CPU says so and times fp32
+  EXPECT_EQ(j.at("precision"), "fp32");
   EXPECT_EQ(j.at("frozen_weights"), "fp32");
-  EXPECT_NE(r.err.find("CUDA only"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--precision: bf16 needs a CPU with AMX or AVX512-BF16 units"),
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(j.at("peak_tflops"), 1.0);  // --peak-tflops overrides the probe
   EXPECT_EQ(j.at("peak_source"), "--peak-tflops");
   EXPECT_EQ(j["matmul_probe"]["dtype"], "fp32") << "probed at the precision the steps ran in";
   EXPECT_NEAR(j["phases"][0]["utilisation"].get<double>(),
               j["phases"][0]["achieved_tflops"].get<double>() / 1.0, 1e-15);
+}
+
+// On a CPU with bf16 units: the steps run under bf16 autocast with bf16 frozen networks, and the
+// probe that sets the peak multiplies bf16 matrices.
+TEST(BenchCli, Bf16OnACpuWithBf16Units) {
+  if (!qfae::cpu_bf16_support().supported) GTEST_SKIP() << "this CPU has no bf16 units";
+  TempDir dir;
+  const auto json_path = dir.path() / "bench.json";
+  const auto r =
+      run_qfae("bench --config '" + kDemo + "' --mode both --batch-size 2 --iters 1 " +
+               "--warmup 0 --precision bf16 --device cpu --json '" + json_path.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto j = nlohmann::json::parse(qfae::test::read_text(json_path));
+  EXPECT_EQ(j.at("precision"), "bf16");
+  EXPECT_EQ(j.at("frozen_weights"), "bf16");
+  EXPECT_EQ(j["matmul_probe"]["dtype"], "bf16");
+  ASSERT_EQ(j.at("phases").size(), 2u);
+  for (const auto& phase : j["phases"]) {
+    EXPECT_GT(phase["achieved_tflops"].get<double>(), 0.0) << phase["phase"];
+  }
 }
 
 TEST(BenchCli, RefusesBadInput) {

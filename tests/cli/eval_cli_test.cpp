@@ -14,6 +14,7 @@
 #include "../support/run_binary.h"
 #include "../support/tiny_run.h"
 #include "qfae/io/image.h"
+#include "qfae/util/cpu_features.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -230,6 +231,45 @@ TEST_F(EvalCli, TheSameSeedGivesTheSameNumbersOnCpu) {
   EXPECT_EQ(a["pixel"], b["pixel"]);
   EXPECT_EQ(read_text(out.path() / "tiny-seed1-test-last" / "scores.csv"),
             read_text(out.path() / "again-test-last" / "scores.csv"));
+}
+
+// eval.precision bf16 on a CPU without bf16 units (QFAE_CPU_BF16=0 hides them where they exist):
+// fp32 results, and the note said once although two checkpoints are scored.
+TEST_F(EvalCli, Bf16OnACpuWithoutUnitsSaysSoOnce) {
+  TempDir out;
+  const auto r = run_qfae("eval --set eval.precision=bf16 --checkpoint '" +
+                              run("tiny-seed1").string() + "' --checkpoint '" +
+                              run("tiny-seed2").string() + "' -o '" + out.path().string() + "'",
+                          "", "QFAE_CPU_BF16=0");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string note = "eval.precision: bf16 needs a CPU with AMX or AVX512-BF16 units";
+  const auto first = r.err.find(note);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(note, first + 1), std::string::npos) << "said twice:\n" << r.err;
+  for (const auto* name : {"tiny-seed1-test-last", "tiny-seed2-test-last"}) {
+    const auto m = json::parse(read_text(out.path() / name / "metrics.json"));
+    EXPECT_EQ(m["precision"]["eval"], "fp32") << name;
+    EXPECT_EQ(m["precision"]["frozen_weights"], "fp32") << name;
+  }
+}
+
+// On a CPU with bf16 units eval.precision bf16 scores in bf16 and says which units, once.
+TEST_F(EvalCli, Bf16OnACpuWithUnitsScoresInBf16) {
+  if (!qfae::cpu_bf16_support().supported) GTEST_SKIP() << "this CPU has no bf16 units";
+  TempDir out;
+  const auto r = run_qfae("eval --set eval.precision=bf16 --checkpoint '" +
+                          run("tiny-seed1").string() + "' --checkpoint '" +
+                          run("tiny-seed2").string() + "' -o '" + out.path().string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string line =
+      "eval.precision: bf16 on the CPU's " + qfae::cpu_bf16_support().units + " units";
+  const auto first = r.err.find(line);
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(line, first + 1), std::string::npos) << "said twice:\n" << r.err;
+  const auto m = json::parse(read_text(out.path() / "tiny-seed1-test-last" / "metrics.json"));
+  EXPECT_EQ(m["precision"]["eval"], "bf16");
+  EXPECT_EQ(m["precision"]["frozen_weights"], "bf16");
+  EXPECT_TRUE(m["image"]["auroc"].is_number());
 }
 
 TEST_F(EvalCli, BadRequestsAreOneLineErrors) {

@@ -11,6 +11,8 @@
 
 #include "qfae/io/state_dict.h"
 #include "qfae/model/pos_embed.h"
+#include "qfae/util/cpu_features.h"
+#include "qfae/util/torch_compat.h"
 
 using qfae::model::Decoder;
 using qfae::model::DecoderOptions;
@@ -177,4 +179,49 @@ TEST(DecoderTest, CheckpointedBlocksGiveTheSameOutputAndGradients) {
   EXPECT_EQ(count_checkpoints(plain->forward(x)), 0);
   recomputed->eval();
   EXPECT_EQ(count_checkpoints(recomputed->forward(x)), 0);
+}
+
+// Under bf16 autocast (here on the CPU, where it has bf16 units) the checkpointed blocks recompute
+// their activations in backward, which runs outside autocast, under the forward's autocast: the
+// gradients equal the plain decoder's.
+// A recomputation in float32 would be off by bf16's rounding, which the last check shows is
+// far above the tolerance.
+TEST(DecoderTest, CheckpointedBlocksRecomputeUnderTheForwardsAutocast) {
+  if (!qfae::cpu_bf16_support().supported) GTEST_SKIP() << "this CPU has no bf16 units";
+  DecoderOptions o;
+  o.in_dim = 16;
+  o.dim = 32;
+  o.depth = 2;
+  o.heads = 4;
+  o.grid = 4;
+  o.patch = 2;
+  o.registers = 2;
+  torch::manual_seed(0);
+  Decoder plain(o);
+  o.checkpoint_blocks = 2;
+  Decoder recomputed(o);
+  {
+    torch::NoGradGuard no_grad;
+    const auto from = plain->named_parameters();
+    for (auto& p : recomputed->named_parameters()) p.value().copy_(from[p.key()]);
+  }
+  const auto tokens = torch::randn({2, 16, 16});
+  const auto weight = torch::randn({2, 3, 8, 8});
+  auto input_grad = [&](Decoder& d, bool autocast) {
+    auto x = tokens.clone().requires_grad_(true);
+    torch::Tensor loss;
+    {
+      qfae::compat::Bf16Autocast scope(torch::kCPU, autocast);
+      loss = (d->forward(x).to(torch::kFloat32) * weight).sum();
+    }
+    loss.backward();  // outside autocast, as in training
+    return x.grad();
+  };
+  const auto plain_grad = input_grad(plain, true);
+  const auto recomputed_grad = input_grad(recomputed, true);
+  const double scale = plain_grad.abs().max().item<double>();
+  EXPECT_LE((recomputed_grad - plain_grad).abs().max().item<double>(), 1e-5 * scale);
+  const auto fp32_grad = input_grad(plain, false);
+  EXPECT_GT((fp32_grad - plain_grad).abs().max().item<double>(), 1e-3 * scale)
+      << "bf16 autocast should round the gradients visibly";
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench-table.sh on the demo's tiny backbones: one round, one step; the table has a row
-# per build present and precision, each probed, and its header names the CPU and the commit. A
+# per build present and precision, each probed, and its header names the CPU and the commit; bf16
+# runs in bf16 where the CPU has the units. A
 # missing export is refused with exit 2, naming the option.
 # Usage: test_bench_table.sh <repo root>
 set -euo pipefail
@@ -25,4 +26,9 @@ if [[ $rows != $((2 * builds)) ]]; then
 fi
 grep -q "commit $(git rev-parse --short HEAD)" "$tmp/table.md" || { echo "no commit in the header" >&2; exit 1; }
 grep -q -E '\| fp32 → fp32 \|' "$tmp/table.md" || { echo "no fp32 row" >&2; exit 1; }
+# bf16 runs where the kernel reports bf16 units (AMX or AVX512-BF16), fp32 elsewhere; its row
+# gives its speed against the fp32 row.
+if grep -q -w -E 'amx_bf16|avx512_bf16' /proc/cpuinfo; then want="bf16 → bf16"; else want="bf16 → fp32"; fi
+grep -q -E "\| $want \|.*[0-9]× / [0-9.]+× \|\$" "$tmp/table.md" ||
+  { echo "no '$want' row with its speed vs fp32:" >&2; cat "$tmp/table.md" >&2; exit 1; }
 echo "bench table ok: $rows rows"

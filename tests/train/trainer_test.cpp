@@ -7,6 +7,7 @@
 #include <cmath>
 #include <csignal>
 #include <fstream>
+#include <limits>
 #include <map>
 
 #include "../support/run_binary.h"
@@ -19,6 +20,7 @@
 #include "qfae/data/loader.h"
 #include "qfae/run/checkpoint.h"
 #include "qfae/train/trainer.h"
+#include "qfae/util/cpu_features.h"
 #include "qfae/util/error.h"
 #include "qfae/util/math.h"
 #include "qfae/util/runtime.h"
@@ -121,44 +123,57 @@ TEST(Trainer, ResumesOnAnotherDevice) {
   for (const auto& [step, loss] : losses) EXPECT_TRUE(std::isfinite(loss)) << "step " << step;
 }
 
-// bf16 training with the default fp32 evaluation (CUDA, QFAE_TEST_DEVICE=cuda): the threshold
-// stored at validation is the one `qfae eval` computes, i.e. calibrated with float32 frozen
-// networks, not with training's bf16 ones.
+// bf16 training on a device with bf16 units (CUDA with QFAE_TEST_DEVICE=cuda; a CPU with AMX or
+// AVX512-BF16): the threshold and the colour scale stored at validation are the ones `qfae eval`
+// computes, i.e. calibrated at eval.precision: with float32 frozen networks under the default
+// fp32, not with training's bf16 ones; with bf16 frozen networks and autocast under bf16.
 TEST(Trainer, Bf16TrainingCalibratesWithTheEvalPrecision) {
   const auto device = qfae::test::test_device();
-  if (!device.is_cuda()) GTEST_SKIP() << "QFAE_TEST_DEVICE is not a CUDA device";
-  TempDir dir;
-  const auto cfg =
-      qfae::test::tiny_config(dir.path() / "data", {"train.precision=bf16", "train.epochs=1"})
-          .config;
-  const auto run = dir.path() / "run";
-  fs::create_directories(run);
-  {
-    qfae::train::Trainer trainer(cfg, device);
-    ASSERT_EQ(trainer.fit(run.string()), 0);
+  if (!device.is_cuda() && !qfae::cpu_bf16_support().supported) {
+    GTEST_SKIP() << "no bf16 units: neither QFAE_TEST_DEVICE=cuda nor AMX / AVX512-BF16";
   }
-  qfae::anomaly::AnomalyModel model(cfg, device);
-  const auto progress =
-      qfae::run::load_checkpoint((run / "checkpoints" / "last").string(), *model.autoencoder(),
-                                    nullptr);
-  ASSERT_TRUE(std::isfinite(progress.threshold));
-  EXPECT_EQ(qfae::anomaly::prepare_for_scoring(model), qfae::anomaly::Precision::kFp32);
-  const auto index = qfae::data::index_dataset(cfg.data, static_cast<uint64_t>(cfg.train.seed));
-  qfae::data::LoaderOptions o;
-  o.batch_size = cfg.eval.batch_size;
-  qfae::data::Loader loader(index.val, cfg.data, o);
-  loader.start_epoch(0);
-  qfae::anomaly::AnomalyScorer scorer(model, cfg.eval);
-  std::vector<double> normal;
-  qfae::data::Batch batch;
-  while (loader.next(batch)) {
-    const auto out = scorer(batch.images);
-    for (int64_t i = 0; i < out.scores.size(0); ++i) {
-      if (batch.labels[i].item<int64_t>() == 0) normal.push_back(out.scores[i].item<double>());
+  for (const std::string eval_precision : {"fp32", "bf16"}) {
+    SCOPED_TRACE("eval.precision " + eval_precision);
+    TempDir dir;
+    const auto cfg =
+        qfae::test::tiny_config(dir.path() / "data", {"train.precision=bf16", "train.epochs=1",
+                                                      "eval.precision=" + eval_precision})
+            .config;
+    const auto run = dir.path() / "run";
+    fs::create_directories(run);
+    {
+      qfae::train::Trainer trainer(cfg, device);
+      ASSERT_EQ(trainer.fit(run.string()), 0);
     }
+    qfae::anomaly::AnomalyModel model(cfg, device);
+    const auto progress = qfae::run::load_checkpoint((run / "checkpoints" / "last").string(),
+                                                     *model.autoencoder(), nullptr);
+    ASSERT_TRUE(std::isfinite(progress.threshold));
+    const auto want_precision = eval_precision == "bf16" ? qfae::anomaly::Precision::kBf16
+                                                         : qfae::anomaly::Precision::kFp32;
+    EXPECT_EQ(qfae::anomaly::prepare_for_scoring(model), want_precision);
+    EXPECT_EQ(model.frozen_dtype(), eval_precision == "bf16" ? torch::kBFloat16 : torch::kFloat32);
+    const auto index = qfae::data::index_dataset(cfg.data, static_cast<uint64_t>(cfg.train.seed));
+    qfae::data::LoaderOptions o;
+    o.batch_size = cfg.eval.batch_size;
+    qfae::data::Loader loader(index.val, cfg.data, o);
+    loader.start_epoch(0);
+    qfae::anomaly::AnomalyScorer scorer(model, cfg.eval);
+    std::vector<double> normal;
+    double map_scale = -std::numeric_limits<double>::infinity();
+    qfae::data::Batch batch;
+    while (loader.next(batch)) {
+      const auto out = scorer(batch.images);
+      for (int64_t i = 0; i < out.scores.size(0); ++i) {
+        if (batch.labels[i].item<int64_t>() != 0) continue;
+        normal.push_back(out.scores[i].item<double>());
+        map_scale = std::max(map_scale, out.maps[i].max().item<double>());
+      }
+    }
+    const double want = qfae::percentile(normal, cfg.eval.threshold_percentile);
+    EXPECT_NEAR(progress.threshold, want, 1e-6 * std::abs(want));
+    EXPECT_NEAR(progress.map_scale, map_scale, 1e-6 * std::abs(map_scale));
   }
-  const double want = qfae::percentile(normal, cfg.eval.threshold_percentile);
-  EXPECT_NEAR(progress.threshold, want, 1e-6 * std::abs(want));
 }
 
 TEST(Trainer, TooFewImagesForOneBatchIsAClearError) {

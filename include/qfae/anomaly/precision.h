@@ -9,8 +9,8 @@
 namespace qfae::anomaly {
 
 // fp32: strict float32 (TF32 off for cuBLAS and cuDNN). tf32: float32 tensors, TF32 matrix
-// products. bf16: bf16 autocast over the forward pass and the loss. tf32 and bf16 are CUDA
-// features: elsewhere the phase runs in fp32.
+// products (CUDA only). bf16: bf16 autocast over the forward pass and the loss, on CUDA and on
+// CPUs with bf16 units (AMX or AVX512-BF16, cpu_bf16_support). Elsewhere the phase runs in fp32.
 enum class Precision { kFp32, kTf32, kBf16 };
 
 const char* precision_name(Precision p);
@@ -18,8 +18,12 @@ const char* precision_name(Precision p);
 Precision resolve_precision(const std::string& name, torch::Device device, const std::string& key);
 // True when `name` asks for something the device cannot do.
 bool precision_falls_back(const std::string& name, torch::Device device);
-// resolve_precision, and a warning naming `key` when the device falls back to fp32: for the one
-// place that reads a setting for a run (a scorer built at every validation stays quiet).
+// The one line that says why `name` falls back to fp32 on `device` under `key` ("" when it does
+// not fall back).
+std::string fallback_note(const std::string& name, torch::Device device, const std::string& key);
+// resolve_precision, and the fallback note as a warning (or, for bf16 on the CPU, a line naming
+// the units), each said once per process for a key and value: a scorer built at every
+// validation, or for every checkpoint of an eval, stays quiet after the first.
 Precision resolve_precision_warning(const std::string& name, torch::Device device,
                                     const std::string& key);
 
@@ -37,7 +41,7 @@ class PrecisionScope {
  private:
   bool cuda_;
   compat::CudaTf32State tf32_before_;
-  compat::CudaBf16Autocast autocast_;
+  compat::Bf16Autocast autocast_;
 };
 
 }  // namespace qfae::anomaly

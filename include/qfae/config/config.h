@@ -92,8 +92,9 @@ struct BackboneConfig {
   std::vector<int64_t> taps = {-2, -4};  // block outputs, python-style negative indices
   std::string perceptual;                // the frozen MAE, exported once for all patch sizes
   std::string perceptual_model = "vit_large_patch16_224.mae";
-  bool frozen_bf16 = true;  // under bf16 precision on CUDA, hold the frozen networks' weights in
-                            // bf16 (false: float32 weights, cast by autocast at every call)
+  // Under bf16 precision (CUDA or CPU), hold the frozen networks' weights in bf16 (false: float32
+  // weights, cast by autocast at every call).
+  bool frozen_bf16 = true;
 
   template <class V>
   void visit(V& v) {
@@ -178,7 +179,7 @@ struct TrainConfig {
   double beta1_max = 0.95, beta1_min = 0.85;
   double beta2 = 0.999;
   double weight_decay = 0.0;
-  std::string precision = "fp32";  // fp32|tf32|bf16 (tf32 and bf16 on CUDA only)
+  std::string precision = "fp32";  // fp32|tf32|bf16 (tf32 on CUDA; bf16 on CUDA and bf16 CPUs)
   int64_t log_every = 10;          // steps
   int64_t eval_every = 10;         // epochs
   int64_t checkpoint_every = 1;    // epochs
@@ -216,7 +217,7 @@ struct EvalConfig {
   std::string layer_reduction = "mean"; // then mean|max over layers
   double smoothing_sigma = 0.0;         // Gaussian sigma in pixels on the anomaly map, 0 = off
   int64_t batch_size = 32;
-  std::string precision = "fp32";       // fp32|tf32|bf16 for maps and scores (CUDA only)
+  std::string precision = "fp32";       // fp32|tf32|bf16 for maps and scores (as train.precision)
   bool save_maps = true;
   bool save_raw_maps = false;
   double overlay_percentile = 99.5;     // overlays' colour scale tops at this percentile of the

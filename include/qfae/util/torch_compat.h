@@ -49,56 +49,73 @@ inline torch::Tensor scaled_dot_product_attention(const torch::Tensor& q, const 
 #endif
 }
 
-// bf16 autocast on CUDA for the scope of the guard (forward and loss; backward runs outside).
-// A no-op when disabled or on CPU, where qfae always computes in float32. Nests: the state before
-// the guard (enabled or not, and its dtype) comes back at its end.
+// bf16 autocast on `device` (CUDA or CPU) for the scope of the guard (forward and loss; backward
+// runs outside). A no-op when disabled or on another device type. Nests: the state before the
+// guard (enabled or not, and its dtype) comes back at its end.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
 #define QFAE_AUTOCAST_BY_DEVICE 1
 #endif
-class CudaBf16Autocast {
+
+// Whether autocast is on for `device` in this thread (a recomputation in backward must match).
+inline bool autocast_enabled(torch::DeviceType device) {
+#ifdef QFAE_AUTOCAST_BY_DEVICE
+  return at::autocast::is_autocast_enabled(device);
+#else
+  return device == torch::kCPU ? at::autocast::is_cpu_enabled() : at::autocast::is_enabled();
+#endif
+}
+
+// Completes LibTorch's CPU autocast where this version lacks a rule qfae's models need (1.13:
+// layer_norm on mixed dtypes); a no-op elsewhere. Bf16Autocast calls it.
+void prepare_cpu_autocast();
+
+class Bf16Autocast {
  public:
-  explicit CudaBf16Autocast(bool enable) : enabled_(enable) {
+  Bf16Autocast(torch::DeviceType device, bool enable)
+      : device_(device), enabled_(enable && (device == torch::kCUDA || device == torch::kCPU)) {
     if (!enabled_) return;
-#ifdef QFAE_AUTOCAST_BY_DEVICE
-    was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    was_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    was_enabled_ = at::autocast::is_enabled();
-    was_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
+    if (device_ == torch::kCPU) prepare_cpu_autocast();
+    was_enabled_ = autocast_enabled(device_);
+    was_dtype_ = dtype();
+    set(true, at::kBFloat16);
   }
-  ~CudaBf16Autocast() {
+  ~Bf16Autocast() {
     if (!enabled_) return;
-#ifdef QFAE_AUTOCAST_BY_DEVICE
-    at::autocast::set_autocast_dtype(at::kCUDA, was_dtype_);
-    at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
-#else
-    at::autocast::set_autocast_gpu_dtype(was_dtype_);
-    at::autocast::set_enabled(was_enabled_);
-#endif
+    set(was_enabled_, was_dtype_);
     if (!was_enabled_) at::autocast::clear_cache();
   }
-  CudaBf16Autocast(const CudaBf16Autocast&) = delete;
-  CudaBf16Autocast& operator=(const CudaBf16Autocast&) = delete;
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
 
  private:
+  at::ScalarType dtype() const {
+#ifdef QFAE_AUTOCAST_BY_DEVICE
+    return at::autocast::get_autocast_dtype(device_);
+#else
+    return device_ == torch::kCPU ? at::autocast::get_autocast_cpu_dtype()
+                                  : at::autocast::get_autocast_gpu_dtype();
+#endif
+  }
+  void set(bool enabled, at::ScalarType dtype) const {
+#ifdef QFAE_AUTOCAST_BY_DEVICE
+    at::autocast::set_autocast_dtype(device_, dtype);
+    at::autocast::set_autocast_enabled(device_, enabled);
+#else
+    if (device_ == torch::kCPU) {
+      at::autocast::set_autocast_cpu_dtype(dtype);
+      at::autocast::set_cpu_enabled(enabled);
+    } else {
+      at::autocast::set_autocast_gpu_dtype(dtype);
+      at::autocast::set_enabled(enabled);
+    }
+#endif
+  }
+
+  torch::DeviceType device_;
   bool enabled_;
   bool was_enabled_ = false;
   at::ScalarType was_dtype_ = at::kHalf;
 };
-
-// Whether CUDA autocast is on in this thread (a recomputation in backward must match the forward).
-inline bool cuda_autocast_enabled() {
-#ifdef QFAE_AUTOCAST_BY_DEVICE
-  return at::autocast::is_autocast_enabled(at::kCUDA);
-#else
-  return at::autocast::is_enabled();
-#endif
-}
 
 // TF32 for float32 matrix products and convolutions on CUDA: the state PrecisionScope saves, sets
 // and restores. No effect on CPU computation. LibTorch >= 2.10 has the fp32_precision API; its
