@@ -70,8 +70,8 @@ rows, versions = [], {}
 def phase(run, name):
     return next(p for p in run["phases"] if p["phase"] == name)
 def span(values, fmt):
-    lo, hi = min(values), max(values)
-    return fmt.format(lo) if lo == hi else (fmt.format(lo) + "–" + fmt.format(hi))
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return lo if lo == hi else lo + "–" + hi
 def median(values):
     v = sorted(values)
     return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
