@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "qfae/backbone/description.h"
 #include "qfae/scoring/scoring_pass.h"
 #include "qfae/train/train_step.h"
+#include "qfae/util/files.h"
 #include "qfae/util/log.h"
 #include "qfae/util/torch_compat.h"
 
@@ -86,6 +88,17 @@ struct MemoryProbe {
   }
 };
 
+// The profiled step's ops as a CSV table, largest self time first.
+void write_op_table(const std::vector<OpTime>& ops, const std::filesystem::path& path) {
+  std::ostringstream csv;
+  csv << "op,calls,self_ms,total_ms,self_share\n";
+  for (const auto& op : ops) {
+    csv << '"' << op.name << "\"," << op.calls << ',' << op.self_ms << ',' << op.total_ms << ','
+        << op.self_share << '\n';
+  }
+  write_file_atomic(path.string(), csv.str());
+}
+
 template <class Step>
 PhaseResult time_phase(const std::string& name, Step&& step, torch::Device device,
                        const BenchOptions& options, const FlopCount& flops, double peak_tflops) {
@@ -103,6 +116,16 @@ PhaseResult time_phase(const std::string& name, Step&& step, torch::Device devic
     r.step_seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
   }
   memory.read(r);
+  if (!options.profile_dir.empty()) {
+    const auto trace = (std::filesystem::path(options.profile_dir) / (name + ".trace.json"));
+    r.ops = profile_step(
+        [&] {
+          step();
+          compat::synchronize(device);
+        },
+        trace.string());
+    write_op_table(r.ops, std::filesystem::path(options.profile_dir) / (name + ".ops.csv"));
+  }
   auto sorted = r.step_seconds;
   std::sort(sorted.begin(), sorted.end());
   const size_t n = sorted.size();
@@ -186,7 +209,8 @@ PhaseResult time_eval(anomaly::AnomalyModel& model, const std::string& precision
 PhaseResult time_train(anomaly::AnomalyModel& model, anomaly::Precision precision,
                        const torch::Tensor& images, const BenchOptions& options,
                        const FlopCount& flops, double peak_tflops) {
-  train::TrainStep train_step(model, options.warmup + options.iters, precision);
+  const int64_t steps = options.warmup + options.iters + (options.profile_dir.empty() ? 0 : 1);
+  train::TrainStep train_step(model, steps, precision);
   model.autoencoder()->train();
   int64_t index = 0;
   auto step = [&] { train_step(images, index++); };
@@ -261,6 +285,18 @@ nlohmann::json to_json(const BenchResult& r) {
           {{"kind", p.memory_kind},
            {"peak_bytes", p.peak_memory_bytes},
            {"peak_reserved_bytes", p.peak_reserved_bytes}}}});
+    if (!p.ops.empty()) {
+      nlohmann::json ops = nlohmann::json::array();
+      for (size_t i = 0; i < p.ops.size() && i < 30; ++i) {
+        const auto& op = p.ops[i];
+        ops.push_back({{"op", op.name},
+                       {"calls", op.calls},
+                       {"self_ms", op.self_ms},
+                       {"total_ms", op.total_ms},
+                       {"self_share", op.self_share}});
+      }
+      phases.back()["profile"] = {{"ops", ops}, {"ops_in_trace", p.ops.size()}};
+    }
   }
   return {{"device", r.device},
           {"precision", r.precision},
@@ -312,6 +348,16 @@ std::string format_result(const BenchResult& r) {
     out << line;
   }
   for (const auto& p : r.phases) out << "memory (" << p.phase << "): " << p.memory_kind << "\n";
+  for (const auto& p : r.phases) {
+    if (p.ops.empty()) continue;
+    out << "profiled " << p.phase << " step, largest self times (op, calls, self ms, share):\n";
+    for (size_t i = 0; i < p.ops.size() && i < 8; ++i) {
+      std::snprintf(line, sizeof(line), "  %-40s %7lld %10.1f %6.1f%%\n", p.ops[i].name.c_str(),
+                    static_cast<long long>(p.ops[i].calls), p.ops[i].self_ms,
+                    100 * p.ops[i].self_share);
+      out << line;
+    }
+  }
   std::snprintf(line, sizeof(line),
                 "matmul probe: (%lld, %lld) @ (%lld, %lld) in %s on %s: %.3f TFLOP/s (%lld products, "
                 "%.2f s)\n",

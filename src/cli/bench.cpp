@@ -33,6 +33,7 @@ struct BenchCliOptions {
   std::string precision;  // empty: train.precision
   double peak_tflops = 0;
   std::string json;
+  std::string profile;   // folder for the profiled steps' traces and op tables
   int64_t workers = -1;  // loader mode: -1 = data.workers
   DistOptions dist;      // allreduce mode
 };
@@ -118,6 +119,15 @@ int run_bench(const BenchCliOptions& o) {
   options.iters = o.iters;
   options.precision = o.precision.empty() ? cfg.train.precision : o.precision;
   options.peak_tflops = o.peak_tflops;
+  if (!o.profile.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.profile, ec);
+    if (ec || !fs::is_directory(o.profile)) {
+      throw UserError("--profile: cannot create the folder '" + o.profile + "'" +
+                      (ec ? " (" + ec.message() + ")" : ""));
+    }
+    options.profile_dir = o.profile;
+  }
   log("bench")->info("device {}, {} threads, batch {}, precision {}", device.str(),
                      torch::get_num_threads(), options.batch_size, options.precision);
   const auto result = bench::time_steps(cfg, device, options);
@@ -165,6 +175,11 @@ Command add_bench_command(CLI::App& app) {
       ->check(integer_at_least(0))
       ->default_str("data.workers");
   sub->add_option("--json", o->json, "Also write the results to this JSON file");
+  sub->add_option("--profile", o->profile,
+                  "After the timed steps, run one more step of each phase under LibTorch's "
+                  "profiler and write <dir>/<phase>.trace.json (open it in Perfetto or "
+                  "chrome://tracing) and <dir>/<phase>.ops.csv (each op's calls and self time); "
+                  "the largest are printed, and listed in --json");
   add_dist_options(*sub, o->dist,
                    "--mode allreduce: time it between this many processes on this machine");
   sub->footer(bench::flop_formula());

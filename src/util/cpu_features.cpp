@@ -95,3 +95,5 @@ const CpuBf16Support& cpu_bf16_support() {
 }
 
 }  // namespace qfae
+
+#undef QFAE_X86

@@ -166,6 +166,39 @@ TEST(BenchCli, Bf16OnACpuWithBf16Units) {
   }
 }
 
+// --profile: one more step of each phase under LibTorch's profiler, its trace and op table written,
+// the largest ops printed and listed in --json.
+TEST(BenchCli, ProfileWritesTracesAndOpTables) {
+  TempDir dir;
+  const auto profile = dir.path() / "profile";
+  const auto json_path = dir.path() / "bench.json";
+  const auto r = run_qfae("bench --config '" + kDemo + "' --mode both --batch-size 2 --iters 1 " +
+                          "--warmup 0 --device cpu --profile '" + profile.string() +
+                          "' --json '" + json_path.string() + "'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const std::string phase : {"train", "eval"}) {
+    SCOPED_TRACE(phase);
+    const auto trace = nlohmann::json::parse(qfae::test::read_text(profile / (phase + ".trace.json")));
+    EXPECT_TRUE(trace.is_array() && !trace.empty());
+    const auto table = qfae::test::read_text(profile / (phase + ".ops.csv"));
+    EXPECT_EQ(table.rfind("op,calls,self_ms,total_ms,self_share\n", 0), 0u) << table;
+    EXPECT_NE(r.out.find("profiled " + phase + " step"), std::string::npos) << r.out;
+  }
+  const auto j = nlohmann::json::parse(qfae::test::read_text(json_path));
+  for (const auto& phase : j["phases"]) {
+    const auto& ops = phase["profile"]["ops"];
+    ASSERT_FALSE(ops.empty()) << phase["phase"];
+    double last = ops[0]["self_ms"].get<double>();
+    for (const auto& op : ops) {
+      EXPECT_LE(op["self_ms"].get<double>(), last) << "largest self time first";
+      last = op["self_ms"].get<double>();
+    }
+  }
+  const auto bad = run_qfae("bench --config '" + kDemo + "' --profile /proc/qfae-no");
+  EXPECT_EQ(bad.code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("--profile"), std::string::npos) << bad.err;
+}
+
 TEST(BenchCli, RefusesBadInput) {
   auto r = run_qfae("bench --config '" + kDemo + "' --precision fp8");
   EXPECT_EQ(r.code, 2);

@@ -10,6 +10,7 @@
 
 #include "qfae/bench/flops.h"
 #include "qfae/bench/matmul_probe.h"
+#include "qfae/bench/op_profile.h"
 #include "qfae/config/config.h"
 
 namespace qfae::bench {
@@ -23,6 +24,8 @@ struct BenchOptions {
   std::string precision = "fp32";  // fp32 | tf32 | bf16
   double peak_tflops = 0;          // > 0: the peak for the utilisation; 0: the matmul probe's
   int64_t probe_n = 2048;          // the matmul probe's size (bench/matmul_probe.h)
+  std::string profile_dir;         // non-empty: one more step per phase under the profiler, its
+                                   // trace and per-op table written here (bench/op_profile.h)
 };
 
 struct PhaseResult {
@@ -36,6 +39,7 @@ struct PhaseResult {
   std::string memory_kind;     // what peak_memory_bytes measures
   int64_t peak_memory_bytes = -1;
   int64_t peak_reserved_bytes = -1;  // CUDA caching allocator only
+  std::vector<OpTime> ops;           // the profiled step's ops (BenchOptions::profile_dir)
 };
 
 struct BenchResult {
