@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qfae/io/state_dict.h"
@@ -124,15 +125,12 @@ int count_checkpoints(const torch::Tensor& t) {
   return n;
 }
 
-}  // namespace
-
-// model.decoder_checkpoint: the first N blocks recompute their activations in backward. Same
-// output, same gradients for the tokens and every parameter (float64), and only in training.
-TEST(DecoderTest, CheckpointedBlocksGiveTheSameOutputAndGradients) {
+// A plain decoder and one whose first two blocks are checkpointed, with the same weights.
+std::pair<Decoder, Decoder> plain_and_checkpointed(int64_t depth) {
   DecoderOptions o;
   o.in_dim = 16;
   o.dim = 32;
-  o.depth = 3;
+  o.depth = depth;
   o.heads = 4;
   o.grid = 4;
   o.patch = 2;
@@ -141,13 +139,20 @@ TEST(DecoderTest, CheckpointedBlocksGiveTheSameOutputAndGradients) {
   Decoder plain(o);
   o.checkpoint_blocks = 2;
   Decoder recomputed(o);
+  torch::NoGradGuard no_grad;
+  const auto from = plain->named_parameters();
+  for (auto& p : recomputed->named_parameters()) p.value().copy_(from[p.key()]);
+  return {plain, recomputed};
+}
+
+}  // namespace
+
+// model.decoder_checkpoint: the first N blocks recompute their activations in backward. Same
+// output, same gradients for the tokens and every parameter (float64), and only in training.
+TEST(DecoderTest, CheckpointedBlocksGiveTheSameOutputAndGradients) {
+  auto [plain, recomputed] = plain_and_checkpointed(/*depth=*/3);
   plain->to(torch::kFloat64);
   recomputed->to(torch::kFloat64);
-  {
-    torch::NoGradGuard no_grad;
-    const auto from = plain->named_parameters();
-    for (auto& p : recomputed->named_parameters()) p.value().copy_(from[p.key()]);
-  }
   const auto opts = torch::TensorOptions().dtype(torch::kFloat64);
   const auto tokens = torch::randn({2, 16, 16}, opts);
   const auto weight = torch::randn({2, 3, 8, 8}, opts);
@@ -188,23 +193,7 @@ TEST(DecoderTest, CheckpointedBlocksGiveTheSameOutputAndGradients) {
 // far above the tolerance.
 TEST(DecoderTest, CheckpointedBlocksRecomputeUnderTheForwardsAutocast) {
   if (!qfae::cpu_bf16_support().supported) GTEST_SKIP() << "this CPU has no bf16 units";
-  DecoderOptions o;
-  o.in_dim = 16;
-  o.dim = 32;
-  o.depth = 2;
-  o.heads = 4;
-  o.grid = 4;
-  o.patch = 2;
-  o.registers = 2;
-  torch::manual_seed(0);
-  Decoder plain(o);
-  o.checkpoint_blocks = 2;
-  Decoder recomputed(o);
-  {
-    torch::NoGradGuard no_grad;
-    const auto from = plain->named_parameters();
-    for (auto& p : recomputed->named_parameters()) p.value().copy_(from[p.key()]);
-  }
+  auto [plain, recomputed] = plain_and_checkpointed(/*depth=*/2);
   const auto tokens = torch::randn({2, 16, 16});
   const auto weight = torch::randn({2, 3, 8, 8});
   auto input_grad = [&](Decoder& d, bool autocast) {
