@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "../support/run_binary.h"
+#include "qfae/util/cpu_features.h"
 
 using qfae::test::run_qfae;
 
@@ -29,6 +30,14 @@ TEST(Cli, VersionNamesTheLibraries) {
   EXPECT_NE(r.out.find("LibTorch"), std::string::npos);
   EXPECT_NE(r.out.find("OpenCV"), std::string::npos);
   EXPECT_NE(r.out.find("CUDA available"), std::string::npos);
+  // The CPU line follows the detection, and QFAE_CPU_BF16=0 hides the units.
+  const auto& cpu = qfae::cpu_bf16_support();
+  EXPECT_NE(r.out.find("bf16 units: " + (cpu.supported ? cpu.units : std::string("none"))),
+            std::string::npos)
+      << r.out;
+  const auto hidden = run_qfae("version", "", "QFAE_CPU_BF16=0");
+  EXPECT_NE(hidden.out.find("bf16 units: none (precision bf16 runs in fp32)"), std::string::npos)
+      << hidden.out;
 }
 
 TEST(Cli, ConfigPrintsResolvedYamlWithOverrides) {
