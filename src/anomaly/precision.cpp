@@ -48,8 +48,7 @@ Precision resolve_precision(const std::string& name, torch::Device device, const
 }
 
 bool precision_falls_back(const std::string& name, torch::Device device) {
-  if (device.is_cuda() || name == "fp32") return false;
-  return name != "bf16" || !cpu_bf16_support().supported;
+  return resolve_precision(name, device, "precision") != parse(name, "precision");
 }
 
 std::string fallback_note(const std::string& name, torch::Device device, const std::string& key) {
@@ -59,10 +58,9 @@ std::string fallback_note(const std::string& name, torch::Device device, const s
     return key + ": " + name + " applies on CUDA only; computing in fp32 on " + device.str();
   }
   const auto& cpu = cpu_bf16_support();
-  const bool detected = detect_cpu_bf16().supported;
   return key + ": bf16 needs a CPU with AMX or AVX512-BF16 units, " +
-         (detected ? std::string("which QFAE_CPU_BF16=0 hides")
-                   : "which this one (" + (cpu.cpu.empty() ? "unknown" : cpu.cpu) + ") lacks") +
+         (cpu.hidden ? std::string("which QFAE_CPU_BF16=0 hides")
+                     : "which this one (" + (cpu.cpu.empty() ? "unknown" : cpu.cpu) + ") lacks") +
          "; computing in fp32";
 }
 

@@ -93,7 +93,7 @@ void write_op_table(const std::vector<OpTime>& ops, const std::filesystem::path&
   std::ostringstream csv;
   csv << "op,calls,self_ms,total_ms,self_share\n";
   for (const auto& op : ops) {
-    csv << '"' << op.name << "\"," << op.calls << ',' << op.self_ms << ',' << op.total_ms << ','
+    csv << csv_field(op.name) << ',' << op.calls << ',' << op.self_ms << ',' << op.total_ms << ','
         << op.self_share << '\n';
   }
   write_file_atomic(path.string(), csv.str());
@@ -117,14 +117,14 @@ PhaseResult time_phase(const std::string& name, Step&& step, torch::Device devic
   }
   memory.read(r);
   if (!options.profile_dir.empty()) {
-    const auto trace = (std::filesystem::path(options.profile_dir) / (name + ".trace.json"));
+    const std::filesystem::path dir(options.profile_dir);
     r.ops = profile_step(
         [&] {
           step();
           compat::synchronize(device);
         },
-        trace.string());
-    write_op_table(r.ops, std::filesystem::path(options.profile_dir) / (name + ".ops.csv"));
+        (dir / (name + ".trace.json")).string());
+    write_op_table(r.ops, dir / (name + ".ops.csv"));
   }
   auto sorted = r.step_seconds;
   std::sort(sorted.begin(), sorted.end());

@@ -120,12 +120,7 @@ int run_bench(const BenchCliOptions& o) {
   options.precision = o.precision.empty() ? cfg.train.precision : o.precision;
   options.peak_tflops = o.peak_tflops;
   if (!o.profile.empty()) {
-    std::error_code ec;
-    fs::create_directories(o.profile, ec);
-    if (ec || !fs::is_directory(o.profile)) {
-      throw UserError("--profile: cannot create the folder '" + o.profile + "'" +
-                      (ec ? " (" + ec.message() + ")" : ""));
-    }
+    with_key("--profile", [&] { make_dirs(o.profile); });
     options.profile_dir = o.profile;
   }
   log("bench")->info("device {}, {} threads, batch {}, precision {}", device.str(),

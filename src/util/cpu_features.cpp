@@ -86,6 +86,7 @@ const CpuBf16Support& cpu_bf16_support() {
     CpuBf16Support s = detect_cpu_bf16();
     const char* env = std::getenv("QFAE_CPU_BF16");
     if (env && (std::strcmp(env, "0") == 0 || std::strcmp(env, "off") == 0)) {
+      s.hidden = s.supported;
       s.supported = false;
       s.units.clear();
     }

@@ -57,6 +57,7 @@ TEST(CpuFeatures, TheCachedAnswerFollowsTheEnvironmentOverride) {
   const char* env = std::getenv("QFAE_CPU_BF16");
   const bool hidden = env && (std::string(env) == "0" || std::string(env) == "off");
   EXPECT_EQ(cached.supported, !hidden && qfae::detect_cpu_bf16().supported);
+  EXPECT_EQ(cached.hidden, hidden && qfae::detect_cpu_bf16().supported);
   EXPECT_EQ(&cached, &qfae::cpu_bf16_support()) << "detected once";
 }
 

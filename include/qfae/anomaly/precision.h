@@ -16,7 +16,7 @@ enum class Precision { kFp32, kTf32, kBf16 };
 const char* precision_name(Precision p);
 // "fp32" | "tf32" | "bf16" (UserError naming `key` otherwise) as it will run on `device`.
 Precision resolve_precision(const std::string& name, torch::Device device, const std::string& key);
-// True when `name` asks for something the device cannot do.
+// True when `name` asks for something the device cannot do (UserError when it is no precision).
 bool precision_falls_back(const std::string& name, torch::Device device);
 // The one line that says why `name` falls back to fp32 on `device` under `key` ("" when it does
 // not fall back).

@@ -8,6 +8,7 @@ struct CpuBf16Support {
   bool supported = false;  // bf16 matrix units the OS has enabled
   std::string units;       // "AMX" | "AVX512-BF16" | "" (none)
   std::string cpu;         // the CPU's brand string ("" where CPUID has none)
+  bool hidden = false;     // the CPU has units, which QFAE_CPU_BF16=0 hid
 };
 
 // Detected once per process. AMX (AMX-BF16 with the tile state enabled by the OS) or AVX512-BF16
